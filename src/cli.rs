@@ -1,0 +1,125 @@
+//! Command-line interface: clap derive structs only. Resolution into a validated
+//! configuration happens in `config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::{ColorChoice, LogFormat};
+use crate::router::Balance;
+use crate::supervisor::policy::RestartPolicy;
+
+#[derive(Debug, Parser)]
+#[command(name = "hlocal", version, about = "Run a Procfile app locally the way Heroku runs it")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start every process type of the Procfile (or the ones named).
+    Start(StartArgs),
+    /// Run a one-off command with the app's config vars.
+    Run(RunArgs),
+    /// Validate the Procfile, env files and hlocal.toml.
+    Check(AppArgs),
+}
+
+/// Where the app is and what config it reads; shared by every command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AppArgs {
+    /// Procfile to read [default: Procfile in the app root].
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub procfile: Option<PathBuf>,
+    /// App root: where processes run and .env and hlocal.toml are found [default: the Procfile's directory].
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Env file(s) to read instead of .env; repeatable and comma-separated.
+    #[arg(short = 'e', long = "env", value_name = "FILE", value_delimiter = ',')]
+    pub env: Vec<PathBuf>,
+    /// The `web` command when there is no Procfile.
+    #[arg(long, value_name = "CMD")]
+    pub start_cmd: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Formation as `web=2,worker=1` or process types (`web worker`).
+    #[arg(value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Formation: `web=2,worker=1`, or `all=N`.
+    #[arg(short = 'm', long, value_name = "FORMATION")]
+    pub formation: Option<String>,
+    /// Public port [default: PORT from the env files, else from the shell, else 5006].
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Grace after SIGTERM before SIGKILL at shutdown [default: 5s].
+    #[arg(short = 't', long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// How long a web process may take to bind $PORT [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub boot_timeout: Option<String>,
+    /// Restart policy for processes that end [default: on-failure].
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<RestartPolicy>,
+    /// Stop everything when any process exits, and exit with its status (foreman's mode).
+    #[arg(long)]
+    pub exit_on_exit: bool,
+    /// Skip the release phase.
+    #[arg(long)]
+    pub no_release: bool,
+    /// Set DYNO=web.1 (apps read DYNO as "running on Heroku").
+    #[arg(long)]
+    pub dyno: bool,
+    /// No router: instance ports exactly as foreman's.
+    #[arg(long)]
+    pub no_router: bool,
+    /// How the router picks a web instance [default: round-robin].
+    #[arg(long, value_name = "STRATEGY")]
+    pub balance: Option<Balance>,
+    /// Router: H12 after this long without a response [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+    /// On restarts, start the new instance and wait until it is up before stopping the old one.
+    #[arg(long)]
+    pub preboot: bool,
+    /// Restart processes when files change under PATH [default: the app root]; repeatable.
+    #[arg(short = 'w', long, value_name = "PATH", num_args = 0..=1, default_missing_value = "", value_delimiter = ',')]
+    pub watch: Option<Vec<String>>,
+    /// Quiet period before a change restarts processes [default: 200ms].
+    #[arg(long, value_name = "DURATION")]
+    pub watch_debounce: Option<String>,
+    /// Ignore changes matching GLOB (gitignore syntax); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub watch_ignore: Vec<String>,
+    /// Omit timestamps from log lines.
+    #[arg(long)]
+    pub no_timestamp: bool,
+    /// When to color output [default: auto].
+    #[arg(long, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+    /// Log line format [default: plain].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// PORT for the command [default: as for `start`].
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Set DYNO=run.1.
+    #[arg(long)]
+    pub dyno: bool,
+    /// The command (or a Procfile process type) and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,2 @@
+//! The printer thread.
+pub struct Printer;

@@ -1,0 +1,1 @@
+//! hlocal.toml (SPEC §1). (skeleton — to be implemented)

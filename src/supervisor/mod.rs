@@ -1,0 +1,2 @@
+//! The supervisor. (skeleton)
+pub mod policy;

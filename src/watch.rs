@@ -1,0 +1,54 @@
+//! File watching (SPEC §5). (skeleton — the lifecycle issue fills this in)
+//!
+//! Interface used by the supervisor:
+//! - [`Watcher::start`] sets up watches (honouring `.gitignore`, skipping `.git/` and
+//!   build output) and sends each debounced batch of changed paths, relative to the app
+//!   root and in the order they first changed, into `changes`;
+//! - [`ProcessFilter`] decides which of those paths concern a process type
+//!   (`[process.web] watch = ["src/**/*.py"]`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// The app root: reported paths are relative to it; its `.gitignore` applies.
+    pub root: PathBuf,
+    /// Directories (or files) to watch, absolute.
+    pub paths: Vec<PathBuf>,
+    pub debounce: Duration,
+    /// `--watch-ignore` globs, gitignore syntax.
+    pub ignore: Vec<String>,
+}
+
+/// Keeps the OS watches alive; dropping it stops watching.
+pub struct Watcher {}
+
+impl Watcher {
+    pub fn start(config: WatchConfig, changes: mpsc::Sender<Vec<PathBuf>>) -> Result<Watcher, Error> {
+        let _ = (config, changes);
+        Err(Error::input("watching is not built yet"))
+    }
+}
+
+/// Per-process `watch = [globs]`, relative to the app root.
+#[derive(Debug, Clone)]
+pub struct ProcessFilter {}
+
+impl ProcessFilter {
+    /// An invalid glob is an input error (the caller adds file and line).
+    pub fn new(globs: &[String]) -> Result<ProcessFilter, String> {
+        let _ = globs;
+        Err("not built yet".into())
+    }
+
+    /// The first of `paths` (relative to the root) that the globs match.
+    pub fn first_match<'a>(&self, paths: &'a [PathBuf]) -> Option<&'a Path> {
+        let _ = paths;
+        None
+    }
+}
