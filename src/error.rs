@@ -32,6 +32,9 @@ pub enum Error {
     /// Any other bad input (flags, formation, ports) described in one sentence.
     #[error("{0}")]
     Input(String),
+    /// `hlocal run` could not execute the command.
+    #[error("cannot run `{command}`: {source}")]
+    Spawn { command: String, source: io::Error },
 }
 
 impl Error {
@@ -62,10 +65,14 @@ impl Error {
         Error::Input(message.to_string())
     }
 
-    /// Every error that reaches `main` is bad input or an unusable environment (SPEC §4:
-    /// "1 when it could not start").
+    /// Bad input or an unusable environment is 1 (SPEC §4: "1 when it could not start");
+    /// a command `hlocal run` cannot execute gets the shell's 127 (not found) or 126.
     pub fn exit_code(&self) -> u8 {
-        1
+        match self {
+            Error::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
+            Error::Spawn { .. } => 126,
+            _ => 1,
+        }
     }
 }
 

@@ -1,13 +1,21 @@
 //! hlocal: run a Procfile app locally the way Heroku runs it.
+//!
+//! `main` parses the command line, dispatches, and renders any error once, as
+//! `hlocal: error: …`, with the exit code the error maps to.
 
+mod app;
+mod check;
 mod cli;
+mod config;
 mod duration;
 mod env;
 mod error;
 mod formation;
 mod output;
+mod ports;
 mod procfile;
 mod router;
+mod run;
 mod settings;
 mod supervisor;
 mod sys;
@@ -16,9 +24,41 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
+
+use cli::{Cli, Command};
+use error::Error;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let _ = cli;
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&Error::input(usage_error(&e))),
+    };
+    let result = match cli.command {
+        Command::Start(args) => config::resolve_start(&args).and_then(app::start),
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => check::check(args).map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &Error) -> ExitCode {
+    eprintln!("hlocal: error: {error}");
+    ExitCode::from(error.exit_code())
+}
+
+/// clap's first line without its `error: ` (hlocal prints its own), plus the hint to
+/// `--help` that clap puts further down.
+fn usage_error(e: &clap::Error) -> String {
+    let rendered = e.to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (see --help)")
 }

@@ -1,4 +1,17 @@
-//! Pure formatting of records: plain (foreman), Heroku Logplex, JSON; colors; padding.
+//! Pure formatting of records into bytes: plain (foreman's `14:03:07 web.1  | line`),
+//! Heroku Logplex (`2026-11-22T14:03:07.123456+00:00 app[web.1]: line`) and JSON
+//! (SPEC §3, §8). Colors and padding live here; writing to stdout does not.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use nu_ansi_term::{Color, Style};
+use serde::Serialize;
+
+use super::lines::split_long;
+use super::{Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream};
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -22,6 +35,17 @@ pub enum ColorChoice {
     Never,
 }
 
+impl ColorChoice {
+    /// SPEC §3: `auto` is "stdout is a terminal and NO_COLOR is unset", whatever `TERM` says.
+    pub fn resolve(self, stdout_is_terminal: bool, no_color_set: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_is_terminal && !no_color_set,
+        }
+    }
+}
+
 /// Resolved output options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputStyle {
@@ -29,4 +53,500 @@ pub struct OutputStyle {
     pub json: bool,
     pub color: bool,
     pub timestamps: bool,
+}
+
+/// foreman's palette, in order of the process types in the Procfile.
+const PALETTE: [Color; 12] = [
+    Color::Cyan,
+    Color::Yellow,
+    Color::Green,
+    Color::Purple,
+    Color::Red,
+    Color::Blue,
+    Color::LightCyan,
+    Color::LightYellow,
+    Color::LightGreen,
+    Color::LightPurple,
+    Color::LightRed,
+    Color::LightBlue,
+];
+
+fn style_of(kind: SourceKind) -> Style {
+    match kind {
+        SourceKind::App { type_index } => PALETTE[type_index % PALETTE.len()].normal(),
+        SourceKind::Hlocal => Style::new().bold(),
+        SourceKind::Router => Color::DarkGray.bold(),
+    }
+}
+
+const HLOCAL: &str = "hlocal";
+const ROUTER: &str = "router";
+
+/// A second's worth of formatted clock, recomputed when the second changes.
+#[derive(Debug, Default)]
+struct Clock {
+    second: i64,
+    local: String,
+    utc: String,
+}
+
+/// Formats records; keeps the per-source prefixes and the clock cached between calls.
+#[derive(Debug)]
+pub struct Formatter {
+    style: OutputStyle,
+    width: usize,
+    tz: TimeZone,
+    clock: Clock,
+    now: Timestamp,
+    prefixes: HashMap<Arc<str>, Prefix>,
+}
+
+/// The constant bytes of a plain/heroku line for one source, around the timestamp.
+#[derive(Debug, Clone)]
+struct Prefix {
+    before_time: Vec<u8>,
+    after_time: Vec<u8>,
+}
+
+impl Formatter {
+    /// `width` is the longest name known at start; longer names found later widen it.
+    pub fn new(style: OutputStyle, width: usize, tz: TimeZone) -> Formatter {
+        Formatter {
+            style,
+            width: width.max(HLOCAL.len()),
+            tz,
+            clock: Clock {
+                second: i64::MIN,
+                ..Clock::default()
+            },
+            now: Timestamp::UNIX_EPOCH,
+            prefixes: HashMap::new(),
+        }
+    }
+
+    /// Appends the formatted `record` to `out`, stamped `now`.
+    pub fn write(&mut self, record: &Record, now: Timestamp, out: &mut Vec<u8>) {
+        self.tick(now);
+        match record {
+            Record::Output {
+                source,
+                stream,
+                lines,
+            } => self.write_output(source, *stream, lines, out),
+            Record::Message { about, text } => self.write_message(about.as_deref(), text, out),
+            Record::State(change) => self.write_state(change, out),
+            Record::Router(log) => self.write_router(log, out),
+            Record::Ready { url } => self.write_ready(url, out),
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        self.now = now;
+        let second = now.as_second();
+        if second != self.clock.second {
+            self.clock.second = second;
+            self.clock.local = now.to_zoned_datetime(self.tz.clone()).strftime("%H:%M:%S").to_string();
+            self.clock.utc = now
+                .to_zoned_datetime(TimeZone::UTC)
+                .strftime("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+        }
+    }
+
+    /// RFC 3339 in UTC with microseconds, as Logplex prints.
+    fn rfc3339(&self) -> String {
+        let micros = self.now.subsec_microsecond();
+        format!("{}.{micros:06}+00:00", self.clock.utc)
+    }
+
+    fn write_output(&mut self, source: &Arc<Source>, stream: Stream, lines: &[u8], out: &mut Vec<u8>) {
+        let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
+        if self.style.json {
+            let ts = self.rfc3339();
+            for line in lines.split(|&b| b == b'\n') {
+                for piece in split_long(line) {
+                    json_log(out, &ts, &source.name, stream.name(), &String::from_utf8_lossy(piece));
+                }
+            }
+            return;
+        }
+        let prefix = self.prefix(&source.name, source.kind, "app");
+        let time = self.time_text();
+        for line in lines.split(|&b| b == b'\n') {
+            for piece in split_long(line) {
+                out.extend_from_slice(&prefix.before_time);
+                out.extend_from_slice(time.as_bytes());
+                out.extend_from_slice(&prefix.after_time);
+                push_lossy(out, piece);
+                out.push(b'\n');
+            }
+        }
+    }
+
+    /// A line of hlocal's own: `hlocal | web.1: text` / `heroku[web.1]: text`.
+    fn write_message(&mut self, about: Option<&str>, text: &str, out: &mut Vec<u8>) {
+        let line = match about {
+            Some(name) if self.style.format == LogFormat::Plain || self.style.json => {
+                format!("{name}: {text}")
+            }
+            _ => text.to_string(),
+        };
+        self.write_system_line(about.unwrap_or(HLOCAL), SourceKind::Hlocal, "heroku", &line, out);
+    }
+
+    fn write_state(&mut self, change: &StateChange, out: &mut Vec<u8>) {
+        if self.style.json {
+            json_line(out, &StateJson::new(&self.rfc3339(), change));
+        } else {
+            self.write_message(Some(&change.name), &change.text, out);
+        }
+    }
+
+    fn write_ready(&mut self, url: &str, out: &mut Vec<u8>) {
+        if self.style.json {
+            let ts = self.rfc3339();
+            json_line(out, &ReadyJson { ts: &ts, event: "ready", url });
+        } else {
+            self.write_system_line(HLOCAL, SourceKind::Hlocal, "heroku", &format!("ready: {url}"), out);
+        }
+    }
+
+    fn write_router(&mut self, log: &RouterLog, out: &mut Vec<u8>) {
+        if self.style.json {
+            json_router(out, &self.rfc3339(), log);
+        } else {
+            let text = router_text(log);
+            self.write_system_line(ROUTER, SourceKind::Router, "heroku", &text, out);
+        }
+    }
+
+    /// hlocal's and the router's lines: the plain prefix uses the speaker (`hlocal`,
+    /// `router`), the Heroku one the subject (`heroku[web.1]`, `heroku[router]`).
+    fn write_system_line(&mut self, subject: &str, kind: SourceKind, channel: &str, line: &str, out: &mut Vec<u8>) {
+        if self.style.json {
+            let ts = self.rfc3339();
+            json_log(out, &ts, HLOCAL, Stream::Stdout.name(), line);
+            return;
+        }
+        let name = match (self.style.format, kind) {
+            (LogFormat::Plain, SourceKind::Router) => ROUTER,
+            (LogFormat::Plain, _) => HLOCAL,
+            (LogFormat::Heroku, _) => subject,
+        };
+        let prefix = self.prefix(name, kind, channel);
+        let time = self.time_text();
+        out.extend_from_slice(&prefix.before_time);
+        out.extend_from_slice(time.as_bytes());
+        out.extend_from_slice(&prefix.after_time);
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+
+    fn time_text(&self) -> String {
+        match (self.style.format, self.style.timestamps) {
+            (LogFormat::Heroku, _) => self.rfc3339(),
+            (LogFormat::Plain, true) => self.clock.local.clone(),
+            (LogFormat::Plain, false) => String::new(),
+        }
+    }
+
+    fn prefix(&mut self, name: &str, kind: SourceKind, channel: &str) -> Prefix {
+        if name.len() > self.width {
+            self.width = name.len();
+            self.prefixes.clear();
+        }
+        let key: Arc<str> = format!("{channel}\0{name}").into();
+        if let Some(p) = self.prefixes.get(&key) {
+            return p.clone();
+        }
+        let prefix = self.build_prefix(name, kind, channel);
+        self.prefixes.insert(key, prefix.clone());
+        prefix
+    }
+
+    fn build_prefix(&self, name: &str, kind: SourceKind, channel: &str) -> Prefix {
+        let (color_on, color_off) = if self.style.color {
+            let style = style_of(kind);
+            (style.prefix().to_string(), style.suffix().to_string())
+        } else {
+            (String::new(), String::new())
+        };
+        let after = match self.style.format {
+            LogFormat::Plain => {
+                let gap = if self.style.timestamps { " " } else { "" };
+                format!("{gap}{name:<width$} |{color_off} ", width = self.width)
+            }
+            LogFormat::Heroku => format!(" {channel}[{name}]:{color_off} "),
+        };
+        Prefix {
+            before_time: color_on.into_bytes(),
+            after_time: after.into_bytes(),
+        }
+    }
+}
+
+/// Valid UTF-8 is copied as is; invalid bytes become U+FFFD (SPEC §3: lossy, not dropped).
+fn push_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => out.extend_from_slice(bytes),
+        Err(_) => out.extend_from_slice(String::from_utf8_lossy(bytes).as_bytes()),
+    }
+}
+
+/// `at=info method=GET path="/" … connect=0ms … status=200`.
+pub fn router_text(log: &RouterLog) -> String {
+    let mut text = String::with_capacity(256);
+    for (i, (key, value)) in log.fields.iter().enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(key);
+        text.push('=');
+        match value {
+            RouterValue::Word(w) => text.push_str(w),
+            RouterValue::Quoted(q) => {
+                text.push('"');
+                text.push_str(q);
+                text.push('"');
+            }
+            RouterValue::Millis(ms) => text.push_str(&format!("{ms}ms")),
+            RouterValue::Number(n) => text.push_str(&n.to_string()),
+            RouterValue::Empty => {}
+        }
+    }
+    text
+}
+
+#[derive(Serialize)]
+struct LogJson<'a> {
+    ts: &'a str,
+    name: &'a str,
+    stream: &'a str,
+    line: &'a str,
+}
+
+#[derive(Serialize)]
+struct StateJson<'a> {
+    ts: &'a str,
+    event: &'static str,
+    name: &'a str,
+    from: Option<&'static str>,
+    to: &'static str,
+    pid: Option<u32>,
+    port: Option<u16>,
+    code: Option<i32>,
+}
+
+impl<'a> StateJson<'a> {
+    fn new(ts: &'a str, c: &'a StateChange) -> Self {
+        StateJson {
+            ts,
+            event: "state",
+            name: &c.name,
+            from: c.from,
+            to: c.to,
+            pid: c.pid,
+            port: c.port,
+            code: c.code,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ReadyJson<'a> {
+    ts: &'a str,
+    event: &'static str,
+    url: &'a str,
+}
+
+fn json_log(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str, line: &str) {
+    json_line(out, &LogJson { ts, name, stream, line });
+}
+
+fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
+    // Serializing these plain structs into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.push(b'\n');
+}
+
+/// `{"ts":…,"event":"router","at":"info",…}` with the router line's fields in order.
+fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
+    let mut object = serde_json::Map::new();
+    object.insert("ts".into(), ts.into());
+    object.insert("event".into(), "router".into());
+    for (key, value) in &log.fields {
+        let value = match value {
+            RouterValue::Word(s) | RouterValue::Quoted(s) => serde_json::Value::from(s.as_str()),
+            RouterValue::Millis(n) | RouterValue::Number(n) => serde_json::Value::from(*n),
+            RouterValue::Empty => serde_json::Value::Null,
+        };
+        object.insert((*key).to_string(), value);
+    }
+    json_line(out, &object);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Source;
+
+    fn style(format: LogFormat, json: bool, timestamps: bool) -> OutputStyle {
+        OutputStyle {
+            format,
+            json,
+            color: false,
+            timestamps,
+        }
+    }
+
+    fn at() -> Timestamp {
+        "2026-11-22T14:03:07.123456Z".parse().expect("timestamp")
+    }
+
+    fn render(style: OutputStyle, width: usize, record: &Record) -> String {
+        let mut f = Formatter::new(style, width, TimeZone::UTC);
+        let mut out = Vec::new();
+        f.write(record, at(), &mut out);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    fn output(text: &str) -> Record {
+        Record::Output {
+            source: Source::app("web.1", 0),
+            stream: Stream::Stdout,
+            lines: bytes::Bytes::from(text.to_string()),
+        }
+    }
+
+    #[test]
+    fn plain_lines_are_timestamped_padded_and_prefixed() {
+        let got = render(style(LogFormat::Plain, false, true), 9, &output("GET / 200\nsecond\n"));
+        assert_eq!(got, "14:03:07 web.1     | GET / 200\n14:03:07 web.1     | second\n");
+    }
+
+    #[test]
+    fn no_timestamp_drops_the_clock() {
+        let got = render(style(LogFormat::Plain, false, false), 6, &output("x\n"));
+        assert_eq!(got, "web.1  | x\n");
+    }
+
+    #[test]
+    fn heroku_format_uses_logplex_prefixes() {
+        let s = style(LogFormat::Heroku, false, true);
+        assert_eq!(
+            render(s.clone(), 6, &output("GET / 200\n")),
+            "2026-11-22T14:03:07.123456+00:00 app[web.1]: GET / 200\n"
+        );
+        let msg = Record::Message {
+            about: Some("web.1".into()),
+            text: "Error R12".into(),
+        };
+        assert_eq!(
+            render(s, 6, &msg),
+            "2026-11-22T14:03:07.123456+00:00 heroku[web.1]: Error R12\n"
+        );
+    }
+
+    #[test]
+    fn messages_about_an_instance_name_it_after_hlocal() {
+        let msg = Record::Message {
+            about: Some("web.1".into()),
+            text: "State changed from starting to up".into(),
+        };
+        let got = render(style(LogFormat::Plain, false, false), 6, &msg);
+        assert_eq!(got, "hlocal | web.1: State changed from starting to up\n");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let record = Record::Output {
+            source: Source::app("w.1", 0),
+            stream: Stream::Stderr,
+            lines: bytes::Bytes::from_static(b"a\xffb\n"),
+        };
+        let got = render(style(LogFormat::Plain, false, false), 3, &record);
+        assert_eq!(got, "w.1    | a\u{fffd}b\n");
+    }
+
+    #[test]
+    fn json_log_lines_have_the_four_keys() {
+        let got = render(style(LogFormat::Plain, true, true), 6, &output("hi \"there\"\n"));
+        let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"ts":"2026-11-22T14:03:07.123456+00:00","name":"web.1","stream":"stdout","line":"hi \"there\""})
+        );
+    }
+
+    #[test]
+    fn json_state_event_has_every_key() {
+        let change = StateChange {
+            name: "web.1".into(),
+            from: Some("up"),
+            to: "crashed",
+            pid: Some(42),
+            port: Some(5007),
+            code: Some(1),
+            text: "State changed from up to crashed".into(),
+        };
+        let got = render(style(LogFormat::Plain, true, true), 6, &Record::State(change));
+        assert_eq!(
+            got.trim(),
+            r#"{"ts":"2026-11-22T14:03:07.123456+00:00","event":"state","name":"web.1","from":"up","to":"crashed","pid":42,"port":5007,"code":1}"#
+        );
+    }
+
+    fn router_log() -> RouterLog {
+        RouterLog {
+            fields: vec![
+                ("at", RouterValue::Word("info".into())),
+                ("path", RouterValue::Quoted("/".into())),
+                ("dyno", RouterValue::Empty),
+                ("connect", RouterValue::Millis(0)),
+                ("status", RouterValue::Number(200)),
+            ],
+        }
+    }
+
+    #[test]
+    fn router_lines_render_heroku_fields() {
+        let got = render(style(LogFormat::Plain, false, false), 6, &Record::Router(router_log()));
+        assert_eq!(got, "router | at=info path=\"/\" dyno= connect=0ms status=200\n");
+    }
+
+    #[test]
+    fn router_json_event_carries_the_fields() {
+        let got = render(style(LogFormat::Plain, true, false), 6, &Record::Router(router_log()));
+        let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
+        assert_eq!(v["event"], "router");
+        assert_eq!(v["dyno"], serde_json::Value::Null);
+        assert_eq!(v["connect"], 0);
+        assert_eq!(v["status"], 200);
+    }
+
+    #[test]
+    fn ready_marker() {
+        let record = Record::Ready {
+            url: "http://localhost:5006".into(),
+        };
+        let got = render(style(LogFormat::Plain, false, false), 6, &record);
+        assert_eq!(got, "hlocal | ready: http://localhost:5006\n");
+    }
+
+    #[test]
+    fn colors_wrap_the_prefix_only() {
+        let mut s = style(LogFormat::Plain, false, false);
+        s.color = true;
+        let got = render(s, 5, &output("x\n"));
+        assert_eq!(got, "\x1b[36mweb.1  |\x1b[0m x\n");
+    }
+
+    #[test]
+    fn color_choice() {
+        assert!(ColorChoice::Auto.resolve(true, false));
+        assert!(!ColorChoice::Auto.resolve(true, true));
+        assert!(!ColorChoice::Auto.resolve(false, false));
+        assert!(ColorChoice::Always.resolve(false, true));
+        assert!(!ColorChoice::Never.resolve(true, false));
+    }
 }

@@ -1,1 +1,141 @@
-//! Line framing of a pipe.
+//! Line framing of a child's pipe: whole lines out, nothing lost, memory bounded.
+//!
+//! A read hands over every complete line it finished in one zero-copy chunk. A partial
+//! line waits for its end, but never beyond [`MAX_LINE`] bytes: past that it is cut into
+//! a line of its own (SPEC §3), at a UTF-8 character boundary so the pieces concatenate
+//! to the original. At end of file a last line without a newline is still delivered.
+//! The printer splits complete lines longer than `MAX_LINE` with [`split_long`].
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The longest line printed as one; longer lines become several.
+pub const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub struct LineFramer {
+    pending: BytesMut,
+}
+
+impl LineFramer {
+    /// The buffer to read into, with room for at least one more full read.
+    pub fn buffer(&mut self) -> &mut BytesMut {
+        if self.pending.capacity() - self.pending.len() < MAX_LINE / 4 {
+            self.pending.reserve(MAX_LINE);
+        }
+        &mut self.pending
+    }
+
+    /// Complete lines (each ending in `\n`) read so far, or a forced cut of an over-long
+    /// partial line.
+    pub fn take_lines(&mut self) -> Option<Bytes> {
+        if let Some(last) = memchr::memrchr(b'\n', &self.pending) {
+            return Some(self.pending.split_to(last + 1).freeze());
+        }
+        if self.pending.len() >= MAX_LINE {
+            let cut = utf8_cut(&self.pending, MAX_LINE);
+            return Some(terminated(self.pending.split_to(cut)));
+        }
+        None
+    }
+
+    /// What is left at end of file, as a final line.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        Some(terminated(self.pending.split()))
+    }
+}
+
+fn terminated(mut piece: BytesMut) -> Bytes {
+    piece.put_u8(b'\n');
+    piece.freeze()
+}
+
+/// The largest cut point `<= max` that does not split a UTF-8 character (when the text
+/// is UTF-8 there; invalid bytes are cut anywhere).
+pub fn utf8_cut(bytes: &[u8], max: usize) -> usize {
+    if bytes.len() <= max {
+        return bytes.len();
+    }
+    let is_continuation = |b: u8| b & 0b1100_0000 == 0b1000_0000;
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| !is_continuation(bytes[i]))
+        .filter(|&i| i > 0)
+        .unwrap_or(max)
+}
+
+/// A line (without its newline) in pieces of at most `MAX_LINE` bytes.
+pub fn split_long(mut line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let cut = utf8_cut(line, MAX_LINE);
+        let (piece, rest) = line.split_at(cut);
+        line = rest;
+        done = line.is_empty();
+        Some(piece)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(framer: &mut LineFramer, data: &[u8]) -> Vec<Bytes> {
+        framer.buffer().extend_from_slice(data);
+        std::iter::from_fn(|| framer.take_lines()).collect()
+    }
+
+    #[test]
+    fn complete_lines_come_out_in_one_chunk_and_partials_wait() {
+        let mut f = LineFramer::default();
+        assert_eq!(feed(&mut f, b"a\nb\nc"), [Bytes::from("a\nb\n")]);
+        assert_eq!(feed(&mut f, b"d\n"), [Bytes::from("cd\n")]);
+        assert_eq!(f.finish(), None);
+    }
+
+    #[test]
+    fn final_line_without_newline_is_delivered() {
+        let mut f = LineFramer::default();
+        assert!(feed(&mut f, b"last words").is_empty());
+        assert_eq!(f.finish(), Some(Bytes::from("last words\n")));
+    }
+
+    #[test]
+    fn overlong_partial_line_is_cut_at_the_limit() {
+        let mut f = LineFramer::default();
+        let chunks = feed(&mut f, &vec![b'x'; MAX_LINE + 10]);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].len(), MAX_LINE + 1);
+        assert_eq!(f.finish().map(|b| b.len()), Some(11));
+    }
+
+    #[test]
+    fn cuts_never_split_a_utf8_character() {
+        let mut text = vec![b'x'; MAX_LINE - 1];
+        text.extend_from_slice("é".as_bytes());
+        assert_eq!(utf8_cut(&text, MAX_LINE), MAX_LINE - 1);
+        assert_eq!(utf8_cut(b"short", MAX_LINE), 5);
+    }
+
+    #[test]
+    fn invalid_utf8_is_cut_at_the_limit() {
+        let bytes = vec![0x80u8; MAX_LINE + 5];
+        assert_eq!(utf8_cut(&bytes, MAX_LINE), MAX_LINE);
+    }
+
+    #[test]
+    fn split_long_pieces_concatenate_to_the_line() {
+        let line: Vec<u8> = "ab€".repeat(50_000).into_bytes();
+        let pieces: Vec<&[u8]> = split_long(&line).collect();
+        assert!(pieces.len() > 2);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_LINE));
+        assert!(pieces.iter().all(|p| std::str::from_utf8(p).is_ok()));
+        assert_eq!(pieces.concat(), line);
+        assert_eq!(split_long(b"").count(), 1);
+    }
+}

@@ -1,2 +1,551 @@
-//! The supervisor. (skeleton)
+//! The supervisor: owns the process table and decides what happens to every instance.
+//!
+//! # Theory of operation
+//!
+//! The table is a `Vec<Slot>`, one slot per instance of the formation (`web.1`, `web.2`,
+//! `worker.1`), owned by the supervisor alone. A slot's process is a *run*
+//! ([`instance`]): a task that spawns `sh -c CMD` in its own process group, pumps its
+//! output to the printer and reports what happens (`Ready`, `BootTimeout`, `Exited`,
+//! `Finished`). Reports carry the run's generation, so news from an old run (a restart,
+//! or preboot's overlapping old process) never touches the new one's state.
+//!
+//! One `select!` loop takes run reports, outside events (signals, file changes, stdout
+//! closing) and the earliest pending restart. Each handler changes slots and prints
+//! each change of state in Heroku's words; after every event `settle` starts instances
+//! whose dependencies are up, publishes the router's pool, and prints the `ready` marker
+//! when everything is up. The loop ends when [`Supervisor::outcome`] says so: after a
+//! shutdown once no run is left, or when every instance has ended for good.
+//!
+//! Shutdown sends each run its stop signal; the run escalates to SIGKILL after the grace
+//! period and reports `Finished` only once its whole process group is gone. The watchdog
+//! (`sys::Watchdog`) covers the case where hlocal itself is killed.
+
+pub mod instance;
 pub mod policy;
+pub mod ready;
+mod release;
+mod shell;
+mod slot;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+use crate::config::{StartConfig, TypeWatch};
+use crate::output::{LogSender, Record, StateChange};
+use crate::router::Backends;
+use crate::sys::{Signal, Watchdog};
+use instance::{Control, Report, RunEvent, RunId, RunSpec};
+use slot::Slot;
+use state::State;
+
+/// What the supervisor reacts to besides its own runs.
+#[derive(Debug)]
+pub enum Event {
+    Signal(Signal),
+    /// A debounced batch of changed paths, relative to the app root.
+    FilesChanged(Vec<PathBuf>),
+    /// Nobody reads our output any more (`hlocal start | head`).
+    StdoutClosed,
+}
+
+/// Exit status after stdout closed: as if SIGPIPE had killed hlocal, like its peers.
+const STDOUT_CLOSED_CODE: i32 = 141;
+/// Exit status after a second Ctrl-C (SPEC §4).
+const KILLED_CODE: i32 = 130;
+/// How long a kill-at-once waits for the runs to confirm their groups are gone.
+const KILL_CONFIRM: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Stopping { code: i32 },
+}
+
+pub struct Supervisor {
+    config: Arc<StartConfig>,
+    log: LogSender,
+    watchdog: Arc<Watchdog>,
+    backends: Option<watch::Sender<Backends>>,
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    slots: Vec<Slot>,
+    phase: Phase,
+    /// Exit codes of instances that ended for good with a failure, in time order.
+    failures: Vec<i32>,
+    ready_announced: bool,
+}
+
+impl Supervisor {
+    pub fn new(
+        config: Arc<StartConfig>,
+        log: LogSender,
+        watchdog: Arc<Watchdog>,
+        backends: Option<watch::Sender<Backends>>,
+    ) -> Supervisor {
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let slots = slot::formation_slots(&config);
+        Supervisor {
+            config,
+            log,
+            watchdog,
+            backends,
+            reports_tx,
+            reports,
+            slots,
+            phase: Phase::Running,
+            failures: Vec::new(),
+            ready_announced: false,
+        }
+    }
+
+    /// Runs the release phase, then the formation, until the app stops; returns hlocal's
+    /// exit status.
+    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> i32 {
+        if let Err(code) = self.release(&mut events).await {
+            return code;
+        }
+        self.settle().await;
+        loop {
+            if let Some(code) = self.outcome() {
+                return code;
+            }
+            let due = self.next_restart();
+            tokio::select! {
+                Some(report) = self.reports.recv() => self.on_report(report).await,
+                Some(event) = events.recv() => {
+                    if let Some(code) = self.on_event(event).await {
+                        return code;
+                    }
+                }
+                () = sleep_until_some(due) => self.start_due().await,
+            }
+            self.settle().await;
+        }
+    }
+
+    /// `Some(code)` once hlocal should exit.
+    fn outcome(&self) -> Option<i32> {
+        match self.phase {
+            Phase::Stopping { code } => self.slots.iter().all(Slot::is_idle).then_some(code),
+            Phase::Running => self
+                .slots
+                .iter()
+                .all(|s| s.has_ended(&self.slots, &self.config))
+                .then(|| self.failures.first().copied().unwrap_or(0)),
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) -> Option<i32> {
+        match event {
+            Event::Signal(signal) if self.phase == Phase::Running => {
+                let text = format!("Received {signal}, stopping all processes");
+                self.log.message(None, text).await;
+                self.begin_shutdown(0).await;
+            }
+            Event::Signal(signal) => return Some(self.kill_now(signal).await),
+            Event::FilesChanged(paths) => self.on_files_changed(&paths).await,
+            Event::StdoutClosed => self.begin_shutdown(STDOUT_CLOSED_CODE).await,
+        }
+        None
+    }
+
+    async fn on_report(&mut self, report: Report) {
+        let RunId { slot, generation } = report.run;
+        let Some(s) = self.slots.get(slot) else {
+            return;
+        };
+        if s.run.as_ref().is_some_and(|r| r.id.generation == generation) {
+            self.on_current_report(slot, report.event).await;
+        } else if s.retiring.iter().any(|r| r.run.id.generation == generation) {
+            self.on_retiring_report(slot, generation, report.event).await;
+        }
+    }
+
+    async fn on_current_report(&mut self, idx: usize, event: RunEvent) {
+        match event {
+            RunEvent::Ready { addr } => self.on_ready(idx, addr).await,
+            RunEvent::BootTimeout => self.on_boot_timeout(idx).await,
+            RunEvent::Exited { code } => self.on_exited(idx, code).await,
+            RunEvent::Finished => {
+                self.slots[idx].run = None;
+                self.after_run(idx).await;
+            }
+        }
+    }
+
+    /// News from an old run that preboot keeps serving until its successor is up.
+    async fn on_retiring_report(&mut self, idx: usize, generation: u64, event: RunEvent) {
+        match event {
+            RunEvent::Exited { code } => {
+                let name = Arc::clone(&self.slots[idx].name);
+                let text = format!("Process exited with status {code}");
+                self.log.message(Some(&name), text).await;
+            }
+            RunEvent::Finished => self.slots[idx]
+                .retiring
+                .retain(|r| r.run.id.generation != generation),
+            RunEvent::Ready { .. } | RunEvent::BootTimeout => {}
+        }
+    }
+
+    async fn on_ready(&mut self, idx: usize, addr: Option<std::net::SocketAddr>) {
+        let s = &mut self.slots[idx];
+        if s.state != Some(State::Starting) {
+            return;
+        }
+        s.up_addr = Some(addr.unwrap_or_else(|| s.default_addr()));
+        self.set_state(idx, State::Up, None).await;
+        let spec = &self.config.types[self.slots[idx].type_index];
+        let stop = Control::Stop {
+            signal: spec.stop_signal,
+            grace: spec.stop_timeout,
+        };
+        // Out of the pool first, then stopped: no new request goes to a stopping run.
+        for old in &mut self.slots[idx].retiring {
+            old.addr = None;
+            old.run.send(stop);
+        }
+    }
+
+    async fn on_boot_timeout(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        if s.state != Some(State::Starting) {
+            return;
+        }
+        s.boot_timed_out = true;
+        let text = slot::boot_timeout_text(&self.config.types[s.type_index], self.config.boot_timeout);
+        if let Some(run) = &s.run {
+            run.send(Control::Kill);
+        }
+        let name = Arc::clone(&s.name);
+        self.log.message(Some(&name), text).await;
+    }
+
+    async fn on_exited(&mut self, idx: usize, code: i32) {
+        let s = &mut self.slots[idx];
+        s.exit_code = Some(code);
+        s.up_addr = None;
+        let name = Arc::clone(&s.name);
+        let was_stopping = s.state == Some(State::Stopping);
+        let crashed = s.boot_timed_out || code != 0;
+        self.log
+            .message(Some(&name), format!("Process exited with status {code}"))
+            .await;
+        if was_stopping {
+            return;
+        }
+        let to = if crashed { State::Crashed } else { State::Exited };
+        self.set_state(idx, to, Some(code)).await;
+        if self.config.exit_on_exit && self.phase == Phase::Running {
+            self.begin_shutdown(code).await;
+        }
+    }
+
+    /// The run is over and its process group gone: stopped, restarted, or ended.
+    async fn after_run(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        match s.state {
+            Some(State::Stopping) => {
+                let code = s.exit_code;
+                self.set_state(idx, State::Down, code).await;
+                if std::mem::take(&mut self.slots[idx].restart_after_stop) && self.phase == Phase::Running {
+                    self.start_slot(idx).await;
+                }
+            }
+            Some(State::Crashed | State::Exited) => self.schedule_restart(idx).await,
+            _ => {}
+        }
+    }
+
+    /// Restart policy and back-off, for a run that ended by itself.
+    async fn schedule_restart(&mut self, idx: usize) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let policy = self.config.types[self.slots[idx].type_index].restart;
+        let s = &mut self.slots[idx];
+        if s.restart_at.is_some() {
+            return;
+        }
+        let succeeded = s.state == Some(State::Exited);
+        if !policy.should_restart(succeeded) {
+            if !succeeded {
+                self.failures.push(s.exit_code.unwrap_or(1));
+            }
+            return;
+        }
+        let delay = s.backoff.next_delay(s.run_started.elapsed());
+        s.restart_at = Some(Instant::now() + delay);
+        if !delay.is_zero() {
+            let name = Arc::clone(&s.name);
+            let text = format!("restarting in {}s", delay.as_secs());
+            self.log.message(Some(&name), text).await;
+        }
+    }
+
+    fn next_restart(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|s| s.run.is_none())
+            .filter_map(|s| s.restart_at)
+            .min()
+    }
+
+    async fn start_due(&mut self) {
+        let now = Instant::now();
+        for idx in 0..self.slots.len() {
+            let s = &self.slots[idx];
+            if s.run.is_none() && s.restart_at.is_some_and(|at| at <= now) {
+                self.slots[idx].restart_at = None;
+                self.start_slot(idx).await;
+            }
+        }
+    }
+
+    /// Spawns a new run for the slot on its current port.
+    async fn start_slot(&mut self, idx: usize) {
+        let port = self.slots[idx].port;
+        self.start_run_on(idx, port).await;
+    }
+
+    async fn start_run_on(&mut self, idx: usize, port: u16) {
+        let spec = self.run_spec(idx, port);
+        let s = &mut self.slots[idx];
+        s.generation += 1;
+        s.port = port;
+        s.boot_timed_out = false;
+        s.exit_code = None;
+        s.run_started = Instant::now();
+        let id = RunId {
+            slot: idx,
+            generation: s.generation,
+        };
+        match instance::start(spec, id, &self.log, &self.reports_tx, &self.watchdog) {
+            Ok(run) => {
+                self.slots[idx].run = Some(run);
+                self.set_state(idx, State::Starting, None).await;
+            }
+            Err(error) => self.spawn_failed(idx, &error).await,
+        }
+    }
+
+    /// `sh` itself could not be started (out of processes, no `sh`): a crash like any.
+    async fn spawn_failed(&mut self, idx: usize, error: &std::io::Error) {
+        let name = Arc::clone(&self.slots[idx].name);
+        self.log
+            .message(Some(&name), format!("Failed to start process: {error}"))
+            .await;
+        self.set_state(idx, State::Starting, None).await;
+        self.slots[idx].exit_code = Some(127);
+        self.set_state(idx, State::Crashed, Some(127)).await;
+        self.schedule_restart(idx).await;
+    }
+
+    fn run_spec(&self, idx: usize, port: u16) -> RunSpec {
+        let s = &self.slots[idx];
+        let spec = &self.config.types[s.type_index];
+        RunSpec {
+            source: Arc::clone(&s.source),
+            command: spec.command.clone(),
+            root: self.config.root.clone(),
+            env: Arc::clone(&self.config.env),
+            instance_env: slot::instance_env(&s.name, Some(port), self.config.dyno),
+            port: Some(port),
+            ready: spec.ready.clone(),
+            boot_timeout: self.config.boot_timeout,
+            stop_signal: spec.stop_signal,
+            grace: spec.stop_timeout,
+        }
+    }
+
+    async fn set_state(&mut self, idx: usize, to: State, code: Option<i32>) {
+        let s = &mut self.slots[idx];
+        let from = s.state.replace(to);
+        let spec = &self.config.types[s.type_index];
+        let wording = state::describe(from, to, &spec.command, spec.stop_signal);
+        let change = StateChange {
+            name: Arc::clone(&s.name),
+            from: from.map(State::name),
+            to: to.name(),
+            pid: s.run.as_ref().map(|r| r.pid),
+            port: Some(s.port),
+            code,
+            text: wording.change,
+        };
+        let name = Arc::clone(&s.name);
+        self.log.send(Record::State(change)).await;
+        if let Some(then) = wording.then {
+            self.log.message(Some(&name), then).await;
+        }
+    }
+
+    async fn begin_shutdown(&mut self, code: i32) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::Stopping { code };
+        for idx in 0..self.slots.len() {
+            let s = &mut self.slots[idx];
+            s.restart_at = None;
+            s.restart_after_stop = false;
+            let spec = &self.config.types[s.type_index];
+            let stop = Control::Stop {
+                signal: spec.stop_signal,
+                grace: spec.stop_timeout,
+            };
+            for old in &s.retiring {
+                old.run.send(stop);
+            }
+            if s.run.is_some() && s.state.is_some_and(State::is_live) {
+                self.stop_slot(idx).await;
+            }
+        }
+    }
+
+    async fn stop_slot(&mut self, idx: usize) {
+        let s = &self.slots[idx];
+        if s.state == Some(State::Stopping) {
+            return;
+        }
+        let spec = &self.config.types[s.type_index];
+        if let Some(run) = &s.run {
+            run.send(Control::Stop {
+                signal: spec.stop_signal,
+                grace: spec.stop_timeout,
+            });
+        }
+        self.set_state(idx, State::Stopping, None).await;
+    }
+
+    /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
+    async fn kill_now(&mut self, signal: Signal) -> i32 {
+        let text = format!("Received {signal} again, killing all processes");
+        self.log.message(None, text).await;
+        for s in &self.slots {
+            for run in s.run.iter().chain(s.retiring.iter().map(|r| &r.run)) {
+                run.send(Control::Kill);
+            }
+        }
+        let confirm = async {
+            while !self.slots.iter().all(Slot::is_idle) {
+                let Some(report) = self.reports.recv().await else {
+                    break;
+                };
+                if let RunEvent::Finished = report.event {
+                    self.forget_run(report.run);
+                }
+            }
+        };
+        let _ = tokio::time::timeout(KILL_CONFIRM, confirm).await;
+        KILLED_CODE
+    }
+
+    fn forget_run(&mut self, id: RunId) {
+        if let Some(s) = self.slots.get_mut(id.slot) {
+            if s.run.as_ref().is_some_and(|r| r.id == id) {
+                s.run = None;
+            }
+            s.retiring.retain(|r| r.run.id != id);
+        }
+    }
+
+    async fn on_files_changed(&mut self, paths: &[PathBuf]) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        for idx in 0..self.slots.len() {
+            let spec = &self.config.types[self.slots[idx].type_index];
+            let changed = match &spec.watch {
+                TypeWatch::Off => None,
+                TypeWatch::Inherit if !self.config.watch_all => None,
+                TypeWatch::Inherit | TypeWatch::Any => paths.first().map(PathBuf::as_path),
+                TypeWatch::Only(filter) => filter.first_match(paths),
+            };
+            let Some(path) = changed else { continue };
+            let text = format!("Restarting {}: {} changed", self.slots[idx].name, path.display());
+            self.log.message(None, text).await;
+            self.restart_for_change(idx).await;
+        }
+    }
+
+    /// New code: restart now, whatever the back-off said.
+    async fn restart_for_change(&mut self, idx: usize) {
+        let preboot = self.config.preboot && self.slots[idx].is_web(&self.config);
+        let s = &mut self.slots[idx];
+        s.backoff = policy::Backoff::default();
+        match s.state {
+            Some(State::Up) if preboot && s.run.is_some() => self.preboot(idx).await,
+            Some(State::Starting | State::Up) => {
+                self.slots[idx].restart_after_stop = true;
+                self.stop_slot(idx).await;
+            }
+            Some(State::Stopping) => s.restart_after_stop = true,
+            Some(State::Crashed | State::Exited | State::Down) => {
+                s.restart_at = Some(Instant::now());
+            }
+            None => {}
+        }
+    }
+
+    /// Heroku's preboot: the new run starts on another port while the old one keeps
+    /// serving; the old one gets its stop signal only once the new one is up.
+    async fn preboot(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        if let Some(run) = s.run.take() {
+            s.retiring.push(slot::Retiring {
+                run,
+                addr: s.up_addr.take(),
+            });
+        }
+        let port = slot::preboot_port(s.port, s.home_port);
+        self.start_run_on(idx, port).await;
+    }
+
+    /// After every event: start instances whose dependencies are up, publish the
+    /// router's pool, announce readiness.
+    async fn settle(&mut self) {
+        if self.phase == Phase::Running {
+            for idx in 0..self.slots.len() {
+                if self.slots[idx].state.is_none() && slot::dependencies_up(&self.slots, idx, &self.config) {
+                    self.start_slot(idx).await;
+                }
+            }
+        }
+        self.publish_backends();
+        self.announce_ready().await;
+    }
+
+    fn publish_backends(&self) {
+        if let Some(tx) = &self.backends {
+            let pool = slot::backends(&self.slots, &self.config, self.phase == Phase::Running);
+            tx.send_if_modified(|current| {
+                let changed = *current != pool;
+                if changed {
+                    *current = pool;
+                }
+                changed
+            });
+        }
+    }
+
+    async fn announce_ready(&mut self) {
+        let ready = self.phase == Phase::Running && slot::all_up(&self.slots);
+        if ready && !self.ready_announced {
+            let url = format!("http://localhost:{}", self.config.port);
+            self.log.send(Record::Ready { url }).await;
+        }
+        self.ready_announced = ready;
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

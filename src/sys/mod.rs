@@ -1,5 +1,16 @@
-//! The only OS-facing API in hlocal: process groups, signals, the watchdog, listening
-//! sockets. Nothing outside `sys` imports `nix`, `libc` or `std::os::unix`.
+//! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
+//! hlocal, listening sockets, foreground children. Nothing outside `sys` imports `nix`,
+//! `libc`, `signal-hook` or `std::os::unix`; a macOS port replaces `unix.rs`'s `/proc`
+//! readers and keeps these signatures.
 
+mod foreground;
 mod signal;
+mod unix;
+
+pub use foreground::run_foreground;
 pub use signal::{Signal, UnknownSignal};
+pub use unix::{
+    Listener, ShutdownSignals, Watchdog, exit_code, group_alive, group_holds_socket,
+    listeners_on, own_process_group, process_command, signal_group, signal_number,
+    socket_holder,
+};

@@ -1,0 +1,142 @@
+//! `hlocal start`, assembled: checks ports, binds the router, forks the watchdog, then
+//! starts the runtime and the tasks around the supervisor — signals, the watcher, the
+//! router and the printer — and returns the exit status.
+//!
+//! The order matters: everything that can fail on bad input happens before any process
+//! starts, and the watchdog is forked while hlocal is still single-threaded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::StartConfig;
+use crate::error::Error;
+use crate::output::{LogSender, Printer};
+use crate::router::{self, Backends, Listeners};
+use crate::supervisor::{Event, Supervisor};
+use crate::sys::{ShutdownSignals, Watchdog};
+use crate::watch::Watcher;
+use crate::ports;
+
+/// The watchdog's grace for the groups it stops when hlocal died abruptly.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(3);
+
+pub fn start(config: StartConfig) -> Result<i32, Error> {
+    ports::check_free(planned_ports(&config).iter().map(|(n, p)| (n.as_str(), *p)))?;
+    let listeners = match &config.router {
+        Some(router) => Some(router::bind(router.port)?),
+        None => None,
+    };
+    let watchdog = Watchdog::spawn(WATCHDOG_GRACE)
+        .map_err(|e| Error::input(format!("cannot start the watchdog process: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))?;
+    let (log, records) = LogSender::channel();
+    let (closed_tx, closed_rx) = oneshot::channel();
+    let printer = Printer::spawn(config.style.clone(), name_width(&config), records, closed_tx)
+        .map_err(|e| Error::input(format!("cannot start the printer thread: {e}")))?;
+    let code = runtime.block_on(run(config, listeners, log, closed_rx, Arc::new(watchdog)));
+    // Dropping the runtime drops every task, and with them the last log senders.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    printer.join();
+    code
+}
+
+async fn run(
+    config: StartConfig,
+    listeners: Option<Listeners>,
+    log: LogSender,
+    stdout_closed: oneshot::Receiver<()>,
+    watchdog: Arc<Watchdog>,
+) -> Result<i32, Error> {
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let signals = ShutdownSignals::install()
+        .map_err(|e| Error::input(format!("cannot install signal handlers: {e}")))?;
+    tokio::spawn(forward_signals(signals, events_tx.clone()));
+    tokio::spawn(forward_stdout_closed(stdout_closed, events_tx.clone()));
+    let _watcher = start_watcher(&config, events_tx.clone())?;
+    announce_ports(&config, &log).await;
+    let config = Arc::new(config);
+    let backends = listeners.zip(config.router.clone()).map(|(listeners, router)| {
+        let (tx, rx) = watch::channel(Backends::default());
+        tokio::spawn(router::serve(listeners, router, rx, log.clone()));
+        tx
+    });
+    let supervisor = Supervisor::new(Arc::clone(&config), log, watchdog, backends);
+    Ok(supervisor.run(events).await)
+}
+
+async fn forward_signals(mut signals: ShutdownSignals, events: mpsc::UnboundedSender<Event>) {
+    loop {
+        let signal = signals.recv().await;
+        if events.send(Event::Signal(signal)).is_err() {
+            return;
+        }
+    }
+}
+
+async fn forward_stdout_closed(closed: oneshot::Receiver<()>, events: mpsc::UnboundedSender<Event>) {
+    if closed.await.is_ok() {
+        let _ = events.send(Event::StdoutClosed);
+    }
+}
+
+fn start_watcher(config: &StartConfig, events: mpsc::UnboundedSender<Event>) -> Result<Option<Watcher>, Error> {
+    let Some(watch) = &config.watch else {
+        return Ok(None);
+    };
+    let (tx, mut rx) = mpsc::channel::<Vec<PathBuf>>(16);
+    let watcher = Watcher::start(watch.clone(), tx)?;
+    tokio::spawn(async move {
+        while let Some(paths) = rx.recv().await {
+            if events.send(Event::FilesChanged(paths)).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Some(watcher))
+}
+
+/// `(instance, port)` for every instance, and the router's public port.
+fn planned_ports(config: &StartConfig) -> Vec<(String, u16)> {
+    let mut planned: Vec<(String, u16)> = config
+        .router
+        .iter()
+        .map(|r| ("router".to_string(), r.port))
+        .collect();
+    for spec in &config.types {
+        for n in 1..=spec.count {
+            planned.push((format!("{}.{n}", spec.name), ports::instance_port(spec.first_port, n)));
+        }
+    }
+    planned
+}
+
+/// SPEC §2: the chosen ports are printed at start-up.
+async fn announce_ports(config: &StartConfig, log: &LogSender) {
+    let planned = planned_ports(config);
+    let instances: Vec<String> = planned
+        .iter()
+        .filter(|(name, _)| name != "router")
+        .map(|(name, port)| format!("{name}={port}"))
+        .collect();
+    if let Some(router) = &config.router {
+        let text = format!("router listening on http://localhost:{}", router.port);
+        log.message(None, text).await;
+    }
+    if !instances.is_empty() {
+        log.message(None, format!("ports: {}", instances.join(" "))).await;
+    }
+}
+
+/// The longest name the printer will see at start, for padding.
+fn name_width(config: &StartConfig) -> usize {
+    let instances = planned_ports(config).into_iter().map(|(name, _)| name.len());
+    let release = config.release.iter().map(|_| "release.1".len());
+    instances.chain(release).max().unwrap_or(0)
+}

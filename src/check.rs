@@ -1,0 +1,19 @@
+//! `hlocal check`: validates everything `start` would read (Procfile, env files,
+//! hlocal.toml, the formation) without starting anything, and lists the process types
+//! found, `release` included, in foreman's words.
+
+use crate::cli::{AppArgs, StartArgs};
+use crate::config;
+use crate::error::Error;
+
+pub fn check(args: AppArgs) -> Result<(), Error> {
+    let start = StartArgs {
+        app: args,
+        ..StartArgs::default()
+    };
+    let app = config::load_app(&start.app)?;
+    config::resolve_start(&start)?;
+    let names: Vec<&str> = app.types.iter().map(|t| t.name.as_str()).collect();
+    println!("valid procfile detected ({})", names.join(", "));
+    Ok(())
+}

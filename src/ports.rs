@@ -1,0 +1,107 @@
+//! Port layout (SPEC §2), pure, and the check that every port is free before anything
+//! starts — naming the process that holds a busy one, the commonest pain with every
+//! Procfile runner (a leftover server from the last run).
+
+use crate::error::Error;
+use crate::sys;
+
+/// `heroku local`'s default since it moved off 5000 (macOS AirPlay took it).
+pub const DEFAULT_PORT: u16 = 5006;
+
+/// Ports between one type's block and the next (foreman's layout).
+const BLOCK: u32 = 100;
+
+/// `PORT` of instance 1 of the type at `type_index`: with the router, blocks start one
+/// above the public port (`P + 1 + 100*i`); without it, at the public port (`P + 100*i`).
+pub fn first_port(public: u16, router: bool, type_index: usize, count: usize) -> Result<u16, Error> {
+    let base = u32::from(public) + u32::from(router);
+    let index = u32::try_from(type_index).unwrap_or(u32::MAX);
+    let first = index.saturating_mul(BLOCK).saturating_add(base);
+    let last = first.saturating_add(u32::try_from(count.max(1) - 1).unwrap_or(u32::MAX));
+    if last > u32::from(u16::MAX) {
+        return Err(Error::input(format!(
+            "port {public} leaves no room for the formation: process type {} would need port {last} (the highest is 65535); choose a lower port with -p",
+            type_index + 1
+        )));
+    }
+    u16::try_from(first).map_err(|_| Error::input("port out of range"))
+}
+
+/// `PORT` of instance `n` (1-based) of a type whose first instance has `first`.
+pub fn instance_port(first: u16, n: usize) -> u16 {
+    let offset = u16::try_from(n.saturating_sub(1)).unwrap_or(u16::MAX);
+    first.saturating_add(offset)
+}
+
+/// Nothing listens on `port`, on IPv4 or IPv6.
+pub fn is_free(port: u16) -> bool {
+    sys::listeners_on(port).is_empty()
+}
+
+/// A port the OS considers free right now (for preboot's second run).
+pub fn free_port() -> Option<u16> {
+    let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).ok()?;
+    let port = probe.local_addr().ok()?.port();
+    drop(probe);
+    is_free(port).then_some(port)
+}
+
+/// Every `(what, port)` must be free: `port 5007 (web.2) is already in use by pid 4242
+/// (python3 -m http.server 5007)`.
+pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Result<(), Error> {
+    for (what, port) in wanted {
+        if let Some(listener) = sys::listeners_on(port).first() {
+            return Err(Error::input(format!(
+                "port {port} ({what}) is already in use{}",
+                holder(listener.inode)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn holder(inode: u64) -> String {
+    match sys::socket_holder(inode) {
+        Some(pid) => match sys::process_command(pid) {
+            Some(command) => format!(" by pid {pid} ({command})"),
+            None => format!(" by pid {pid}"),
+        },
+        None => " by another user's process".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_layout_starts_one_above_the_public_port() {
+        assert_eq!(first_port(5006, true, 0, 2).ok(), Some(5007));
+        assert_eq!(first_port(5006, true, 1, 1).ok(), Some(5107));
+    }
+
+    #[test]
+    fn foreman_layout_without_router() {
+        assert_eq!(first_port(5006, false, 0, 2).ok(), Some(5006));
+        assert_eq!(instance_port(5006, 2), 5007);
+        assert_eq!(first_port(5006, false, 1, 1).ok(), Some(5106));
+    }
+
+    #[test]
+    fn layout_beyond_65535_is_an_error() {
+        assert!(first_port(65500, true, 1, 1).is_err());
+        assert!(first_port(65535, false, 0, 2).is_err());
+        assert_eq!(first_port(65535, false, 0, 1).ok(), Some(65535));
+    }
+
+    #[test]
+    fn busy_port_names_its_holder() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let err = check_free([("web.1", port)]).expect_err("busy");
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("port {port} (web.1) is already in use by pid {}", std::process::id())), "{text}");
+        drop(listener);
+        assert!(check_free([("web.1", port)]).is_ok());
+    }
+}

@@ -1,0 +1,388 @@
+//! One run of one instance: spawn `sh -c CMD` in a process group of its own, pump its
+//! output to the printer, report readiness, wait for it, stop it on request, and make
+//! sure its whole process group is gone before reporting the run finished.
+//!
+//! A run is a task plus a small handle ([`Run`]) holding the control queue, modelled on
+//! watchexec's `Job`. The supervisor decides everything else (restarts, ordering, the
+//! router's pool); a run only reports what happened ([`RunEvent`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use regex::Regex;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use super::ready::{self, Readiness};
+use super::state::seconds;
+use super::shell::shell_command;
+use crate::output::lines::LineFramer;
+use crate::output::{LogSender, Record, Source, Stream};
+use crate::sys::{self, Signal, Watchdog};
+
+/// Everything needed to spawn one run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub source: Arc<Source>,
+    /// The Procfile command as written.
+    pub command: String,
+    pub root: PathBuf,
+    /// Config vars from the env files, then the instance's own (`PORT`, `PS`, …).
+    pub env: Arc<Vec<(String, String)>>,
+    pub instance_env: Vec<(String, String)>,
+    pub port: Option<u16>,
+    pub ready: Readiness,
+    pub boot_timeout: Duration,
+    /// For leftovers of a process that exited on its own: what to send, how long to wait.
+    pub stop_signal: Signal,
+    pub grace: Duration,
+}
+
+/// Which run of which instance a report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunId {
+    pub slot: usize,
+    pub generation: u64,
+}
+
+#[derive(Debug)]
+pub enum RunEvent {
+    /// The readiness check passed; `addr` is where the app listens, when known.
+    Ready { addr: Option<SocketAddr> },
+    /// The readiness check did not pass within the boot timeout (R10).
+    BootTimeout,
+    /// The main process exited, with the status a shell would report.
+    Exited { code: i32 },
+    /// No process of the run's group is left.
+    Finished,
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub run: RunId,
+    pub event: RunEvent,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    /// Send `signal` to the group; SIGKILL what is left after `grace`.
+    Stop { signal: Signal, grace: Duration },
+    /// SIGKILL the group now.
+    Kill,
+}
+
+/// The supervisor's handle on a run.
+#[derive(Debug)]
+pub struct Run {
+    pub id: RunId,
+    pub pid: u32,
+    pub port: Option<u16>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl Run {
+    pub fn send(&self, control: Control) {
+        // The run task ends only after reporting `Finished`; a send after that is moot.
+        let _ = self.control.send(control);
+    }
+}
+
+/// Spawns the process and its supervising task.
+pub fn start(
+    spec: RunSpec,
+    id: RunId,
+    log: &LogSender,
+    reports: &mpsc::UnboundedSender<Report>,
+    watchdog: &Arc<Watchdog>,
+) -> std::io::Result<Run> {
+    let mut child = spawn(&spec)?;
+    let pid = child.id().unwrap_or_default();
+    watchdog.watch_group(pid);
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let task = RunTask {
+        id,
+        pid,
+        spec: spec.clone(),
+        log: log.clone(),
+        reports: reports.clone(),
+        watchdog: Arc::clone(watchdog),
+    };
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    tokio::spawn(task.supervise(child, stdout, stderr, control_rx));
+    Ok(Run {
+        id,
+        pid,
+        port: spec.port,
+        control,
+    })
+}
+
+fn spawn(spec: &RunSpec) -> std::io::Result<Child> {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(shell_command(&spec.command))
+        .current_dir(&spec.root)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(spec.instance_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sys::own_process_group(&mut command);
+    command.spawn()
+}
+
+struct RunTask {
+    id: RunId,
+    pid: u32,
+    spec: RunSpec,
+    log: LogSender,
+    reports: mpsc::UnboundedSender<Report>,
+    watchdog: Arc<Watchdog>,
+}
+
+/// How long the exit report waits for the pipes to drain, so a process's last lines
+/// are printed before `Process exited`. Grandchildren may hold the pipes open; they do
+/// not delay the report beyond this.
+const DRAIN_WAIT: Duration = Duration::from_millis(200);
+const GROUP_POLL: Duration = Duration::from_millis(10);
+/// How long processes get to disappear after SIGKILL before they are given up on.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+impl RunTask {
+    async fn supervise(
+        self,
+        mut child: Child,
+        stdout: Option<tokio::process::ChildStdout>,
+        stderr: Option<tokio::process::ChildStderr>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let log_ready = self.log_matcher();
+        let readers = [
+            stdout.map(|p| self.spawn_reader(p, Stream::Stdout, log_ready.clone())),
+            stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone())),
+        ];
+        let probe = self.spawn_probe(log_ready.as_ref().map(|m| Arc::clone(&m.notify)));
+        let mut stopping: Option<Deadline> = None;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                Some(order) = control.recv() => stopping = self.obey(order, stopping),
+                () = deadline_passed(stopping.as_ref()) => {
+                    if let Some(d) = stopping {
+                        stopping = Some(self.escalate(d).await);
+                    }
+                }
+            }
+        };
+        probe.abort();
+        drain(readers).await;
+        let code = status.map_or(1, sys::exit_code);
+        self.report(RunEvent::Exited { code });
+        self.clear_group(stopping).await;
+        self.watchdog.forget_group(self.pid);
+        self.report(RunEvent::Finished);
+    }
+
+    fn report(&self, event: RunEvent) {
+        let _ = self.reports.send(Report { run: self.id, event });
+    }
+
+    fn obey(&self, order: Control, stopping: Option<Deadline>) -> Option<Deadline> {
+        match order {
+            Control::Stop { signal, grace } => {
+                Some(stopping.unwrap_or_else(|| self.begin_stop(signal, grace)))
+            }
+            Control::Kill => {
+                sys::signal_group(self.pid, Signal::Kill);
+                let killed = stopping.unwrap_or_else(|| self.begin_stop(Signal::Kill, Duration::ZERO));
+                Some(Deadline {
+                    escalated: true,
+                    ..killed
+                })
+            }
+        }
+    }
+
+    fn begin_stop(&self, signal: Signal, grace: Duration) -> Deadline {
+        sys::signal_group(self.pid, signal);
+        Deadline {
+            at: Instant::now() + grace,
+            signal,
+            grace,
+            escalated: false,
+        }
+    }
+
+    /// The grace period ran out: Heroku's R12, then SIGKILL.
+    async fn escalate(&self, deadline: Deadline) -> Deadline {
+        let name = Some(&self.spec.source.name);
+        let r12 = format!(
+            "Error R12 (Exit timeout) -> At least one process failed to exit within {} of {}",
+            seconds(deadline.grace),
+            deadline.signal
+        );
+        self.log.message(name, r12).await;
+        self.log
+            .message(name, "Stopping remaining processes with SIGKILL")
+            .await;
+        sys::signal_group(self.pid, Signal::Kill);
+        Deadline {
+            at: Instant::now() + KILL_WAIT,
+            escalated: true,
+            ..deadline
+        }
+    }
+
+    /// After the main process exited, nothing of its group may outlive the run: leftover
+    /// children get the same signal → grace → SIGKILL as a stop (Heroku tears a dyno down
+    /// whole). A process that survives SIGKILL (stuck in the kernel) is given up on after
+    /// `KILL_WAIT`, rather than hanging hlocal.
+    async fn clear_group(&self, stopping: Option<Deadline>) {
+        if !sys::group_alive(self.pid) {
+            return;
+        }
+        let mut deadline =
+            stopping.unwrap_or_else(|| self.begin_stop(self.spec.stop_signal, self.spec.grace));
+        while sys::group_alive(self.pid) {
+            if Instant::now() >= deadline.at {
+                if deadline.escalated {
+                    return;
+                }
+                deadline = self.escalate(deadline).await;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
+    }
+
+    fn spawn_reader<R>(&self, pipe: R, stream: Stream, ready: Option<Arc<LogReady>>) -> JoinHandle<()>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let source = Arc::clone(&self.spec.source);
+        let log = self.log.clone();
+        tokio::spawn(pump(pipe, source, stream, log, ready))
+    }
+
+    fn log_matcher(&self) -> Option<Arc<LogReady>> {
+        match &self.spec.ready {
+            Readiness::Log(regex) => Some(Arc::new(LogReady {
+                regex: regex.clone(),
+                matched: AtomicBool::new(false),
+                notify: Arc::new(Notify::new()),
+            })),
+            _ => None,
+        }
+    }
+
+    /// Reports `Ready` once the readiness check passes, or `BootTimeout`.
+    fn spawn_probe(&self, log_line: Option<Arc<Notify>>) -> JoinHandle<()> {
+        let (ready, port, pgid) = (self.spec.ready.clone(), self.spec.port, self.pid);
+        let (reports, id, timeout) = (self.reports.clone(), self.id, self.spec.boot_timeout);
+        tokio::spawn(async move {
+            let check = async {
+                match (ready, port) {
+                    (Readiness::Port, Some(port)) => Some(ready::port_bound(port, pgid).await),
+                    (Readiness::Http(path), Some(port)) => Some(ready::http_answers(port, &path).await),
+                    (Readiness::Log(_), _) => {
+                        if let Some(notify) = log_line {
+                            notify.notified().await;
+                        }
+                        None
+                    }
+                    _ => None,
+                }
+            };
+            let event = match tokio::time::timeout(timeout, check).await {
+                Ok(addr) => RunEvent::Ready { addr },
+                Err(_) => RunEvent::BootTimeout,
+            };
+            let _ = reports.send(Report { run: id, event });
+        })
+    }
+}
+
+/// A stop in progress: when to escalate to SIGKILL, and what to say then.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    signal: Signal,
+    grace: Duration,
+    escalated: bool,
+}
+
+async fn deadline_passed(deadline: Option<&Deadline>) {
+    match deadline {
+        Some(d) if !d.escalated => sleep_until(d.at).await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// Waits (briefly) for the readers to reach end of file.
+async fn drain(readers: [Option<JoinHandle<()>>; 2]) {
+    let all = async {
+        for reader in readers.into_iter().flatten() {
+            let _ = reader.await;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_WAIT, all).await;
+}
+
+/// `ready = { log = "regex" }`: the first matching line, on either stream, wakes the probe.
+struct LogReady {
+    regex: Regex,
+    matched: AtomicBool,
+    notify: Arc<Notify>,
+}
+
+impl LogReady {
+    fn check(&self, lines: &[u8]) {
+        if self.matched.load(Ordering::Relaxed) {
+            return;
+        }
+        let text = String::from_utf8_lossy(lines);
+        if text.lines().any(|line| self.regex.is_match(line)) {
+            self.matched.store(true, Ordering::Relaxed);
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// Reads a pipe to its end, sending whole lines to the printer.
+async fn pump<R: AsyncRead + Unpin>(
+    mut pipe: R,
+    source: Arc<Source>,
+    stream: Stream,
+    log: LogSender,
+    ready: Option<Arc<LogReady>>,
+) {
+    let mut framer = LineFramer::default();
+    let send = |lines: bytes::Bytes| {
+        if let Some(ready) = &ready {
+            ready.check(&lines);
+        }
+        log.send(Record::Output {
+            source: Arc::clone(&source),
+            stream,
+            lines,
+        })
+    };
+    while let Ok(n) = pipe.read_buf(framer.buffer()).await {
+        if n == 0 {
+            break;
+        }
+        while let Some(lines) = framer.take_lines() {
+            send(lines).await;
+        }
+    }
+    if let Some(rest) = framer.finish() {
+        send(rest).await;
+    }
+}

@@ -1,0 +1,118 @@
+//! The release phase (SPEC §1): the `release` type runs once, to completion, before
+//! anything else starts; a failure aborts the start with its exit status.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::instance::{self, Control, RunEvent, RunId, RunSpec};
+use super::ready::Readiness;
+use super::{Event, KILLED_CODE, Supervisor, slot};
+use crate::output::Source;
+use crate::sys::Signal;
+
+/// Reports about the release run use a slot number no formation instance has.
+const RELEASE_SLOT: usize = usize::MAX;
+const RELEASE_NAME: &str = "release.1";
+
+impl Supervisor {
+    /// `Err(code)` when hlocal must exit instead of starting the formation.
+    pub(super) async fn release(&mut self, events: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), i32> {
+        let Some(release) = self.config.release.clone() else {
+            return Ok(());
+        };
+        let name: Arc<str> = RELEASE_NAME.into();
+        let spec = RunSpec {
+            source: Source::app(RELEASE_NAME, release.index),
+            command: release.command.clone(),
+            root: self.config.root.clone(),
+            env: Arc::clone(&self.config.env),
+            instance_env: slot::instance_env(RELEASE_NAME, None, self.config.dyno),
+            port: None,
+            ready: Readiness::Spawned,
+            boot_timeout: self.config.boot_timeout,
+            stop_signal: Signal::Term,
+            grace: self.config.timeout,
+        };
+        let id = RunId {
+            slot: RELEASE_SLOT,
+            generation: 1,
+        };
+        let text = format!("Starting process with command `{}`", release.command);
+        self.log.message(Some(&name), text).await;
+        let run = match instance::start(spec, id, &self.log, &self.reports_tx, &self.watchdog) {
+            Ok(run) => run,
+            Err(error) => {
+                let text = format!("Failed to start the release phase: {error}");
+                self.log.message(Some(&name), text).await;
+                return Err(1);
+            }
+        };
+        let code = self.wait_release(&run, &name, events).await;
+        if code == 0 {
+            return Ok(());
+        }
+        Err(code)
+    }
+
+    /// The release's exit status, or hlocal's own when a signal interrupts it.
+    async fn wait_release(
+        &mut self,
+        run: &instance::Run,
+        name: &Arc<str>,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+    ) -> i32 {
+        let mut exit = None;
+        let mut interrupted: Option<i32> = None;
+        loop {
+            tokio::select! {
+                Some(report) = self.reports.recv() => match report.event {
+                    RunEvent::Exited { code } => {
+                        let text = format!("Process exited with status {code}");
+                        self.log.message(Some(name), text).await;
+                        exit = Some(code);
+                    }
+                    RunEvent::Finished => break,
+                    RunEvent::Ready { .. } | RunEvent::BootTimeout => {}
+                },
+                Some(event) = events.recv() => {
+                    interrupted = self.interrupt_release(run, interrupted, event).await;
+                }
+            }
+        }
+        match (interrupted, exit) {
+            (Some(code), _) => code,
+            (None, Some(0)) => 0,
+            (None, code) => {
+                let code = code.unwrap_or(1);
+                let text = format!("Release phase failed with status {code}, not starting the app");
+                self.log.message(None, text).await;
+                code
+            }
+        }
+    }
+
+    /// First signal: stop the release gracefully (exit 0); second: kill it (exit 130).
+    async fn interrupt_release(&self, run: &instance::Run, before: Option<i32>, event: Event) -> Option<i32> {
+        match (event, before) {
+            (Event::Signal(signal), None) => {
+                let text = format!("Received {signal}, stopping the release phase");
+                self.log.message(None, text).await;
+                run.send(Control::Stop {
+                    signal: Signal::Term,
+                    grace: self.config.timeout,
+                });
+                Some(0)
+            }
+            (Event::Signal(_), Some(_)) => {
+                run.send(Control::Kill);
+                Some(KILLED_CODE)
+            }
+            (Event::StdoutClosed, _) => {
+                run.send(Control::Kill);
+                Some(super::STDOUT_CLOSED_CODE)
+            }
+            (Event::FilesChanged(_), before) => before,
+        }
+    }
+}

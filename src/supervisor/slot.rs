@@ -1,0 +1,222 @@
+//! The process table's rows and the pure questions the supervisor asks of them: has
+//! this instance ended for good, are its dependencies up, which web instances may the
+//! router use, is everything up.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::instance::Run;
+use super::policy::Backoff;
+use super::ready::Readiness;
+use super::state::{State, seconds};
+use crate::config::{StartConfig, TypeSpec};
+use crate::output::Source;
+use crate::ports;
+use crate::router::{Backend, Backends};
+
+/// One instance of the formation (`web.1`).
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub name: Arc<str>,
+    pub source: Arc<Source>,
+    pub type_index: usize,
+    /// The port the layout gives this instance (SPEC §2).
+    pub home_port: u16,
+    /// The port of the current (or last) run: differs from `home_port` after a preboot.
+    pub port: u16,
+    /// `None` until first started (waiting for dependencies).
+    pub state: Option<State>,
+    pub run: Option<Run>,
+    /// Where the current run listens, once up.
+    pub up_addr: Option<SocketAddr>,
+    /// Preboot: older runs, serving (`addr` set) until the new run is up, then stopping.
+    pub retiring: Vec<Retiring>,
+    pub generation: u64,
+    pub backoff: Backoff,
+    pub restart_at: Option<Instant>,
+    /// A stop that is a restart (file change): start again once down.
+    pub restart_after_stop: bool,
+    pub run_started: Instant,
+    pub boot_timed_out: bool,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Debug)]
+pub(super) struct Retiring {
+    pub run: Run,
+    pub addr: Option<SocketAddr>,
+}
+
+pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for spec in &config.types {
+        for n in 1..=spec.count {
+            let name = format!("{}.{n}", spec.name);
+            let port = ports::instance_port(spec.first_port, n);
+            slots.push(Slot {
+                source: Source::app(&name, spec.index),
+                name: name.into(),
+                type_index: spec.index,
+                home_port: port,
+                port,
+                state: None,
+                run: None,
+                up_addr: None,
+                retiring: Vec::new(),
+                generation: 0,
+                backoff: Backoff::default(),
+                restart_at: None,
+                restart_after_stop: false,
+                run_started: Instant::now(),
+                boot_timed_out: false,
+                exit_code: None,
+            });
+        }
+    }
+    slots
+}
+
+impl Slot {
+    /// No process of this instance is running.
+    pub fn is_idle(&self) -> bool {
+        self.run.is_none() && self.retiring.is_empty()
+    }
+
+    pub fn is_web(&self, config: &StartConfig) -> bool {
+        config.types[self.type_index].name == "web"
+    }
+
+    pub fn default_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    fn is_pending(&self) -> bool {
+        self.restart_at.is_some() || self.restart_after_stop
+    }
+
+    /// Ended for good: nothing running, nothing scheduled, and (if never started) its
+    /// dependencies ended without coming up, so it never will start.
+    pub fn has_ended(&self, slots: &[Slot], config: &StartConfig) -> bool {
+        if !self.is_idle() || self.is_pending() {
+            return false;
+        }
+        match self.state {
+            Some(State::Exited | State::Crashed | State::Down) => true,
+            Some(State::Starting | State::Up | State::Stopping) => false,
+            None => config.types[self.type_index].depends_on.iter().any(|&dep| {
+                slots
+                    .iter()
+                    .filter(|s| s.type_index == dep)
+                    .all(|s| s.state != Some(State::Up) && s.has_ended(slots, config))
+            }),
+        }
+    }
+}
+
+/// Every instance of the dependency types is `up`.
+pub(super) fn dependencies_up(slots: &[Slot], idx: usize, config: &StartConfig) -> bool {
+    let deps = &config.types[slots[idx].type_index].depends_on;
+    slots
+        .iter()
+        .filter(|s| deps.contains(&s.type_index))
+        .all(|s| s.state == Some(State::Up))
+}
+
+/// The router's view of the `web` instances.
+pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> Backends {
+    let web: Vec<&Slot> = slots.iter().filter(|s| s.is_web(config)).collect();
+    let mut up = Vec::new();
+    for s in &web {
+        if let (Some(State::Up), Some(addr), Some(run)) = (s.state, s.up_addr, &s.run) {
+            up.push(backend(s, addr, run.id.generation));
+        }
+        for old in &s.retiring {
+            if let Some(addr) = old.addr {
+                up.push(backend(s, addr, old.run.id.generation));
+            }
+        }
+    }
+    let starting = running
+        && web
+            .iter()
+            .any(|s| matches!(s.state, None | Some(State::Starting)) || s.is_pending());
+    let crashed = !starting
+        && !web.is_empty()
+        && web
+            .iter()
+            .all(|s| matches!(s.state, Some(State::Crashed | State::Exited)));
+    Backends {
+        up,
+        starting,
+        crashed,
+    }
+}
+
+fn backend(s: &Slot, addr: SocketAddr, generation: u64) -> Backend {
+    Backend {
+        name: Arc::clone(&s.name),
+        addr,
+        generation,
+    }
+}
+
+/// The `ready` marker's condition: everything up, one-shot tasks done.
+pub(super) fn all_up(slots: &[Slot]) -> bool {
+    let settled = |s: &Slot| match s.state {
+        Some(State::Up) => true,
+        Some(State::Exited) => s.exit_code == Some(0) && !s.is_pending(),
+        _ => false,
+    };
+    slots.iter().any(|s| s.state == Some(State::Up)) && slots.iter().all(settled)
+}
+
+/// `PORT`, foreman's `PS`, node-foreman's `FOREMAN_WORKER_NAME`, and `DYNO` on request.
+pub(super) fn instance_env(name: &str, port: Option<u16>, dyno: bool) -> Vec<(String, String)> {
+    let mut env = Vec::with_capacity(4);
+    if let Some(port) = port {
+        env.push(("PORT".to_string(), port.to_string()));
+    }
+    env.push(("PS".to_string(), name.to_string()));
+    env.push(("FOREMAN_WORKER_NAME".to_string(), name.to_string()));
+    if dyno {
+        env.push(("DYNO".to_string(), name.to_string()));
+    }
+    env
+}
+
+/// Heroku's R10, in its words for a port check, adapted for the other checks.
+pub(super) fn boot_timeout_text(spec: &TypeSpec, timeout: Duration) -> String {
+    let within = format!("within {} of launch", seconds(timeout));
+    let what = match &spec.ready {
+        Readiness::Log(regex) => format!("Process did not log a line matching /{regex}/"),
+        Readiness::Http(path) => format!("Process did not answer GET {path}"),
+        Readiness::Port | Readiness::Spawned => "Web process failed to bind to $PORT".to_string(),
+    };
+    format!("Error R10 (Boot timeout) -> {what} {within}")
+}
+
+/// The port for preboot's new run: back to the layout's port when it is free (so ports
+/// stay predictable across successive changes), else any free port.
+pub(super) fn preboot_port(current: u16, home: u16) -> u16 {
+    if current != home && ports::is_free(home) {
+        home
+    } else {
+        ports::free_port().unwrap_or(home)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_env_sets_port_ps_and_worker_name_but_no_dyno_by_default() {
+        let env = instance_env("web.1", Some(5007), false);
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["PORT", "PS", "FOREMAN_WORKER_NAME"]);
+        assert!(instance_env("web.1", None, true).contains(&("DYNO".into(), "web.1".into())));
+    }
+}

@@ -1,0 +1,432 @@
+//! Unix implementation of `sys`: process groups and signals through `nix`, listening
+//! sockets and process tables from Linux's `/proc`.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{self as nix_signal, SigHandler};
+use nix::unistd::{ForkResult, Pid};
+
+use super::Signal;
+
+fn to_nix(signal: Signal) -> nix_signal::Signal {
+    use nix_signal::Signal as N;
+    match signal {
+        Signal::Hup => N::SIGHUP,
+        Signal::Int => N::SIGINT,
+        Signal::Quit => N::SIGQUIT,
+        Signal::Kill => N::SIGKILL,
+        Signal::Usr1 => N::SIGUSR1,
+        Signal::Usr2 => N::SIGUSR2,
+        Signal::Term => N::SIGTERM,
+        Signal::Winch => N::SIGWINCH,
+    }
+}
+
+/// The platform number of a signal, for `128 + N` exit statuses.
+pub fn signal_number(signal: Signal) -> i32 {
+    to_nix(signal) as i32
+}
+
+/// Puts the child in a process group of its own, so that a terminal's Ctrl-C reaches
+/// hlocal alone (which then stops everyone in order) and so that one signal to the
+/// group reaches the command's children and grandchildren too.
+pub fn own_process_group(command: &mut tokio::process::Command) {
+    command.process_group(0);
+}
+
+/// Sends `signal` to every process of group `pgid`. `false` when the group is gone.
+pub fn signal_group(pgid: u32, signal: Signal) -> bool {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return false;
+    };
+    nix_signal::killpg(Pid::from_raw(pgid), to_nix(signal)) != Err(Errno::ESRCH)
+}
+
+/// Whether any live (non-zombie) process is left in group `pgid`.
+///
+/// `kill(-pgid, 0)` answers in one syscall for the common case (the group is empty).
+/// It also succeeds for zombies, and orphaned zombies linger where PID 1 does not reap
+/// (containers), so a "yes" is confirmed against the process table.
+pub fn group_alive(pgid: u32) -> bool {
+    signal_group_probe(pgid) && !group_members(pgid).is_empty()
+}
+
+fn signal_group_probe(pgid: u32) -> bool {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return false;
+    };
+    nix_signal::killpg(Pid::from_raw(pgid), None) != Err(Errno::ESRCH)
+}
+
+/// Live members of a process group, from `/proc/*/stat`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| matches!(proc_stat(pid), Some(s) if s.pgrp == pgid && s.state != 'Z'))
+        .collect()
+}
+
+struct ProcStat {
+    state: char,
+    pgrp: u32,
+}
+
+/// Fields 3 and 5 of `/proc/PID/stat`; the command name (field 2) may hold spaces and
+/// parentheses, so parsing starts after its last `)`.
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some(ProcStat { state, pgrp })
+}
+
+/// The command line of a process, for messages (`python3 -m http.server 5006`).
+pub fn process_command(pid: u32) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let words: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    if words.is_empty() {
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()
+            .map(|c| c.trim().to_string())
+    } else {
+        Some(words.join(" "))
+    }
+}
+
+/// A TCP socket in LISTEN state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub inode: u64,
+}
+
+/// Every TCP listener on `port`, IPv4 and IPv6, read from the kernel's socket tables:
+/// no connection is made, so the app sees no traffic and logs nothing.
+pub fn listeners_on(port: u16) -> Vec<Listener> {
+    let mut found = Vec::new();
+    for (path, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        if let Ok(table) = fs::read_to_string(path) {
+            found.extend(parse_tcp_table(&table, v6).filter(|l| l.addr.port() == port));
+        }
+    }
+    found
+}
+
+const TCP_LISTEN: &str = "0A";
+
+fn parse_tcp_table(table: &str, v6: bool) -> impl Iterator<Item = Listener> + '_ {
+    table.lines().skip(1).filter_map(move |line| {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        if fields.get(3) != Some(&TCP_LISTEN) {
+            return None;
+        }
+        let addr = parse_socket_addr(fields.get(1)?, v6)?;
+        let inode = fields.get(9)?.parse().ok()?;
+        Some(Listener { addr, inode })
+    })
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits `:PORT` (IPv6). The kernel prints each
+/// 32-bit word of the address in host byte order, the port in network order.
+fn parse_socket_addr(text: &str, v6: bool) -> Option<SocketAddr> {
+    let (ip_hex, port_hex) = text.split_once(':')?;
+    let port = u16::from_str_radix(port_hex, 16).ok()?;
+    let ip = if v6 {
+        if ip_hex.len() != 32 {
+            return None;
+        }
+        let mut octets = [0u8; 16];
+        for word in 0..4 {
+            let w = u32::from_str_radix(&ip_hex[word * 8..word * 8 + 8], 16).ok()?;
+            octets[word * 4..word * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+        IpAddr::V6(Ipv6Addr::from(octets))
+    } else {
+        let w = u32::from_str_radix(ip_hex, 16).ok()?;
+        IpAddr::V4(Ipv4Addr::from(w.to_ne_bytes()))
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// The process holding socket `inode` open, if it can be seen (other users' processes
+/// cannot). Scans every process's fds: only used on error paths.
+pub fn socket_holder(inode: u64) -> Option<u32> {
+    let target = format!("socket:[{inode}]");
+    fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| process_holds(pid, &target))
+}
+
+/// Whether a process of group `pgid` holds socket `inode`.
+pub fn group_holds_socket(pgid: u32, inode: u64) -> bool {
+    let target = format!("socket:[{inode}]");
+    group_members(pgid)
+        .into_iter()
+        .any(|pid| process_holds(pid, &target))
+}
+
+fn process_holds(pid: u32, target: &str) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .any(|link| link.as_os_str() == OsStr::new(target))
+}
+
+/// The status a shell would report: the exit code, or 128 + N for a death by signal N.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|n| 128 + n))
+        .unwrap_or(1)
+}
+
+/// Number of threads of this process (the watchdog must be forked while it is one).
+fn thread_count() -> usize {
+    fs::read_dir("/proc/self/task").map_or(1, Iterator::count)
+}
+
+/// The watchdog: a forked copy of hlocal that outlives it by a moment, so that no
+/// process is left behind even when hlocal itself is killed with SIGKILL.
+///
+/// Process groups alone are not enough: when hlocal dies abruptly nobody signals them,
+/// and `PR_SET_PDEATHSIG` reaches only a direct child (not its children) and fires when
+/// the *thread* that forked it exits, which in a thread pool is not hlocal's death. So
+/// hlocal forks this watchdog before starting any thread, in a process group of its own
+/// (a terminal's Ctrl-C or `kill -9 -PGID` on hlocal's group does not reach it), keeps
+/// the write end of a pipe to it, and reports every process group it creates (`+PGID`)
+/// and every one that is gone (`-PGID`). The pipe's write end is close-on-exec, so only
+/// hlocal holds it: end-of-file on the watchdog's side means hlocal is gone, however it
+/// died. The watchdog then sends SIGTERM to the groups still listed, waits the grace
+/// period, sends SIGKILL to what is left, and exits. A group created in the instant
+/// between `fork` and the report could escape; nothing else can short of cgroups.
+#[derive(Debug)]
+pub struct Watchdog {
+    pipe: fs::File,
+}
+
+impl Watchdog {
+    /// Forks the watchdog. Must run before any thread is started.
+    pub fn spawn(grace: Duration) -> io::Result<Watchdog> {
+        if thread_count() > 1 {
+            return Err(io::Error::other(
+                "watchdog must be started before any thread",
+            ));
+        }
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        // SAFETY: the process is single-threaded (checked above), so the child may run
+        // arbitrary code, including allocation, after fork.
+        match unsafe { nix::unistd::fork() }? {
+            ForkResult::Child => {
+                drop(write_end);
+                watchdog_main(read_end, grace)
+            }
+            ForkResult::Parent { .. } => Ok(Watchdog {
+                pipe: fs::File::from(write_end),
+            }),
+        }
+    }
+
+    pub fn watch_group(&self, pgid: u32) {
+        self.tell(&format!("+{pgid}\n"));
+    }
+
+    pub fn forget_group(&self, pgid: u32) {
+        self.tell(&format!("-{pgid}\n"));
+    }
+
+    /// Writes under PIPE_BUF bytes are atomic, so callers on several threads never
+    /// interleave. A failed write means the watchdog is gone; nothing else can be done.
+    fn tell(&self, message: &str) {
+        let _ = (&self.pipe).write_all(message.as_bytes());
+    }
+}
+
+fn watchdog_main(commands: OwnedFd, grace: Duration) -> ! {
+    detach_watchdog(&commands);
+    let mut groups = HashSet::new();
+    for line in BufReader::new(fs::File::from(commands)).lines() {
+        let Ok(line) = line else { break };
+        apply_watchdog_command(&mut groups, &line);
+    }
+    stop_groups(&groups, grace);
+    // SAFETY: `_exit` skips atexit handlers and stdio flushing, which belong to hlocal.
+    unsafe { nix::libc::_exit(0) }
+}
+
+/// Own process group, deaf to terminal and shutdown signals, no inherited fds: the
+/// watchdog ends only when the pipe does.
+fn detach_watchdog(keep: &OwnedFd) {
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    for sig in [
+        nix_signal::Signal::SIGINT,
+        nix_signal::Signal::SIGTERM,
+        nix_signal::Signal::SIGHUP,
+        nix_signal::Signal::SIGQUIT,
+        nix_signal::Signal::SIGPIPE,
+        nix_signal::Signal::SIGTSTP,
+        nix_signal::Signal::SIGTTIN,
+        nix_signal::Signal::SIGTTOU,
+    ] {
+        // SAFETY: installing SIG_IGN has no handler code to be unsafe in.
+        let _ = unsafe { nix_signal::signal(sig, SigHandler::SigIgn) };
+    }
+    if let Ok(null) = fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+    close_fds_except(keep.as_raw_fd());
+}
+
+fn close_fds_except(keep: i32) {
+    let Ok(entries) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2 && fd != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing fds in the single-threaded watchdog, which owns none of them.
+        unsafe { nix::libc::close(fd) };
+    }
+}
+
+fn apply_watchdog_command(groups: &mut HashSet<u32>, line: &str) {
+    let (op, pgid) = line.split_at(line.len().min(1));
+    let Ok(pgid) = pgid.parse::<u32>() else {
+        return;
+    };
+    match op {
+        "+" => {
+            groups.insert(pgid);
+        }
+        "-" => {
+            groups.remove(&pgid);
+        }
+        _ => {}
+    }
+}
+
+/// SIGTERM, a grace period while any is alive, SIGKILL: the same end as a shutdown.
+pub fn stop_groups(groups: &HashSet<u32>, grace: Duration) {
+    let alive: Vec<u32> = groups
+        .iter()
+        .copied()
+        .filter(|&g| signal_group(g, Signal::Term))
+        .collect();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && alive.iter().any(|&g| group_alive(g)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for g in alive {
+        signal_group(g, Signal::Kill);
+    }
+}
+
+/// hlocal's own shutdown signals, as a stream of events.
+pub struct ShutdownSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    pub fn install() -> io::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    pub async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.int.recv() => Signal::Int,
+            _ = self.term.recv() => Signal::Term,
+            _ = self.hup.recv() => Signal::Hup,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F91 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 4343 1 0000000000000000 100 0 0 10 0
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:1F92 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 778 1 0000000000000000 100 0 0 10 0
+";
+
+    #[test]
+    fn parses_ipv4_listeners_only() {
+        let found: Vec<Listener> = parse_tcp_table(TCP, false).collect();
+        assert_eq!(
+            found,
+            [Listener {
+                addr: "127.0.0.1:8080".parse().expect("addr"),
+                inode: 4242
+            }]
+        );
+    }
+
+    #[test]
+    fn parses_ipv6_wildcard_and_loopback() {
+        let found: Vec<SocketAddr> = parse_tcp_table(TCP6, true).map(|l| l.addr).collect();
+        assert_eq!(
+            found,
+            [
+                "[::]:8080".parse::<SocketAddr>().expect("addr"),
+                "[::1]:8082".parse().expect("addr")
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_a_real_listener_and_its_holder() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let found = listeners_on(port);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(socket_holder(found[0].inode), Some(std::process::id()));
+    }
+
+    #[test]
+    fn watchdog_commands() {
+        let mut groups = HashSet::new();
+        apply_watchdog_command(&mut groups, "+12");
+        apply_watchdog_command(&mut groups, "+13");
+        apply_watchdog_command(&mut groups, "-12");
+        apply_watchdog_command(&mut groups, "garbage");
+        apply_watchdog_command(&mut groups, "");
+        assert_eq!(groups, HashSet::from([13]));
+    }
+}
