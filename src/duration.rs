@@ -1,12 +1,264 @@
-//! Durations as users write them (SPEC §9): `5`, `0.2`, `200ms`, `5s`, `1m`.
-//! (skeleton — to be implemented)
+//! Durations as users write them (SPEC §9): a number of seconds (`5`, `0.2`) or a number
+//! with a unit (`200ms`, `5s`, `1m`, `2h`), for the CLI flags and the hlocal.toml keys.
+//!
+//! Parsing is exact decimal arithmetic, so `0.2` is exactly 200 ms. This module only
+//! turns text (or a TOML number) into a `Duration`; which durations make sense for which
+//! setting (a zero boot timeout, say) is `config`'s business.
 
+use std::fmt;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DurationError {}
+use serde::de::{self, Deserializer, Visitor};
 
+/// Longer than any grace period, boot or debounce a developer means; larger values are
+/// typos, and tokio timers far in the future are better avoided.
+const MAX: Duration = Duration::from_secs(24 * 60 * 60);
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("invalid duration {0:?} (use seconds like 5 or 0.2, or a unit: 200ms, 5s, 1m)")]
+    Invalid(String),
+    #[error("duration {0:?} is too long (at most 24h)")]
+    TooLong(String),
+}
+
+/// Parses `5`, `0.2`, `200ms`, `5s`, `1.5s`, `1m` or `2h`; surrounding whitespace is ignored.
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
-    let _ = text;
-    todo!()
+    let trimmed = text.trim();
+    let invalid = || DurationError::Invalid(text.to_string());
+    let unit_start = trimmed
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(unit_start);
+    let unit_nanos = match unit {
+        "" | "s" => NANOS_PER_SEC,
+        "ms" => 1_000_000,
+        "m" => 60 * NANOS_PER_SEC,
+        "h" => 3600 * NANOS_PER_SEC,
+        _ => return Err(invalid()),
+    };
+    let nanos = decimal_to_nanos(number.trim_end(), unit_nanos).ok_or_else(invalid)?;
+    u64::try_from(nanos)
+        .ok()
+        .map(Duration::from_nanos)
+        .filter(|duration| *duration <= MAX)
+        .ok_or_else(|| DurationError::TooLong(text.to_string()))
+}
+
+/// `digits[.digits]` times the unit, or `None` when `number` is not that shape. Values too
+/// large to matter saturate, so the caller reports them as too long.
+fn decimal_to_nanos(number: &str, unit_nanos: u128) -> Option<u128> {
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !is_digits(int) || !is_digits(frac) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    // Beyond 20 integer digits the value is far over MAX whatever the unit; beyond 18
+    // fraction digits nothing is left at nanosecond precision.
+    if int.len() > 20 {
+        return Some(u128::MAX);
+    }
+    let frac = &frac[..frac.len().min(18)];
+    let int_value: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let frac_value: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    let frac_nanos = frac_value * unit_nanos / 10u128.pow(frac.len() as u32);
+    Some(int_value * unit_nanos + frac_nanos)
+}
+
+/// For `#[serde(deserialize_with = "duration::deserialize")]`: accepts `timeout = 5`,
+/// `timeout = 0.5` and `timeout = "200ms"`.
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    deserializer.deserialize_any(DurationVisitor)
+}
+
+/// As [`deserialize`], for an optional key (use with `#[serde(default)]`).
+pub fn deserialize_option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    deserialize(deserializer).map(Some)
+}
+
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration: seconds like 5 or 0.2, or a string like \"200ms\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        parse(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    // f64's Display never uses exponent notation, so `0.5` and `1e-3` arrive as plain
+    // decimals, and NaN, infinities and negatives are rejected by `parse` like text.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+        self.visit_str(&v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    macro_rules! ok {
+        ($($name:ident: $text:expr => $expected:expr,)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(parse($text), Ok($expected));
+            }
+        )*};
+    }
+
+    macro_rules! invalid {
+        ($($name:ident: $text:expr,)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(parse($text), Err(DurationError::Invalid($text.to_string())));
+            }
+        )*};
+    }
+
+    ok! {
+        bare_integer_is_seconds: "5" => ms(5000),
+        bare_decimal_is_seconds: "0.2" => ms(200),
+        leading_dot_decimal: ".5" => ms(500),
+        trailing_dot_decimal: "5." => ms(5000),
+        milliseconds: "200ms" => ms(200),
+        seconds: "5s" => ms(5000),
+        fractional_seconds: "1.5s" => ms(1500),
+        minutes: "1m" => ms(60_000),
+        hours: "2h" => Duration::from_secs(7200),
+        zero: "0" => Duration::ZERO,
+        surrounding_whitespace: " 5s\n" => ms(5000),
+        space_before_unit: "5 s" => ms(5000),
+        nanosecond_precision: "0.000000001" => Duration::from_nanos(1),
+        excess_precision_truncates: "0.0000000019" => Duration::from_nanos(1),
+        leading_zeros: "000000000000000000000000005" => ms(5000),
+        exactly_the_maximum: "24h" => MAX,
+    }
+
+    invalid! {
+        empty: "",
+        only_whitespace: "  ",
+        unknown_unit: "5x",
+        uppercase_unit: "5S",
+        unit_without_number: "ms",
+        lone_dot: ".",
+        negative: "-5",
+        explicit_plus: "+5",
+        nan: "NaN",
+        infinity: "inf",
+        exponent: "1e3",
+        two_dots: "1.2.3",
+        two_units: "1m30s",
+        unit_first: "s5",
+        non_ascii_digit: "٥",
+    }
+
+    #[test]
+    fn message_shows_the_input_and_the_accepted_forms() {
+        assert_eq!(
+            parse("5x").unwrap_err().to_string(),
+            r#"invalid duration "5x" (use seconds like 5 or 0.2, or a unit: 200ms, 5s, 1m)"#
+        );
+    }
+
+    #[test]
+    fn absurdly_large_values_are_too_long() {
+        for text in ["25h", "86401", "99999999999999999999999999999h", "1441m"] {
+            assert_eq!(
+                parse(text),
+                Err(DurationError::TooLong(text.into())),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse("25h").unwrap_err().to_string(),
+            r#"duration "25h" is too long (at most 24h)"#
+        );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Keys {
+        #[serde(deserialize_with = "deserialize")]
+        timeout: Duration,
+        #[serde(default, deserialize_with = "deserialize_option")]
+        grace: Option<Duration>,
+    }
+
+    fn from_toml(text: &str) -> Result<Keys, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn toml_accepts_integers_floats_and_strings() {
+        assert_eq!(from_toml("timeout = 5").unwrap().timeout, ms(5000));
+        assert_eq!(from_toml("timeout = 0.5").unwrap().timeout, ms(500));
+        assert_eq!(from_toml("timeout = 0.001").unwrap().timeout, ms(1));
+        assert_eq!(from_toml(r#"timeout = "200ms""#).unwrap().timeout, ms(200));
+    }
+
+    #[test]
+    fn toml_optional_duration_is_none_when_absent() {
+        assert_eq!(from_toml("timeout = 1").unwrap().grace, None);
+        assert_eq!(
+            from_toml("timeout = 1\ngrace = 2").unwrap().grace,
+            Some(ms(2000))
+        );
+    }
+
+    #[test]
+    fn toml_rejects_negative_nan_and_wrong_types() {
+        assert!(
+            from_toml("timeout = -5")
+                .unwrap_err()
+                .contains(r#"invalid duration "-5""#)
+        );
+        assert!(
+            from_toml("timeout = -0.5")
+                .unwrap_err()
+                .contains(r#"invalid duration "-0.5""#)
+        );
+        assert!(
+            from_toml("timeout = nan")
+                .unwrap_err()
+                .contains(r#"invalid duration "NaN""#)
+        );
+        assert!(
+            from_toml("timeout = inf")
+                .unwrap_err()
+                .contains(r#"invalid duration "inf""#)
+        );
+        assert!(
+            from_toml("timeout = 1e300")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(
+            from_toml("timeout = true")
+                .unwrap_err()
+                .contains("expected a duration")
+        );
+    }
 }
