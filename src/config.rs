@@ -2,16 +2,23 @@
 //! configuration (flags beat the file, the file beats built-in defaults).
 //! Everything here is synchronous: bad input is reported before anything starts.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cli::{AppArgs, StartArgs};
+use crate::error::{self, Error};
+use crate::formation::{self, Formation};
 use crate::output::OutputStyle;
+use crate::procfile::{self, ProcessType};
 use crate::router::RouterConfig;
+use crate::settings::{self, ProcessWatch, Ready, Settings, WatchSetting};
 use crate::supervisor::policy::RestartPolicy;
 use crate::supervisor::ready::Readiness;
 use crate::sys::Signal;
 use crate::watch::{ProcessFilter, WatchConfig};
+use crate::{duration, env, ports};
 
 /// Everything `hlocal start` needs.
 #[derive(Debug, Clone)]
@@ -78,4 +85,309 @@ pub struct ReleaseSpec {
     pub command: String,
     /// Its position in the Procfile, for its color.
     pub index: usize,
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolution
+// ---------------------------------------------------------------------------------------
+
+/// What every command reads: where the app is, its Procfile, config vars and hlocal.toml.
+#[derive(Debug)]
+pub struct App {
+    pub root: PathBuf,
+    /// Procfile types in file order, `release` included.
+    pub types: Vec<ProcessType>,
+    pub env: Vec<(String, String)>,
+    pub settings: Option<Settings>,
+}
+
+const PROCFILE: &str = "Procfile";
+const DEFAULT_ENV_FILE: &str = ".env";
+
+/// Loads the app as `-f`, `-d`, `-e` and `--start-cmd` describe it.
+pub fn load_app(args: &AppArgs) -> Result<App, Error> {
+    let root = app_root(args);
+    let settings = settings::load(&root)?;
+    let procfile_path = procfile_path(args, &root, settings.as_ref());
+    let start_cmd = args
+        .start_cmd
+        .clone()
+        .or_else(|| settings.as_ref().and_then(|s| s.start_cmd.clone()));
+    let types = load_types(&procfile_path, start_cmd)?;
+    let env_paths = env_paths(args, &root, settings.as_ref())?;
+    let env_refs: Vec<&Path> = env_paths.iter().map(PathBuf::as_path).collect();
+    let env = env::load_files(&env_refs)?;
+    if let Some(s) = &settings {
+        let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+        settings::validate(s, &root.join(settings::FILE_NAME), &names)?;
+    }
+    Ok(App {
+        root,
+        types,
+        env,
+        settings,
+    })
+}
+
+/// `-d`, else the Procfile's directory (foreman), else the current directory.
+fn app_root(args: &AppArgs) -> PathBuf {
+    if let Some(root) = &args.root {
+        return root.clone();
+    }
+    match args.procfile.as_deref().and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn procfile_path(args: &AppArgs, root: &Path, settings: Option<&Settings>) -> PathBuf {
+    if let Some(path) = &args.procfile {
+        return path.clone();
+    }
+    match settings.and_then(|s| s.procfile.as_ref()) {
+        Some(path) => root.join(path),
+        None => root.join(PROCFILE),
+    }
+}
+
+/// The Procfile's types; without a Procfile, `--start-cmd` is the `web` type (as in
+/// `heroku local`). With both, `--start-cmd` replaces (or adds) `web`.
+fn load_types(path: &Path, start_cmd: Option<String>) -> Result<Vec<ProcessType>, Error> {
+    let mut types = match (path.exists(), &start_cmd) {
+        (true, _) => procfile::load(path)?,
+        (false, Some(_)) => Vec::new(),
+        (false, None) => {
+            return Err(Error::input(format!(
+                "no Procfile at {} (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)",
+                error::display_path(path)
+            )));
+        }
+    };
+    if let Some(command) = start_cmd {
+        let web = ProcessType {
+            name: "web".to_string(),
+            command,
+            line: 0,
+        };
+        match types.iter_mut().find(|t| t.name == "web") {
+            Some(existing) => *existing = web,
+            None => types.insert(0, web),
+        }
+    }
+    Ok(types)
+}
+
+/// `-e` files (relative to the current directory) replace the default; hlocal.toml's
+/// `env` (relative to the app root) comes next; else `.env` in the root if it exists.
+fn env_paths(args: &AppArgs, root: &Path, settings: Option<&Settings>) -> Result<Vec<PathBuf>, Error> {
+    let named: Vec<PathBuf> = if !args.env.is_empty() {
+        args.env.clone()
+    } else if let Some(files) = settings.and_then(|s| s.env.as_ref()) {
+        files.iter().map(|f| root.join(f)).collect()
+    } else {
+        let default = root.join(DEFAULT_ENV_FILE);
+        return Ok(if default.exists() { vec![default] } else { Vec::new() });
+    };
+    for path in &named {
+        if !path.exists() {
+            return Err(Error::input(format!(
+                "env file {} does not exist",
+                error::display_path(path)
+            )));
+        }
+    }
+    Ok(named)
+}
+
+/// SPEC §2: `-p`, else hlocal.toml's `port`, else `PORT` from the env files, else from
+/// the shell, else 5006.
+pub fn public_port(flag: Option<u16>, settings: Option<&Settings>, env: &[(String, String)]) -> Result<u16, Error> {
+    if let Some(port) = flag.or_else(|| settings.and_then(|s| s.port)) {
+        return Ok(port);
+    }
+    let from_files = env.iter().rev().find(|(k, _)| k == "PORT").map(|(_, v)| (v.clone(), "the env files"));
+    let from_shell = std::env::var("PORT").ok().map(|v| (v, "the environment"));
+    match from_files.or(from_shell) {
+        Some((value, origin)) => value.trim().parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| {
+            Error::input(format!("PORT in {origin} is not a port number: {value:?}"))
+        }),
+        None => Ok(ports::DEFAULT_PORT),
+    }
+}
+
+/// Resolves `hlocal start`'s flags over hlocal.toml over defaults.
+pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
+    let app = load_app(&args.app)?;
+    let file = app.settings.clone().unwrap_or_default();
+    let port = public_port(args.port, Some(&file), &app.env)?;
+    let (release, formation_types) = split_release(&app.types, args.no_release || file.no_release == Some(true));
+    let counts = resolve_formation(args, &file, &formation_types)?;
+    let has_web = formation_types.iter().any(|t| t.name == "web");
+    let router_on = has_web && !(args.no_router || file.no_router == Some(true));
+    let timeout = duration_flag("--timeout", args.timeout.as_deref(), file.timeout, DEFAULT_TIMEOUT)?;
+    let types = type_specs(&formation_types, &counts, &TypeDefaults {
+        port,
+        router: router_on,
+        restart: args.restart.or(file.restart).unwrap_or_default(),
+        timeout,
+        settings: &file,
+    })?;
+    let watch_all = args.watch.is_some() || matches!(file.watch, Some(WatchSetting::Enabled(true)) | Some(WatchSetting::Paths(_)));
+    let watch = watch_config(args, &file, &app.root, watch_all || types.iter().any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))))?;
+    Ok(StartConfig {
+        env: Arc::new(app.env),
+        release,
+        port,
+        router: router_on
+            .then(|| -> Result<RouterConfig, Error> {
+                Ok(RouterConfig {
+                    port,
+                    request_timeout: duration_flag("--request-timeout", args.request_timeout.as_deref(), file.request_timeout, DEFAULT_REQUEST_TIMEOUT)?,
+                    balance: args.balance.or(file.balance).unwrap_or_default(),
+                })
+            })
+            .transpose()?,
+        style: output_style(args, &file),
+        boot_timeout: duration_flag("--boot-timeout", args.boot_timeout.as_deref(), file.boot_timeout, DEFAULT_BOOT_TIMEOUT)?,
+        timeout,
+        exit_on_exit: args.exit_on_exit || file.exit_on_exit == Some(true),
+        dyno: args.dyno || file.dyno == Some(true),
+        preboot: args.preboot || file.preboot == Some(true),
+        watch_all,
+        watch,
+        types,
+        root: app.root,
+    })
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
+
+fn duration_flag(flag: &str, value: Option<&str>, file: Option<Duration>, default: Duration) -> Result<Duration, Error> {
+    match value {
+        Some(text) => duration::parse(text).map_err(|e| Error::input(format!("{flag}: {e}"))),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+/// `release` leaves the formation; it runs first unless `--no-release`.
+fn split_release(types: &[ProcessType], skip: bool) -> (Option<ReleaseSpec>, Vec<ProcessType>) {
+    let release = types.iter().position(|t| t.name == procfile::RELEASE);
+    let formation: Vec<ProcessType> = types.iter().filter(|t| t.name != procfile::RELEASE).cloned().collect();
+    let spec = release.filter(|_| !skip).map(|_| ReleaseSpec {
+        command: types.iter().find(|t| t.name == procfile::RELEASE).map(|t| t.command.clone()).unwrap_or_default(),
+        index: formation.len(),
+    });
+    (spec, formation)
+}
+
+/// Positional types or `-m` (not both), else hlocal.toml's `formation`, else one of each.
+fn resolve_formation(args: &StartArgs, file: &Settings, types: &[ProcessType]) -> Result<Vec<usize>, Error> {
+    let formation = match (&args.formation, args.types.is_empty()) {
+        (Some(_), false) => {
+            return Err(Error::input("give the formation either with -m or as arguments, not both"));
+        }
+        (Some(spec), true) => formation::parse(spec)?,
+        (None, false) => formation::from_positional(&args.types)?,
+        (None, true) => match &file.formation {
+            Some(spec) => formation::parse(spec).map_err(|e| Error::input(format!("{}: formation: {e}", settings::FILE_NAME)))?,
+            None => Formation::default(),
+        },
+    };
+    Ok(formation::resolve(&formation, types)?)
+}
+
+struct TypeDefaults<'a> {
+    port: u16,
+    router: bool,
+    restart: RestartPolicy,
+    timeout: Duration,
+    settings: &'a Settings,
+}
+
+fn type_specs(types: &[ProcessType], counts: &[usize], defaults: &TypeDefaults<'_>) -> Result<Vec<TypeSpec>, Error> {
+    types
+        .iter()
+        .zip(counts)
+        .enumerate()
+        .map(|(index, (t, &count))| type_spec(types, index, t, count, defaults))
+        .collect()
+}
+
+fn type_spec(types: &[ProcessType], index: usize, t: &ProcessType, count: usize, d: &TypeDefaults<'_>) -> Result<TypeSpec, Error> {
+    let own = d.settings.process(&t.name);
+    let depends_on = own
+        .map(|p| p.depends_on.iter().filter_map(|dep| types.iter().position(|t| &t.name == dep)).collect())
+        .unwrap_or_default();
+    Ok(TypeSpec {
+        name: t.name.clone(),
+        command: t.command.clone(),
+        index,
+        count,
+        first_port: ports::first_port(d.port, d.router, index, count)?,
+        restart: own.and_then(|p| p.restart).unwrap_or(d.restart),
+        stop_signal: own.and_then(|p| p.stop_signal).unwrap_or(Signal::Term),
+        stop_timeout: own.and_then(|p| p.stop_timeout).unwrap_or(d.timeout),
+        ready: readiness(&t.name, own.and_then(|p| p.ready.clone())),
+        watch: type_watch(own.and_then(|p| p.watch.clone()))?,
+        depends_on,
+    })
+}
+
+/// Web's default is the port check, everything else is up once spawned.
+fn readiness(name: &str, configured: Option<Ready>) -> Readiness {
+    match configured {
+        Some(Ready::Port) => Readiness::Port,
+        Some(Ready::Log(regex)) => Readiness::Log(regex),
+        Some(Ready::Http(path)) => Readiness::Http(path),
+        None if name == "web" => Readiness::Port,
+        None => Readiness::Spawned,
+    }
+}
+
+fn type_watch(setting: Option<ProcessWatch>) -> Result<TypeWatch, Error> {
+    Ok(match setting {
+        None => TypeWatch::Inherit,
+        Some(ProcessWatch::Off) => TypeWatch::Off,
+        Some(ProcessWatch::All) => TypeWatch::Any,
+        Some(ProcessWatch::Globs(globs)) => TypeWatch::Only(
+            ProcessFilter::new(&globs).map_err(|e| Error::input(format!("{}: watch: {e}", settings::FILE_NAME)))?,
+        ),
+    })
+}
+
+fn watch_config(args: &StartArgs, file: &Settings, root: &Path, needed: bool) -> Result<Option<WatchConfig>, Error> {
+    if !needed {
+        return Ok(None);
+    }
+    let named: Vec<PathBuf> = match (&args.watch, &file.watch) {
+        (Some(paths), _) => paths.iter().filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+        (None, Some(WatchSetting::Paths(paths))) => paths.iter().map(|p| root.join(p)).collect(),
+        _ => Vec::new(),
+    };
+    let paths = if named.is_empty() { vec![root.to_path_buf()] } else { named };
+    let paths = paths
+        .iter()
+        .map(|p| std::path::absolute(p).map_err(|e| Error::io("resolving watch path", p, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ignore = file.watch_ignore.clone().unwrap_or_default();
+    ignore.extend(args.watch_ignore.iter().cloned());
+    Ok(Some(WatchConfig {
+        root: std::path::absolute(root).map_err(|e| Error::io("resolving app root", root, e))?,
+        paths,
+        debounce: duration_flag("--watch-debounce", args.watch_debounce.as_deref(), file.watch_debounce, DEFAULT_DEBOUNCE)?,
+        ignore,
+    }))
+}
+
+fn output_style(args: &StartArgs, file: &Settings) -> OutputStyle {
+    let color = args.color.or(file.color).unwrap_or_default();
+    OutputStyle {
+        format: args.log_format.or(file.log_format).unwrap_or_default(),
+        json: args.json || file.json == Some(true),
+        color: color.resolve(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").is_some()),
+        timestamps: !(args.no_timestamp || file.no_timestamp == Some(true)),
+    }
 }

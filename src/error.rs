@@ -82,6 +82,12 @@ pub fn display_path(path: &Path) -> String {
     shown.display().to_string()
 }
 
+impl From<crate::formation::FormationError> for Error {
+    fn from(error: crate::formation::FormationError) -> Self {
+        Error::input(format!("formation: {error}"))
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -126,6 +126,11 @@ pub fn start(
 
 fn spawn(spec: &RunSpec) -> std::io::Result<Child> {
     let mut command = Command::new("sh");
+    // As Heroku's Python buildpack does, so Python apps' lines reach the log as they are
+    // written instead of in 8 KiB blocks; the shell's or an env file's value wins.
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        command.env("PYTHONUNBUFFERED", "true");
+    }
     command
         .arg("-c")
         .arg(shell_command(&spec.command))
@@ -169,7 +174,9 @@ impl RunTask {
             stdout.map(|p| self.spawn_reader(p, Stream::Stdout, log_ready.clone())),
             stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone())),
         ];
-        let probe = self.spawn_probe(log_ready.as_ref().map(|m| Arc::clone(&m.notify)));
+        // `Spawned` needs no probe: the supervisor counts the instance up at once.
+        let probe = (!matches!(self.spec.ready, Readiness::Spawned))
+            .then(|| self.spawn_probe(log_ready.as_ref().map(|m| Arc::clone(&m.notify))));
         let mut stopping: Option<Deadline> = None;
         let status = loop {
             tokio::select! {
@@ -182,7 +189,9 @@ impl RunTask {
                 }
             }
         };
-        probe.abort();
+        if let Some(probe) = probe {
+            probe.abort();
+        }
         drain(readers).await;
         let code = status.map_or(1, sys::exit_code);
         self.report(RunEvent::Exited { code });

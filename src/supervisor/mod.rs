@@ -40,6 +40,7 @@ use crate::output::{LogSender, Record, StateChange};
 use crate::router::Backends;
 use crate::sys::{Signal, Watchdog};
 use instance::{Control, Report, RunEvent, RunId, RunSpec};
+use ready::Readiness;
 use slot::Slot;
 use state::State;
 
@@ -329,6 +330,9 @@ impl Supervisor {
             Ok(run) => {
                 self.slots[idx].run = Some(run);
                 self.set_state(idx, State::Starting, None).await;
+                if matches!(self.config.types[self.slots[idx].type_index].ready, Readiness::Spawned) {
+                    self.on_ready(idx, None).await;
+                }
             }
             Err(error) => self.spawn_failed(idx, &error).await,
         }
