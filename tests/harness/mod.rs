@@ -1,0 +1,444 @@
+//! The test harness: a builder that writes an app into a fresh temp directory and runs
+//! the real `hlocal` binary on it, either to completion (`run`) or in the background
+//! (`spawn`) with its output collected line by line.
+//!
+//! Rules it enforces for every test: ports are picked at run time, waits poll against a
+//! deadline, and everything a test starts is killed by PID when its handle drops. Each
+//! app carries a unique marker in its environment, so `leftovers()` can find any process
+//! hlocal left behind by walking `/proc`.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hlocal");
+
+/// Deadlines are generous: CI is a busy 2-core machine. A passing test never waits them out.
+pub const LONG: Duration = Duration::from_secs(30);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// An app directory and the command line to run hlocal on it.
+pub struct Hlocal {
+    pub dir: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    pub marker: String,
+}
+
+/// A fresh, empty directory under the system temp dir, unique to this test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("hlocal-test-{}-{n}-{tag}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+impl Hlocal {
+    pub fn new() -> Hlocal {
+        let dir = temp_dir("app");
+        let marker = format!("HLOCAL_TEST_MARKER_{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+        Hlocal {
+            dir,
+            args: Vec::new(),
+            env: vec![("HLOCAL_TEST_MARKER".into(), marker.clone())],
+            marker,
+        }
+    }
+
+    pub fn procfile(self, text: &str) -> Hlocal {
+        self.file("Procfile", text)
+    }
+
+    pub fn file(self, path: &str, text: &str) -> Hlocal {
+        let path = self.dir.join(path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(path, unindent(text)).expect("write file");
+        self
+    }
+
+    pub fn env_file(self, text: &str) -> Hlocal {
+        self.file(".env", text)
+    }
+
+    /// Copies `fixtures/<name>` into the app directory.
+    pub fn fixture(self, name: &str) -> Hlocal {
+        copy_dir(&fixture_path(name), &self.dir);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Hlocal {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Hlocal {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(&self.args)
+            .current_dir(&self.dir)
+            .env_remove("PORT")
+            .env_remove("NO_COLOR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs to completion (with a deadline), for commands that finish.
+    pub fn run(self) -> Outcome {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hlocal");
+        let stdout = read_in_background(child.stdout.take());
+        let stderr = read_in_background(child.stderr.take());
+        let status = wait_with_deadline(&mut child, LONG).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("hlocal did not finish within {LONG:?}");
+        });
+        let outcome = Outcome {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        };
+        assert_no_leftovers(&self.marker);
+        outcome
+    }
+
+    /// Starts hlocal in the background; its stdout is collected line by line.
+    pub fn spawn(self) -> Running {
+        let command = self.command();
+        self.spawn_command(command)
+    }
+
+    /// As `spawn`, with hlocal leading a process group of its own, as a shell's job
+    /// does: the test can signal the whole group (a terminal's Ctrl-C) without hitting
+    /// the test runner.
+    pub fn spawn_in_own_group(self) -> Running {
+        use std::os::unix::process::CommandExt;
+        let mut command = self.command();
+        command.process_group(0);
+        self.spawn_command(command)
+    }
+
+    fn spawn_command(self, mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hlocal");
+        let output = Arc::new(Collected::default());
+        let readers = vec![
+            collect_lines(child.stdout.take(), Arc::clone(&output), false),
+            collect_lines(child.stderr.take(), Arc::clone(&output), true),
+        ];
+        Running {
+            child,
+            output,
+            readers,
+            marker: self.marker,
+            dir: self.dir,
+        }
+    }
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Strips the common leading indentation, so inline Procfiles can be indented in tests.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out: Vec<&str> = text.lines().map(|l| l.get(indent..).unwrap_or("").trim_end_matches(' ')).collect();
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    joined
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Exactly this stderr and exit code 1, nothing on stdout.
+    pub fn assert_error(&self, stderr: &str) {
+        assert_eq!(self.stderr, stderr, "stdout was: {}", self.stdout);
+        assert_eq!(self.code(), Some(1), "stderr: {}", self.stderr);
+    }
+}
+
+fn read_in_background<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        text
+    })
+}
+
+pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[derive(Default)]
+pub struct Collected {
+    lines: Mutex<Vec<String>>,
+    changed: Condvar,
+}
+
+fn collect_lines<R: Read + Send + 'static>(pipe: Option<R>, into: Arc<Collected>, stderr: bool) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Some(pipe) = pipe else { return };
+        let mut reader = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        while reader.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+            let line = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
+            let line = if stderr { format!("[stderr] {line}") } else { line };
+            into.lines.lock().expect("lock").push(line);
+            into.changed.notify_all();
+            buf.clear();
+        }
+    })
+}
+
+/// A running `hlocal start`.
+pub struct Running {
+    pub child: Child,
+    output: Arc<Collected>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    pub marker: String,
+    pub dir: PathBuf,
+}
+
+impl Running {
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid")
+    }
+
+    /// Every line so far (stderr lines prefixed with `[stderr] `).
+    pub fn lines(&self) -> Vec<String> {
+        self.output.lines.lock().expect("lock").clone()
+    }
+
+    /// Waits for a line matching `pattern`, after skipping `skip` earlier matches.
+    pub fn wait_for_nth(&self, pattern: &str, nth: usize) -> String {
+        let re = Regex::new(pattern).expect("regex");
+        let deadline = Instant::now() + LONG;
+        let mut lines = self.output.lines.lock().expect("lock");
+        loop {
+            if let Some(line) = lines.iter().filter(|l| re.is_match(l)).nth(nth) {
+                return line.clone();
+            }
+            let now = Instant::now();
+            assert!(now < deadline, "no line matching {pattern:?} (#{nth}) within {LONG:?}; output:\n{}", lines.join("\n"));
+            lines = self.output.changed.wait_timeout(lines, deadline - now).expect("lock").0;
+        }
+    }
+
+    pub fn wait_for(&self, pattern: &str) -> String {
+        self.wait_for_nth(pattern, 0)
+    }
+
+    pub fn count(&self, pattern: &str) -> usize {
+        let re = Regex::new(pattern).expect("regex");
+        self.lines().iter().filter(|l| re.is_match(l)).count()
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal);
+    }
+
+    /// Waits for hlocal to exit; returns its exit status, with all output collected.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let status = wait_with_deadline(&mut self.child, LONG).unwrap_or_else(|| {
+            panic!("hlocal did not exit within {LONG:?}; output:\n{}", self.lines().join("\n"))
+        });
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        status
+    }
+
+    /// Stops hlocal with SIGINT and checks nothing was left behind.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGINT);
+        let status = self.wait_exit();
+        assert_no_leftovers(&self.marker);
+        status
+    }
+
+    pub fn output(&self) -> String {
+        self.lines().join("\n")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Whatever a failed test left running: kill it by PID (the watchdog would too).
+        for pid in leftovers(&self.marker) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// Live (non-zombie) processes whose environment carries `marker`.
+pub fn leftovers(marker: &str) -> Vec<i32> {
+    let needle = format!("HLOCAL_TEST_MARKER={marker}");
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else { return found };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if is_zombie(pid) {
+            continue;
+        }
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// Waits (with a deadline) until no process carrying `marker` is alive.
+pub fn assert_no_leftovers(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = leftovers(marker);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let described: Vec<String> = left
+                .iter()
+                .map(|pid| format!("{pid}: {}", fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ")))
+                .collect();
+            panic!("processes left behind: {described:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port that is free now, with `extra` more free ports above it at the given offsets.
+pub fn free_port(offsets: &[u16]) -> u16 {
+    for _ in 0..200 {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let all_free = offsets.iter().all(|&o| {
+            port.checked_add(o).is_some_and(|p| TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("::1", p)).is_ok())
+        });
+        if all_free && port < 60000 {
+            return port;
+        }
+    }
+    panic!("no free port found");
+}
+
+/// Offsets of the router layout for two types with up to 3 instances each.
+pub const LAYOUT: &[u16] = &[0, 1, 2, 3, 101, 102, 103, 201];
+
+/// A simple HTTP GET to localhost; the whole response as text.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(LONG)).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// Polls `check` every 20 ms until it is true or the deadline passes.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The set of distinct values in `items`.
+pub fn distinct<T: std::hash::Hash + Eq + Clone>(items: &[T]) -> HashSet<T> {
+    items.iter().cloned().collect()
+}
+
+/// Direct children of `pid`, from every thread's `children` list (tokio spawns from its
+/// worker threads, and `/proc/PID/task/TID/children` is per thread).
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<i32>>())
+        .collect()
+}

@@ -1,0 +1,126 @@
+use crate::harness::Hlocal;
+
+#[test]
+fn malformed_procfile_line_names_file_and_line() {
+    Hlocal::new()
+        .procfile("web: python3 app.py\n\nthis is not a process\n")
+        .args(["check"])
+        .run()
+        .assert_error("hlocal: error: Procfile:3: expected \"name: command\", found \"this is not a process\"\n");
+}
+
+#[test]
+fn duplicate_type_names_first_line() {
+    Hlocal::new()
+        .procfile("web: a\nworker: b\nweb: c\n")
+        .args(["start"])
+        .run()
+        .assert_error("hlocal: error: Procfile:3: duplicate process type \"web\" (first defined on line 1)\n");
+}
+
+#[test]
+fn empty_command_is_an_error() {
+    Hlocal::new()
+        .procfile("# comment\nweb:   \n")
+        .args(["check"])
+        .run()
+        .assert_error("hlocal: error: Procfile:2: empty command for process type \"web\"\n");
+}
+
+#[test]
+fn bad_type_name_is_an_error() {
+    Hlocal::new()
+        .procfile("my web: a\n")
+        .args(["check"])
+        .run()
+        .assert_error("hlocal: error: Procfile:1: invalid process type name \"my web\" (use letters, digits, \"_\" and \"-\")\n");
+}
+
+#[test]
+fn missing_procfile_is_an_error_unless_start_cmd() {
+    Hlocal::new()
+        .args(["check"])
+        .run()
+        .assert_error("hlocal: error: no Procfile at Procfile (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)\n");
+    let out = Hlocal::new().args(["check", "--start-cmd", "python3 -m http.server"]).run();
+    assert_eq!(out.stdout, "valid procfile detected (web)\n");
+    assert_eq!(out.code(), Some(0));
+}
+
+#[test]
+fn malformed_env_file_names_file_and_line() {
+    let out = Hlocal::new()
+        .procfile("web: a\n")
+        .env_file("GOOD=1\n# comment\nNOT A VALID LINE\n")
+        .args(["check"])
+        .run();
+    assert!(out.stderr.starts_with("hlocal: error: .env:3: "), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1);
+    assert_eq!(out.code(), Some(1));
+}
+
+#[test]
+fn env_file_named_explicitly_must_exist() {
+    Hlocal::new()
+        .procfile("web: a\n")
+        .args(["check", "-e", "missing.env"])
+        .run()
+        .assert_error("hlocal: error: env file missing.env does not exist\n");
+}
+
+#[test]
+fn formation_naming_an_unknown_type_is_an_error() {
+    Hlocal::new()
+        .procfile("web: a\nworker: b\n")
+        .args(["start", "-m", "web=1,wrk=2"])
+        .run()
+        .assert_error("hlocal: error: formation: unknown process type \"wrk\" in formation (the Procfile has: web, worker)\n");
+}
+
+#[test]
+fn positional_formation_naming_an_unknown_type_is_an_error() {
+    let out = Hlocal::new().procfile("web: a\n").args(["start", "worker"]).run();
+    assert!(out.stderr.contains("unknown process type \"worker\""), "{}", out.stderr);
+    assert_eq!(out.code(), Some(1));
+}
+
+#[test]
+fn unknown_flag_is_one_line_and_exit_1() {
+    let out = Hlocal::new().procfile("web: a\n").args(["start", "--no-such-flag"]).run();
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.starts_with("hlocal: error: unexpected argument '--no-such-flag'"), "{}", out.stderr);
+    assert_eq!(out.code(), Some(1));
+}
+
+#[test]
+fn bad_duration_is_an_error() {
+    Hlocal::new()
+        .procfile("web: a\n")
+        .args(["start", "-t", "5x"])
+        .run()
+        .assert_error("hlocal: error: --timeout: invalid duration \"5x\" (use seconds like 5 or 0.2, or a unit: 200ms, 5s, 1m)\n");
+}
+
+#[test]
+fn bad_port_in_env_file_is_an_error() {
+    Hlocal::new()
+        .procfile("web: a\n")
+        .env_file("PORT=eighty\n")
+        .args(["start"])
+        .run()
+        .assert_error("hlocal: error: PORT in the env files is not a port number: \"eighty\"\n");
+}
+
+#[test]
+fn port_in_use_names_the_holder() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let out = Hlocal::new()
+        .procfile("web: sleep 1000\n")
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .run();
+    let expected = format!("hlocal: error: port {port} (web.1) is already in use by pid {}", std::process::id());
+    assert!(out.stderr.starts_with(&expected), "{}", out.stderr);
+    assert_eq!(out.code(), Some(1));
+    assert!(!out.stdout.contains("Starting process"), "nothing may start: {}", out.stdout);
+}

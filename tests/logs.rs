@@ -1,0 +1,73 @@
+use crate::harness::{Hlocal, LAYOUT, free_port};
+
+fn one_shot(procfile: &str) -> Vec<String> {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile(procfile)
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    app.lines()
+}
+
+#[test]
+fn a_final_line_without_newline_is_printed() {
+    let lines = one_shot("printer: printf 'first\\nno newline at end'\n");
+    assert!(lines.iter().any(|l| l == "printer.1 | first"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "printer.1 | no newline at end"), "{lines:?}");
+}
+
+#[test]
+fn stderr_lines_are_printed_too() {
+    let lines = one_shot("printer: echo to-stderr >&2\n");
+    assert!(lines.iter().any(|l| l == "printer.1 | to-stderr"), "{lines:?}");
+}
+
+#[test]
+fn invalid_utf8_is_replaced_not_dropped() {
+    let lines = one_shot("printer: printf 'bad \\377 byte\\n'\n");
+    assert!(lines.iter().any(|l| l == "printer.1 | bad \u{fffd} byte"), "{lines:?}");
+}
+
+#[test]
+fn a_200_kib_line_arrives_in_64_kib_chunks_that_concatenate() {
+    let lines = one_shot("printer: head -c 204800 /dev/zero | tr '\\\\0' x; echo; echo after\n");
+    let chunks: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("printer.1 | "))
+        .filter(|l| l.starts_with('x'))
+        .collect();
+    assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [65536, 65536, 65536, 8192]);
+    assert_eq!(chunks.concat(), "x".repeat(204_800));
+    assert!(lines.iter().any(|l| l == "printer.1 | after"));
+}
+
+#[test]
+fn a_million_lines_from_each_of_two_processes_all_arrive_in_order() {
+    let port = free_port(LAYOUT);
+    let dir = crate::harness::temp_dir("million");
+    let out = dir.join("out.txt");
+    let status = std::process::Command::new(crate::harness::BIN)
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .current_dir(
+            Hlocal::new()
+                .procfile("a: seq 1 1000000\nb: seq 1 1000000\n")
+                .dir
+                .clone(),
+        )
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&out).expect("read");
+    for name in ["a.1", "b.1"] {
+        let prefix = format!("{name} | ");
+        let mut expected = 1u64;
+        for line in text.lines().filter_map(|l| l.strip_prefix(prefix.as_str())) {
+            assert_eq!(line.parse::<u64>().ok(), Some(expected), "{name}: line out of order or damaged");
+            expected += 1;
+        }
+        assert_eq!(expected, 1_000_001, "{name}: lines lost");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,287 @@
+use crate::harness::{Hlocal, LAYOUT, free_port};
+
+fn quiet() -> [&'static str; 2] {
+    ["--no-timestamp", "--color=never"]
+}
+
+#[test]
+fn lines_are_timestamped_padded_and_prefixed() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo hello from web; sleep 1000\nworker: echo hello from worker; sleep 1000\n")
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .spawn();
+    let web = app.wait_for("hello from web");
+    let re = regex::Regex::new(r"^\d\d:\d\d:\d\d web\.1    \| hello from web$").expect("re");
+    assert!(re.is_match(&web), "{web:?}");
+    let worker = app.wait_for("hello from worker");
+    assert!(worker.ends_with(" worker.1 | hello from worker"), "{worker:?}");
+    let own = app.wait_for(r"hlocal   \| web\.1: Starting process with command `echo hello from web; sleep 1000`");
+    assert!(own.len() > 9);
+    app.stop();
+}
+
+#[test]
+fn each_instance_gets_port_ps_and_worker_name_in_foremans_layout() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo \"env $PS $PORT $FOREMAN_WORKER_NAME dyno=${DYNO:-none}\"; sleep 1000\nworker: echo \"env $PS $PORT\"; sleep 1000\n")
+        .args(quiet())
+        .args(["start", "--no-router", "-m", "web=2,worker=1", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(&format!(r"web\.1 +\| env web\.1 {port} web\.1 dyno=none$"));
+    app.wait_for(&format!(r"web\.2 +\| env web\.2 {} web\.2 dyno=none$", port + 1));
+    app.wait_for(&format!(r"worker\.1 +\| env worker\.1 {}$", port + 100));
+    app.wait_for(&format!(r"hlocal +\| ports: web\.1={port} web\.2={} worker\.1={}$", port + 1, port + 100));
+    app.stop();
+}
+
+#[test]
+fn with_the_router_instances_start_one_above_the_public_port() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo \"port $PORT\"; exec sleep 1000\nworker: echo \"port $PORT\"; exec sleep 1000\n")
+        .args(quiet())
+        .args(["start", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(&format!(r"web\.1 +\| port {}$", port + 1));
+    app.wait_for(&format!(r"worker\.1 +\| port {}$", port + 101));
+    app.stop();
+}
+
+#[test]
+fn dyno_is_set_only_on_request() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: echo \"dyno=$DYNO\"; sleep 1000\n")
+        .args(quiet())
+        .args(["start", "--dyno", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| dyno=worker\.1$");
+    app.stop();
+}
+
+#[test]
+fn env_files_beat_the_shell_and_later_files_beat_earlier_ones() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: echo \"A=$A B=$B C=$C\"; sleep 1000\n")
+        .file("one.env", "A=one\nB=one\n")
+        .file("two.env", "B=two\n")
+        .env("A", "shell")
+        .env("C", "shell")
+        .args(quiet())
+        .args(["start", "-e", "one.env,two.env", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| A=one B=two C=shell$");
+    app.stop();
+}
+
+#[test]
+fn dot_env_is_read_by_default_but_not_when_files_are_named() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: echo \"A=${A:-unset} B=${B:-unset}\"; sleep 1000\n")
+        .env_file("A=dotenv\n")
+        .file("other.env", "B=other\n")
+        .args(quiet())
+        .args(["start", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| A=dotenv B=unset$");
+    app.stop();
+    let app = Hlocal::new()
+        .procfile("worker: echo \"A=${A:-unset} B=${B:-unset}\"; sleep 1000\n")
+        .env_file("A=dotenv\n")
+        .file("other.env", "B=other\n")
+        .args(quiet())
+        .args(["start", "-e", "other.env", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| A=unset B=other$");
+    app.stop();
+}
+
+#[test]
+fn json_env_files_are_flattened() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: echo \"v=$TOP_KEY\"; sleep 1000\n")
+        .file("env.json", "{\"top\": {\"key\": \"v1\"}}\n")
+        .args(quiet())
+        .args(["start", "-e", "env.json", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| v=v1$");
+    app.stop();
+}
+
+#[test]
+fn port_precedence_flag_then_env_file_then_shell_then_5006() {
+    let (a, b, c) = (free_port(LAYOUT), free_port(LAYOUT), free_port(LAYOUT));
+    let procfile = "web: echo \"port=$PORT\"; sleep 1000\n";
+    let app = Hlocal::new()
+        .procfile(procfile)
+        .env_file(&format!("PORT={b}\n"))
+        .env("PORT", &c.to_string())
+        .args(quiet())
+        .args(["start", "--no-router", "-p", &a.to_string()])
+        .spawn();
+    app.wait_for(&format!(r"web\.1 +\| port={a}$"));
+    app.stop();
+    let app = Hlocal::new()
+        .procfile(procfile)
+        .env_file(&format!("PORT={b}\n"))
+        .env("PORT", &c.to_string())
+        .args(quiet())
+        .args(["start", "--no-router"])
+        .spawn();
+    app.wait_for(&format!(r"web\.1 +\| port={b}$"));
+    app.stop();
+    let app = Hlocal::new()
+        .procfile(procfile)
+        .env("PORT", &c.to_string())
+        .args(quiet())
+        .args(["start", "--no-router"])
+        .spawn();
+    app.wait_for(&format!(r"web\.1 +\| port={c}$"));
+    app.stop();
+}
+
+#[test]
+fn positional_types_start_only_those() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo web up; sleep 1000\nworker: echo worker up; sleep 1000\nclock: echo clock up; sleep 1000\n")
+        .args(quiet())
+        .args(["start", "-p", &port.to_string(), "--no-router", "worker", "clock"])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| worker up");
+    app.wait_for(r"clock\.1 +\| clock up");
+    app.wait_for("ready: ");
+    assert_eq!(app.count("web up"), 0, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn a_count_of_zero_is_not_started() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo web up; sleep 1000\nworker: echo worker up; sleep 1000\n")
+        .args(quiet())
+        .args(["start", "-p", &port.to_string(), "--no-router", "web=0,worker=2"])
+        .spawn();
+    app.wait_for(r"worker\.2 +\| worker up");
+    app.wait_for("ready: ");
+    assert_eq!(app.count("web up"), 0);
+    app.stop();
+}
+
+#[test]
+fn release_runs_first_and_once() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo web started; sleep 1000\nrelease: echo migrating; sleep 0.3; echo migrated\n")
+        .args(quiet())
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for("web started");
+    let lines = app.lines();
+    let migrated = lines.iter().position(|l| l.contains("release.1 | migrated")).expect("release ran");
+    let started = lines.iter().position(|l| l.contains("web started")).expect("web ran");
+    assert!(migrated < started, "{}", app.output());
+    assert_eq!(app.count("migrating"), 1);
+    app.stop();
+}
+
+#[test]
+fn failing_release_aborts_the_start_with_its_code() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("web: echo web started; sleep 1000\nrelease: echo failing; exit 3\n")
+        .args(quiet())
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(3));
+    assert_eq!(app.count("web started"), 0, "{}", app.output());
+    assert!(app.count("release.1: Process exited with status 3") == 1, "{}", app.output());
+}
+
+#[test]
+fn no_release_skips_it() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("web: echo web started; sleep 1000\nrelease: echo migrating\n")
+        .args(quiet())
+        .args(["start", "--no-router", "--no-release", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for("web started");
+    assert_eq!(app.count("migrating"), 0);
+    app.stop();
+}
+
+#[test]
+fn when_every_one_shot_task_succeeds_hlocal_exits_0() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("a: echo a done\nb: sleep 0.2; echo b done\n")
+        .args(quiet())
+        .args(["start", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    assert_eq!(app.count(r"a\.1: State changed from up to exited"), 1, "{}", app.output());
+    assert_eq!(app.count(r"b\.1 +\| b done"), 1);
+}
+
+#[test]
+fn when_all_ended_and_one_failed_hlocal_exits_with_its_code() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("a: echo a done\nb: sleep 0.2; exit 4\n")
+        .args(quiet())
+        .args(["start", "--restart", "never", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(4), "{}", app.output());
+    assert_eq!(app.count(r"b\.1: State changed from up to crashed"), 1, "{}", app.output());
+}
+
+#[test]
+fn exit_on_exit_stops_everything_with_that_code() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("web: sleep 1000\nworker: sleep 0.3; exit 7\n")
+        .args(quiet())
+        .args(["start", "--no-router", "--exit-on-exit", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(7), "{}", app.output());
+    assert_eq!(app.count(r"web\.1: State changed from stopping to down"), 1, "{}", app.output());
+    crate::harness::assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn a_command_that_does_not_exist_crashes_with_127() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("worker: no-such-command-hlocal\n")
+        .args(quiet())
+        .args(["start", "--restart", "never", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(127), "{}", app.output());
+    assert_eq!(app.count(r"worker\.1 +\| .*not found"), 1, "{}", app.output());
+    assert_eq!(app.count(r"worker\.1: Process exited with status 127"), 1);
+}
+
+#[test]
+fn a_simple_command_runs_without_a_shell_in_between() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: sleep 1000\n")
+        .args(quiet())
+        .args(["start", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1: State changed from starting to up");
+    let comms: Vec<String> = crate::harness::children(app.pid())
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_string())
+        .collect();
+    assert!(comms.contains(&"sleep".to_string()), "children of hlocal: {comms:?}");
+    assert!(!comms.contains(&"sh".to_string()), "children of hlocal: {comms:?}");
+    app.stop();
+}
