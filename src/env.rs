@@ -392,6 +392,7 @@ impl<'de> Visitor<'de> for Flatten<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use crate::procfile::tests::TempDir;

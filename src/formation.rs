@@ -187,6 +187,7 @@ pub fn resolve(formation: &Formation, types: &[ProcessType]) -> Result<Vec<usize
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
