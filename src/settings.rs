@@ -22,7 +22,7 @@ use crate::duration;
 use crate::error::Error;
 use crate::formation::{self, Formation, FormationError};
 use crate::output::{ColorChoice, LogFormat};
-use crate::procfile::{RELEASE, read_text};
+use crate::procfile::{RELEASE, excerpt, read_text};
 use crate::router::Balance;
 use crate::supervisor::policy::RestartPolicy;
 use crate::sys::Signal;
@@ -194,7 +194,7 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
     for process in &settings.processes {
         if !type_names.contains(&process.name.as_str()) {
             let error = SettingsError::UnknownProcess {
-                name: process.name.clone(),
+                name: excerpt(&process.name),
                 known: known(),
             };
             return Err((process.line, error));
@@ -208,7 +208,7 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
             }
             if !type_names.contains(&dep.value.as_str()) {
                 let error = SettingsError::UnknownDependency {
-                    name: dep.value.clone(),
+                    name: excerpt(&dep.value),
                     known: known(),
                 };
                 return Err((dep.line, error));
@@ -515,7 +515,8 @@ impl<'de> Visitor<'de> for ReadyVisitor {
         match v {
             "port" => Ok(Ready::Port),
             _ => Err(E::custom(format!(
-                "unknown ready check {v:?} ({READY_FORMS})"
+                "unknown ready check {:?} ({READY_FORMS})",
+                excerpt(v)
             ))),
         }
     }
@@ -530,7 +531,8 @@ impl<'de> Visitor<'de> for ReadyVisitor {
                 let path: String = map.next_value()?;
                 if !path.starts_with('/') {
                     return Err(de::Error::custom(format!(
-                        "ready http path must start with \"/\", found {path:?}"
+                        "ready http path must start with \"/\", found {:?}",
+                        excerpt(&path)
                     )));
                 }
                 Ready::Http(path)
@@ -559,7 +561,7 @@ fn compile_regex(pattern: &str) -> Result<Regex, String> {
             .lines()
             .find_map(|l| l.strip_prefix("error: "))
             .map_or_else(|| one_line(&text), str::to_string);
-        format!("invalid ready log regex {pattern:?}: {reason}")
+        format!("invalid ready log regex {:?}: {reason}", excerpt(pattern))
     })
 }
 
