@@ -3,7 +3,9 @@
 //! Dotenv files go through dotenvy's iterator, which never touches our own environment,
 //! so quoting, `export`, comments, multiline values and `${VAR}` follow dotenvy. All the
 //! dotenv files of one start are fed to a single dotenvy iterator, so a later file can
-//! expand `${VAR}` from an earlier one, as when dotenv files are loaded one after another.
+//! expand `${VAR}` from an earlier one, as when dotenv files are loaded one after another
+//! (dotenvy looks `VAR` up in the inherited environment first; JSON files' values are not
+//! seen by `${VAR}`).
 //! The merge: later files override earlier ones, and within a file a later line beats an
 //! earlier one; keys keep the order in which they were first seen.
 //!
@@ -157,6 +159,8 @@ fn parse_dotenv(texts: &[(usize, &str)]) -> Result<Vec<(usize, String, String)>,
             Ok((key, value)) => entries.push((first.file, key, value)),
             Err(dotenvy::Error::LineParse(text, index)) => {
                 let at = &lines[span.line_of(&lines, &text, index)];
+                // A quote still open at the end of the input comes back as all the text
+                // from the entry on, with the index at its end.
                 let error = if index >= text.len() && text.contains(['"', '\'']) {
                     EnvError::UnterminatedQuote(shown(at))
                 } else {
@@ -392,6 +396,7 @@ impl<'de> Visitor<'de> for Flatten<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use crate::procfile::tests::TempDir;

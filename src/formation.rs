@@ -9,7 +9,7 @@
 //! named type beats `all` wherever it is written; no formation at all is
 //! [`Formation::default`], one of each. `release` is never part of a formation.
 
-use crate::procfile::{ProcessType, RELEASE};
+use crate::procfile::{ProcessType, RELEASE, excerpt};
 
 /// Each type has 100 ports in the layout (SPEC §2: `P + 100*i + (n-1)`): a larger count
 /// would take the next type's ports.
@@ -95,7 +95,7 @@ fn add_item(formation: &mut Formation, item: &str, spec: &str) -> Result<(), For
     };
     if name.is_empty() {
         return Err(FormationError::EmptyItem {
-            formation: spec.to_string(),
+            formation: excerpt(spec),
         });
     }
     if name == RELEASE {
@@ -106,8 +106,8 @@ fn add_item(formation: &mut Formation, item: &str, spec: &str) -> Result<(), For
         Some(count) => parse_count(name, count, spec)?,
     };
     let duplicate = || FormationError::Duplicate {
-        name: name.to_string(),
-        formation: spec.to_string(),
+        name: excerpt(name),
+        formation: excerpt(spec),
     };
     if name == "all" {
         if formation.all.replace(count).is_some() {
@@ -123,9 +123,9 @@ fn add_item(formation: &mut Formation, item: &str, spec: &str) -> Result<(), For
 
 fn parse_count(name: &str, count: &str, spec: &str) -> Result<usize, FormationError> {
     let invalid = || FormationError::InvalidCount {
-        name: name.to_string(),
-        count: count.to_string(),
-        formation: spec.to_string(),
+        name: excerpt(name),
+        count: excerpt(count),
+        formation: excerpt(spec),
     };
     // `usize::from_str` would also take `+2`.
     if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
@@ -134,8 +134,8 @@ fn parse_count(name: &str, count: &str, spec: &str) -> Result<usize, FormationEr
     match count.parse::<usize>() {
         Ok(n) if n <= MAX_COUNT => Ok(n),
         _ => Err(FormationError::TooMany {
-            name: name.to_string(),
-            count: count.to_string(),
+            name: excerpt(name),
+            count: excerpt(count),
         }),
     }
 }
@@ -149,7 +149,7 @@ pub fn check(formation: &Formation, type_names: &[&str]) -> Result<(), Formation
         .find(|(name, _)| !type_names.contains(&name.as_str()))
     {
         Some((name, _)) => Err(FormationError::UnknownType {
-            name: name.clone(),
+            name: excerpt(name),
             known: known_list(type_names),
         }),
         None => Ok(()),
@@ -187,6 +187,7 @@ pub fn resolve(formation: &Formation, types: &[ProcessType]) -> Result<Vec<usize
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -415,6 +416,14 @@ mod tests {
             e.to_string(),
             r#"unknown process type "web" in formation (the Procfile has: none)"#
         );
+    }
+
+    #[test]
+    fn long_input_is_shortened_in_messages() {
+        let spec = format!("web=x,{}", "w".repeat(500));
+        assert!(parse_error(&spec).len() < 150);
+        let unknown = resolve(&parse(&"w".repeat(500)).unwrap(), &procfile(APP)).unwrap_err();
+        assert!(unknown.to_string().len() < 150, "{unknown}");
     }
 
     #[test]

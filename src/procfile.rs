@@ -114,6 +114,7 @@ pub fn excerpt(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 pub mod tests {
     use super::*;
 
