@@ -232,7 +232,7 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
         timeout,
         settings: &file,
     })?;
-    let watch_all = args.watch.is_some() || matches!(file.watch, Some(WatchSetting::Enabled(true)) | Some(WatchSetting::Paths(_)));
+    let watch_all = args.watch.is_some() || matches!(file.watch, Some(WatchSetting::Root | WatchSetting::Paths(_)));
     let watch = watch_config(args, &file, &app.root, watch_all || types.iter().any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))))?;
     Ok(StartConfig {
         env: Arc::new(app.env),
@@ -292,7 +292,7 @@ fn resolve_formation(args: &StartArgs, file: &Settings, types: &[ProcessType]) -
         (Some(spec), true) => formation::parse(spec)?,
         (None, false) => formation::from_positional(&args.types)?,
         (None, true) => match &file.formation {
-            Some(spec) => formation::parse(spec).map_err(|e| Error::input(format!("{}: formation: {e}", settings::FILE_NAME)))?,
+            Some(lined) => lined.value.clone(),
             None => Formation::default(),
         },
     };
@@ -317,9 +317,14 @@ fn type_specs(types: &[ProcessType], counts: &[usize], defaults: &TypeDefaults<'
 }
 
 fn type_spec(types: &[ProcessType], index: usize, t: &ProcessType, count: usize, d: &TypeDefaults<'_>) -> Result<TypeSpec, Error> {
-    let own = d.settings.process(&t.name);
+    let own = d.settings.processes.iter().find(|p| p.name == t.name);
     let depends_on = own
-        .map(|p| p.depends_on.iter().filter_map(|dep| types.iter().position(|t| &t.name == dep)).collect())
+        .map(|p| {
+            p.depends_on
+                .iter()
+                .filter_map(|dep| types.iter().position(|t| t.name == dep.value))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(TypeSpec {
         name: t.name.clone(),
@@ -350,8 +355,8 @@ fn readiness(name: &str, configured: Option<Ready>) -> Readiness {
 fn type_watch(setting: Option<ProcessWatch>) -> Result<TypeWatch, Error> {
     Ok(match setting {
         None => TypeWatch::Inherit,
-        Some(ProcessWatch::Off) => TypeWatch::Off,
-        Some(ProcessWatch::All) => TypeWatch::Any,
+        Some(ProcessWatch::Exempt) => TypeWatch::Off,
+        Some(ProcessWatch::Any) => TypeWatch::Any,
         Some(ProcessWatch::Globs(globs)) => TypeWatch::Only(
             ProcessFilter::new(&globs).map_err(|e| Error::input(format!("{}: watch: {e}", settings::FILE_NAME)))?,
         ),
