@@ -11,6 +11,8 @@
 // test build, which uses every item, still reports dead code here. Remove when wired.
 #![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
+mod batch;
+mod events;
 mod rules;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+
+/// The path reported when events were lost and anything under the root may have changed.
+/// Every [`ProcessFilter`] matches it.
+pub const WHOLE_TREE: &str = ".";
 
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
