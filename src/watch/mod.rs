@@ -13,14 +13,17 @@
 
 mod batch;
 mod events;
+mod filter;
 mod rules;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+
+pub use self::filter::ProcessFilter;
 
 /// The path reported when events were lost and anything under the root may have changed.
 /// Every [`ProcessFilter`] matches it.
@@ -44,23 +47,5 @@ impl Watcher {
     pub fn start(config: WatchConfig, changes: mpsc::Sender<Vec<PathBuf>>) -> Result<Watcher, Error> {
         let _ = (config, changes);
         Err(Error::input("watching is not built yet"))
-    }
-}
-
-/// Per-process `watch = [globs]`, relative to the app root.
-#[derive(Debug, Clone)]
-pub struct ProcessFilter {}
-
-impl ProcessFilter {
-    /// An invalid glob is an input error (the caller adds file and line).
-    pub fn new(globs: &[String]) -> Result<ProcessFilter, String> {
-        let _ = globs;
-        Err("not built yet".into())
-    }
-
-    /// The first of `paths` (relative to the root) that the globs match.
-    pub fn first_match<'a>(&self, paths: &'a [PathBuf]) -> Option<&'a Path> {
-        let _ = paths;
-        None
     }
 }
