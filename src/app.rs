@@ -36,11 +36,13 @@ pub fn start(config: StartConfig) -> Result<i32, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))?;
+    // The watcher walks the tree (up to a second for 100,000 files) before anything runs.
+    let watching = start_watcher(&config)?;
     let (log, records) = LogSender::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let printer = Printer::spawn(config.style.clone(), name_width(&config), records, closed_tx)
         .map_err(|e| Error::input(format!("cannot start the printer thread: {e}")))?;
-    let code = runtime.block_on(run(config, listeners, log, closed_rx, Arc::new(watchdog)));
+    let code = runtime.block_on(run(config, listeners, log, closed_rx, Arc::new(watchdog), watching));
     // Dropping the runtime drops every task, and with them the last log senders.
     runtime.shutdown_timeout(Duration::from_millis(200));
     printer.join();
@@ -53,13 +55,17 @@ async fn run(
     log: LogSender,
     stdout_closed: oneshot::Receiver<()>,
     watchdog: Arc<Watchdog>,
+    watching: Option<(Watcher, mpsc::Receiver<Vec<PathBuf>>)>,
 ) -> Result<i32, Error> {
     let (events_tx, events) = mpsc::unbounded_channel();
     let signals = ShutdownSignals::install()
         .map_err(|e| Error::input(format!("cannot install signal handlers: {e}")))?;
     tokio::spawn(forward_signals(signals, events_tx.clone()));
     tokio::spawn(forward_stdout_closed(stdout_closed, events_tx.clone()));
-    let _watcher = start_watcher(&config, events_tx.clone())?;
+    let _watcher = watching.map(|(watcher, changes)| {
+        tokio::spawn(forward_changes(changes, events_tx.clone()));
+        watcher
+    });
     announce_ports(&config, &log).await;
     let config = Arc::new(config);
     let backends = listeners.zip(config.router.clone()).map(|(listeners, router)| {
@@ -86,20 +92,20 @@ async fn forward_stdout_closed(closed: oneshot::Receiver<()>, events: mpsc::Unbo
     }
 }
 
-fn start_watcher(config: &StartConfig, events: mpsc::UnboundedSender<Event>) -> Result<Option<Watcher>, Error> {
+fn start_watcher(config: &StartConfig) -> Result<Option<(Watcher, mpsc::Receiver<Vec<PathBuf>>)>, Error> {
     let Some(watch) = &config.watch else {
         return Ok(None);
     };
-    let (tx, mut rx) = mpsc::channel::<Vec<PathBuf>>(16);
-    let watcher = Watcher::start(watch.clone(), tx)?;
-    tokio::spawn(async move {
-        while let Some(paths) = rx.recv().await {
-            if events.send(Event::FilesChanged(paths)).is_err() {
-                return;
-            }
+    let (tx, rx) = mpsc::channel(16);
+    Ok(Some((Watcher::start(watch.clone(), tx)?, rx)))
+}
+
+async fn forward_changes(mut changes: mpsc::Receiver<Vec<PathBuf>>, events: mpsc::UnboundedSender<Event>) {
+    while let Some(paths) = changes.recv().await {
+        if events.send(Event::FilesChanged(paths)).is_err() {
+            return;
         }
-    });
-    Ok(Some(watcher))
+    }
 }
 
 /// `(instance, port)` for every instance, and the router's public port.

@@ -13,7 +13,6 @@
 
 // Nothing in the binary calls into this module until the supervisor is wired to it; the
 // test build, which uses every item, still reports dead code here. Remove when wired.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
 mod batch;
 mod events;
