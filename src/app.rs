@@ -14,11 +14,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::StartConfig;
 use crate::error::Error;
 use crate::output::{LogSender, Printer};
+use crate::ports;
 use crate::router::{self, Backends, Listeners};
 use crate::supervisor::{Event, Supervisor};
 use crate::sys::{ShutdownSignals, Watchdog};
 use crate::watch::Watcher;
-use crate::ports;
 
 /// The watchdog's grace for the groups it stops when hlocal died abruptly.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(3);
@@ -40,9 +40,21 @@ pub fn start(config: StartConfig) -> Result<i32, Error> {
     let watching = start_watcher(&config)?;
     let (log, records) = LogSender::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
-    let printer = Printer::spawn(config.style.clone(), name_width(&config), records, closed_tx)
-        .map_err(|e| Error::input(format!("cannot start the printer thread: {e}")))?;
-    let code = runtime.block_on(run(config, listeners, log, closed_rx, Arc::new(watchdog), watching));
+    let printer = Printer::spawn(
+        config.style.clone(),
+        name_width(&config),
+        records,
+        closed_tx,
+    )
+    .map_err(|e| Error::input(format!("cannot start the printer thread: {e}")))?;
+    let code = runtime.block_on(run(
+        config,
+        listeners,
+        log,
+        closed_rx,
+        Arc::new(watchdog),
+        watching,
+    ));
     // Dropping the runtime drops every task, and with them the last log senders.
     runtime.shutdown_timeout(Duration::from_millis(200));
     printer.join();
@@ -55,7 +67,7 @@ async fn run(
     log: LogSender,
     stdout_closed: oneshot::Receiver<()>,
     watchdog: Arc<Watchdog>,
-    watching: Option<(Watcher, mpsc::Receiver<Vec<PathBuf>>)>,
+    watching: Option<Watching>,
 ) -> Result<i32, Error> {
     let (events_tx, events) = mpsc::unbounded_channel();
     let signals = ShutdownSignals::install()
@@ -68,11 +80,13 @@ async fn run(
     });
     announce_ports(&config, &log).await;
     let config = Arc::new(config);
-    let backends = listeners.zip(config.router.clone()).map(|(listeners, router)| {
-        let (tx, rx) = watch::channel(Backends::default());
-        tokio::spawn(router::serve(listeners, router, rx, log.clone()));
-        tx
-    });
+    let backends = listeners
+        .zip(config.router.clone())
+        .map(|(listeners, router)| {
+            let (tx, rx) = watch::channel(Backends::default());
+            tokio::spawn(router::serve(listeners, router, rx, log.clone()));
+            tx
+        });
     let supervisor = Supervisor::new(Arc::clone(&config), log, watchdog, backends);
     Ok(supervisor.run(events).await)
 }
@@ -86,13 +100,19 @@ async fn forward_signals(mut signals: ShutdownSignals, events: mpsc::UnboundedSe
     }
 }
 
-async fn forward_stdout_closed(closed: oneshot::Receiver<()>, events: mpsc::UnboundedSender<Event>) {
+async fn forward_stdout_closed(
+    closed: oneshot::Receiver<()>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     if closed.await.is_ok() {
         let _ = events.send(Event::StdoutClosed);
     }
 }
 
-fn start_watcher(config: &StartConfig) -> Result<Option<(Watcher, mpsc::Receiver<Vec<PathBuf>>)>, Error> {
+/// The watcher and the batches of changed paths it sends.
+type Watching = (Watcher, mpsc::Receiver<Vec<PathBuf>>);
+
+fn start_watcher(config: &StartConfig) -> Result<Option<Watching>, Error> {
     let Some(watch) = &config.watch else {
         return Ok(None);
     };
@@ -100,7 +120,10 @@ fn start_watcher(config: &StartConfig) -> Result<Option<(Watcher, mpsc::Receiver
     Ok(Some((Watcher::start(watch.clone(), tx)?, rx)))
 }
 
-async fn forward_changes(mut changes: mpsc::Receiver<Vec<PathBuf>>, events: mpsc::UnboundedSender<Event>) {
+async fn forward_changes(
+    mut changes: mpsc::Receiver<Vec<PathBuf>>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     while let Some(paths) = changes.recv().await {
         if events.send(Event::FilesChanged(paths)).is_err() {
             return;
@@ -117,7 +140,10 @@ fn planned_ports(config: &StartConfig) -> Vec<(String, u16)> {
         .collect();
     for spec in &config.types {
         for n in 1..=spec.count {
-            planned.push((format!("{}.{n}", spec.name), ports::instance_port(spec.first_port, n)));
+            planned.push((
+                format!("{}.{n}", spec.name),
+                ports::instance_port(spec.first_port, n),
+            ));
         }
     }
     planned
@@ -136,13 +162,16 @@ async fn announce_ports(config: &StartConfig, log: &LogSender) {
         log.message(None, text).await;
     }
     if !instances.is_empty() {
-        log.message(None, format!("ports: {}", instances.join(" "))).await;
+        log.message(None, format!("ports: {}", instances.join(" ")))
+            .await;
     }
 }
 
 /// The longest name the printer will see at start, for padding.
 fn name_width(config: &StartConfig) -> usize {
-    let instances = planned_ports(config).into_iter().map(|(name, _)| name.len());
+    let instances = planned_ports(config)
+        .into_iter()
+        .map(|(name, _)| name.len());
     let release = config.release.iter().map(|_| "release.1".len());
     instances.chain(release).max().unwrap_or(0)
 }

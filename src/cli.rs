@@ -10,7 +10,11 @@ use crate::router::Balance;
 use crate::supervisor::policy::RestartPolicy;
 
 #[derive(Debug, Parser)]
-#[command(name = "hlocal", version, about = "Run a Procfile app locally the way Heroku runs it")]
+#[command(
+    name = "hlocal",
+    version,
+    about = "Run a Procfile app locally the way Heroku runs it"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -120,6 +124,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub dyno: bool,
     /// The command (or a Procfile process type) and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<String>,
 }

@@ -179,14 +179,22 @@ fn load_types(path: &Path, start_cmd: Option<String>) -> Result<Vec<ProcessType>
 
 /// `-e` files (relative to the current directory) replace the default; hlocal.toml's
 /// `env` (relative to the app root) comes next; else `.env` in the root if it exists.
-fn env_paths(args: &AppArgs, root: &Path, settings: Option<&Settings>) -> Result<Vec<PathBuf>, Error> {
+fn env_paths(
+    args: &AppArgs,
+    root: &Path,
+    settings: Option<&Settings>,
+) -> Result<Vec<PathBuf>, Error> {
     let named: Vec<PathBuf> = if !args.env.is_empty() {
         args.env.clone()
     } else if let Some(files) = settings.and_then(|s| s.env.as_ref()) {
         files.iter().map(|f| root.join(f)).collect()
     } else {
         let default = root.join(DEFAULT_ENV_FILE);
-        return Ok(if default.exists() { vec![default] } else { Vec::new() });
+        return Ok(if default.exists() {
+            vec![default]
+        } else {
+            Vec::new()
+        });
     };
     for path in &named {
         if !path.exists() {
@@ -201,16 +209,29 @@ fn env_paths(args: &AppArgs, root: &Path, settings: Option<&Settings>) -> Result
 
 /// SPEC §2: `-p`, else hlocal.toml's `port`, else `PORT` from the env files, else from
 /// the shell, else 5006.
-pub fn public_port(flag: Option<u16>, settings: Option<&Settings>, env: &[(String, String)]) -> Result<u16, Error> {
+pub fn public_port(
+    flag: Option<u16>,
+    settings: Option<&Settings>,
+    env: &[(String, String)],
+) -> Result<u16, Error> {
     if let Some(port) = flag.or_else(|| settings.and_then(|s| s.port)) {
         return Ok(port);
     }
-    let from_files = env.iter().rev().find(|(k, _)| k == "PORT").map(|(_, v)| (v.clone(), "the env files"));
+    let from_files = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PORT")
+        .map(|(_, v)| (v.clone(), "the env files"));
     let from_shell = std::env::var("PORT").ok().map(|v| (v, "the environment"));
     match from_files.or(from_shell) {
-        Some((value, origin)) => value.trim().parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| {
-            Error::input(format!("PORT in {origin} is not a port number: {value:?}"))
-        }),
+        Some((value, origin)) => value
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| {
+                Error::input(format!("PORT in {origin} is not a port number: {value:?}"))
+            }),
         None => Ok(ports::DEFAULT_PORT),
     }
 }
@@ -220,20 +241,42 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
     let app = load_app(&args.app)?;
     let file = app.settings.clone().unwrap_or_default();
     let port = public_port(args.port, Some(&file), &app.env)?;
-    let (release, formation_types) = split_release(&app.types, args.no_release || file.no_release == Some(true));
+    let (release, formation_types) =
+        split_release(&app.types, args.no_release || file.no_release == Some(true));
     let counts = resolve_formation(args, &file, &formation_types)?;
     let has_web = formation_types.iter().any(|t| t.name == "web");
     let router_on = has_web && !(args.no_router || file.no_router == Some(true));
-    let timeout = duration_flag("--timeout", args.timeout.as_deref(), file.timeout, DEFAULT_TIMEOUT)?;
-    let types = type_specs(&formation_types, &counts, &TypeDefaults {
-        port,
-        router: router_on,
-        restart: args.restart.or(file.restart).unwrap_or_default(),
-        timeout,
-        settings: &file,
-    })?;
-    let watch_all = args.watch.is_some() || matches!(file.watch, Some(WatchSetting::Root | WatchSetting::Paths(_)));
-    let watch = watch_config(args, &file, &app.root, watch_all || types.iter().any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))))?;
+    let timeout = duration_flag(
+        "--timeout",
+        args.timeout.as_deref(),
+        file.timeout,
+        DEFAULT_TIMEOUT,
+    )?;
+    let types = type_specs(
+        &formation_types,
+        &counts,
+        &TypeDefaults {
+            port,
+            router: router_on,
+            restart: args.restart.or(file.restart).unwrap_or_default(),
+            timeout,
+            settings: &file,
+        },
+    )?;
+    let watch_all = args.watch.is_some()
+        || matches!(
+            file.watch,
+            Some(WatchSetting::Root | WatchSetting::Paths(_))
+        );
+    let watch = watch_config(
+        args,
+        &file,
+        &app.root,
+        watch_all
+            || types
+                .iter()
+                .any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))),
+    )?;
     Ok(StartConfig {
         env: Arc::new(app.env),
         release,
@@ -242,13 +285,23 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
             .then(|| -> Result<RouterConfig, Error> {
                 Ok(RouterConfig {
                     port,
-                    request_timeout: duration_flag("--request-timeout", args.request_timeout.as_deref(), file.request_timeout, DEFAULT_REQUEST_TIMEOUT)?,
+                    request_timeout: duration_flag(
+                        "--request-timeout",
+                        args.request_timeout.as_deref(),
+                        file.request_timeout,
+                        DEFAULT_REQUEST_TIMEOUT,
+                    )?,
                     balance: args.balance.or(file.balance).unwrap_or_default(),
                 })
             })
             .transpose()?,
         style: output_style(args, &file),
-        boot_timeout: duration_flag("--boot-timeout", args.boot_timeout.as_deref(), file.boot_timeout, DEFAULT_BOOT_TIMEOUT)?,
+        boot_timeout: duration_flag(
+            "--boot-timeout",
+            args.boot_timeout.as_deref(),
+            file.boot_timeout,
+            DEFAULT_BOOT_TIMEOUT,
+        )?,
         timeout,
         exit_on_exit: args.exit_on_exit || file.exit_on_exit == Some(true),
         dyno: args.dyno || file.dyno == Some(true),
@@ -265,7 +318,12 @@ const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 
-fn duration_flag(flag: &str, value: Option<&str>, file: Option<Duration>, default: Duration) -> Result<Duration, Error> {
+fn duration_flag(
+    flag: &str,
+    value: Option<&str>,
+    file: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, Error> {
     match value {
         Some(text) => duration::parse(text).map_err(|e| Error::input(format!("{flag}: {e}"))),
         None => Ok(file.unwrap_or(default)),
@@ -275,19 +333,33 @@ fn duration_flag(flag: &str, value: Option<&str>, file: Option<Duration>, defaul
 /// `release` leaves the formation; it runs first unless `--no-release`.
 fn split_release(types: &[ProcessType], skip: bool) -> (Option<ReleaseSpec>, Vec<ProcessType>) {
     let release = types.iter().position(|t| t.name == procfile::RELEASE);
-    let formation: Vec<ProcessType> = types.iter().filter(|t| t.name != procfile::RELEASE).cloned().collect();
+    let formation: Vec<ProcessType> = types
+        .iter()
+        .filter(|t| t.name != procfile::RELEASE)
+        .cloned()
+        .collect();
     let spec = release.filter(|_| !skip).map(|_| ReleaseSpec {
-        command: types.iter().find(|t| t.name == procfile::RELEASE).map(|t| t.command.clone()).unwrap_or_default(),
+        command: types
+            .iter()
+            .find(|t| t.name == procfile::RELEASE)
+            .map(|t| t.command.clone())
+            .unwrap_or_default(),
         index: formation.len(),
     });
     (spec, formation)
 }
 
 /// Positional types or `-m` (not both), else hlocal.toml's `formation`, else one of each.
-fn resolve_formation(args: &StartArgs, file: &Settings, types: &[ProcessType]) -> Result<Vec<usize>, Error> {
+fn resolve_formation(
+    args: &StartArgs,
+    file: &Settings,
+    types: &[ProcessType],
+) -> Result<Vec<usize>, Error> {
     let formation = match (&args.formation, args.types.is_empty()) {
         (Some(_), false) => {
-            return Err(Error::input("give the formation either with -m or as arguments, not both"));
+            return Err(Error::input(
+                "give the formation either with -m or as arguments, not both",
+            ));
         }
         (Some(spec), true) => formation::parse(spec)?,
         (None, false) => formation::from_positional(&args.types)?,
@@ -307,7 +379,11 @@ struct TypeDefaults<'a> {
     settings: &'a Settings,
 }
 
-fn type_specs(types: &[ProcessType], counts: &[usize], defaults: &TypeDefaults<'_>) -> Result<Vec<TypeSpec>, Error> {
+fn type_specs(
+    types: &[ProcessType],
+    counts: &[usize],
+    defaults: &TypeDefaults<'_>,
+) -> Result<Vec<TypeSpec>, Error> {
     types
         .iter()
         .zip(counts)
@@ -316,7 +392,13 @@ fn type_specs(types: &[ProcessType], counts: &[usize], defaults: &TypeDefaults<'
         .collect()
 }
 
-fn type_spec(types: &[ProcessType], index: usize, t: &ProcessType, count: usize, d: &TypeDefaults<'_>) -> Result<TypeSpec, Error> {
+fn type_spec(
+    types: &[ProcessType],
+    index: usize,
+    t: &ProcessType,
+    count: usize,
+    d: &TypeDefaults<'_>,
+) -> Result<TypeSpec, Error> {
     let own = d.settings.processes.iter().find(|p| p.name == t.name);
     let depends_on = own
         .map(|p| {
@@ -358,21 +440,35 @@ fn type_watch(setting: Option<ProcessWatch>) -> Result<TypeWatch, Error> {
         Some(ProcessWatch::Exempt) => TypeWatch::Off,
         Some(ProcessWatch::Any) => TypeWatch::Any,
         Some(ProcessWatch::Globs(globs)) => TypeWatch::Only(
-            ProcessFilter::new(&globs).map_err(|e| Error::input(format!("{}: watch: {e}", settings::FILE_NAME)))?,
+            ProcessFilter::new(&globs)
+                .map_err(|e| Error::input(format!("{}: watch: {e}", settings::FILE_NAME)))?,
         ),
     })
 }
 
-fn watch_config(args: &StartArgs, file: &Settings, root: &Path, needed: bool) -> Result<Option<WatchConfig>, Error> {
+fn watch_config(
+    args: &StartArgs,
+    file: &Settings,
+    root: &Path,
+    needed: bool,
+) -> Result<Option<WatchConfig>, Error> {
     if !needed {
         return Ok(None);
     }
     let named: Vec<PathBuf> = match (&args.watch, &file.watch) {
-        (Some(paths), _) => paths.iter().filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+        (Some(paths), _) => paths
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect(),
         (None, Some(WatchSetting::Paths(paths))) => paths.iter().map(|p| root.join(p)).collect(),
         _ => Vec::new(),
     };
-    let paths = if named.is_empty() { vec![root.to_path_buf()] } else { named };
+    let paths = if named.is_empty() {
+        vec![root.to_path_buf()]
+    } else {
+        named
+    };
     let paths = paths
         .iter()
         .map(|p| std::path::absolute(p).map_err(|e| Error::io("resolving watch path", p, e)))
@@ -382,7 +478,12 @@ fn watch_config(args: &StartArgs, file: &Settings, root: &Path, needed: bool) ->
     Ok(Some(WatchConfig {
         root: std::path::absolute(root).map_err(|e| Error::io("resolving app root", root, e))?,
         paths,
-        debounce: duration_flag("--watch-debounce", args.watch_debounce.as_deref(), file.watch_debounce, DEFAULT_DEBOUNCE)?,
+        debounce: duration_flag(
+            "--watch-debounce",
+            args.watch_debounce.as_deref(),
+            file.watch_debounce,
+            DEFAULT_DEBOUNCE,
+        )?,
         ignore,
     }))
 }
@@ -392,7 +493,10 @@ fn output_style(args: &StartArgs, file: &Settings) -> OutputStyle {
     OutputStyle {
         format: args.log_format.or(file.log_format).unwrap_or_default(),
         json: args.json || file.json == Some(true),
-        color: color.resolve(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").is_some()),
+        color: color.resolve(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some(),
+        ),
         timestamps: !(args.no_timestamp || file.no_timestamp == Some(true)),
     }
 }

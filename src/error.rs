@@ -19,9 +19,6 @@ pub enum Error {
         line: usize,
         message: String,
     },
-    /// A problem in an input file that has no useful line (e.g. it is not valid UTF-8).
-    #[error("{path}: {message}")]
-    InFile { path: String, message: String },
     /// An OS operation failed: `reading env file .env.local: No such file or directory`.
     #[error("{about} {path}: {source}", path = .path.display())]
     Io {
@@ -42,13 +39,6 @@ impl Error {
         Error::Located {
             path: display_path(path),
             line,
-            message: message.to_string(),
-        }
-    }
-
-    pub fn in_file(path: &Path, message: impl ToString) -> Self {
-        Error::InFile {
-            path: display_path(path),
             message: message.to_string(),
         }
     }
@@ -87,8 +77,6 @@ impl From<crate::formation::FormationError> for Error {
         Error::input(format!("formation: {error}"))
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,12 @@ const BLOCK: u32 = 100;
 
 /// `PORT` of instance 1 of the type at `type_index`: with the router, blocks start one
 /// above the public port (`P + 1 + 100*i`); without it, at the public port (`P + 100*i`).
-pub fn first_port(public: u16, router: bool, type_index: usize, count: usize) -> Result<u16, Error> {
+pub fn first_port(
+    public: u16,
+    router: bool,
+    type_index: usize,
+    count: usize,
+) -> Result<u16, Error> {
     let base = u32::from(public) + u32::from(router);
     let index = u32::try_from(type_index).unwrap_or(u32::MAX);
     let first = index.saturating_mul(BLOCK).saturating_add(base);
@@ -100,7 +105,13 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         let err = check_free([("web.1", port)]).expect_err("busy");
         let text = err.to_string();
-        assert!(text.starts_with(&format!("port {port} (web.1) is already in use by pid {}", std::process::id())), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "port {port} (web.1) is already in use by pid {}",
+                std::process::id()
+            )),
+            "{text}"
+        );
         drop(listener);
         assert!(check_free([("web.1", port)]).is_ok());
     }

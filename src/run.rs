@@ -53,7 +53,11 @@ fn shell(script: &str, args: &[String]) -> Command {
     if args.is_empty() {
         command.arg("-c").arg(script);
     } else {
-        command.arg("-c").arg(format!("{script} \"$@\"")).arg("sh").args(args);
+        command
+            .arg("-c")
+            .arg(format!("{script} \"$@\""))
+            .arg("sh")
+            .args(args);
     }
     command
 }
@@ -81,7 +85,10 @@ mod tests {
             command: "python worker.py".into(),
             line: 1,
         }];
-        assert_eq!(argv(&build_command(&words(&["worker"]), &types)), ["sh", "-c", "python worker.py"]);
+        assert_eq!(
+            argv(&build_command(&words(&["worker"]), &types)),
+            ["sh", "-c", "python worker.py"]
+        );
         assert_eq!(
             argv(&build_command(&words(&["worker", "--once"]), &types)),
             ["sh", "-c", "python worker.py \"$@\"", "sh", "--once"]
@@ -90,13 +97,19 @@ mod tests {
 
     #[test]
     fn one_word_with_spaces_goes_through_the_shell() {
-        assert_eq!(argv(&build_command(&words(&["echo $PORT"]), &[])), ["sh", "-c", "echo $PORT"]);
+        assert_eq!(
+            argv(&build_command(&words(&["echo $PORT"]), &[])),
+            ["sh", "-c", "echo $PORT"]
+        );
     }
 
     #[test]
     fn other_commands_run_directly() {
         assert_eq!(
-            argv(&build_command(&words(&["sh", "-c", "read x; echo $x"]), &[])),
+            argv(&build_command(
+                &words(&["sh", "-c", "read x; echo $x"]),
+                &[]
+            )),
             ["sh", "-c", "read x; echo $x"]
         );
     }

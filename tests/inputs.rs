@@ -15,7 +15,9 @@ fn duplicate_type_names_first_line() {
         .procfile("web: a\nworker: b\nweb: c\n")
         .args(["start"])
         .run()
-        .assert_error("hlocal: error: Procfile:3: duplicate process type \"web\" (first defined on line 1)\n");
+        .assert_error(
+            "hlocal: error: Procfile:3: duplicate process type \"web\" (first defined on line 1)\n",
+        );
 }
 
 #[test]
@@ -42,7 +44,9 @@ fn missing_procfile_is_an_error_unless_start_cmd() {
         .args(["check"])
         .run()
         .assert_error("hlocal: error: no Procfile at Procfile (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)\n");
-    let out = Hlocal::new().args(["check", "--start-cmd", "python3 -m http.server"]).run();
+    let out = Hlocal::new()
+        .args(["check", "--start-cmd", "python3 -m http.server"])
+        .run();
     assert_eq!(out.stdout, "valid procfile detected (web)\n");
     assert_eq!(out.code(), Some(0));
 }
@@ -54,7 +58,11 @@ fn malformed_env_file_names_file_and_line() {
         .env_file("GOOD=1\n# comment\nNOT A VALID LINE\n")
         .args(["check"])
         .run();
-    assert!(out.stderr.starts_with("hlocal: error: .env:3: "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("hlocal: error: .env:3: "),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stderr.lines().count(), 1);
     assert_eq!(out.code(), Some(1));
 }
@@ -79,16 +87,31 @@ fn formation_naming_an_unknown_type_is_an_error() {
 
 #[test]
 fn positional_formation_naming_an_unknown_type_is_an_error() {
-    let out = Hlocal::new().procfile("web: a\n").args(["start", "worker"]).run();
-    assert!(out.stderr.contains("unknown process type \"worker\""), "{}", out.stderr);
+    let out = Hlocal::new()
+        .procfile("web: a\n")
+        .args(["start", "worker"])
+        .run();
+    assert!(
+        out.stderr.contains("unknown process type \"worker\""),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.code(), Some(1));
 }
 
 #[test]
 fn unknown_flag_is_one_line_and_exit_1() {
-    let out = Hlocal::new().procfile("web: a\n").args(["start", "--no-such-flag"]).run();
+    let out = Hlocal::new()
+        .procfile("web: a\n")
+        .args(["start", "--no-such-flag"])
+        .run();
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(out.stderr.starts_with("hlocal: error: unexpected argument '--no-such-flag'"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("hlocal: error: unexpected argument '--no-such-flag'"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.code(), Some(1));
 }
 
@@ -119,8 +142,15 @@ fn port_in_use_names_the_holder() {
         .procfile("web: sleep 1000\n")
         .args(["start", "--no-router", "-p", &port.to_string()])
         .run();
-    let expected = format!("hlocal: error: port {port} (web.1) is already in use by pid {}", std::process::id());
+    let expected = format!(
+        "hlocal: error: port {port} (web.1) is already in use by pid {}",
+        std::process::id()
+    );
     assert!(out.stderr.starts_with(&expected), "{}", out.stderr);
     assert_eq!(out.code(), Some(1));
-    assert!(!out.stdout.contains("Starting process"), "nothing may start: {}", out.stdout);
+    assert!(
+        !out.stdout.contains("Starting process"),
+        "nothing may start: {}",
+        out.stdout
+    );
 }

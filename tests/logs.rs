@@ -14,19 +14,28 @@ fn one_shot(procfile: &str) -> Vec<String> {
 fn a_final_line_without_newline_is_printed() {
     let lines = one_shot("printer: printf 'first\\nno newline at end'\n");
     assert!(lines.iter().any(|l| l == "printer.1 | first"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "printer.1 | no newline at end"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "printer.1 | no newline at end"),
+        "{lines:?}"
+    );
 }
 
 #[test]
 fn stderr_lines_are_printed_too() {
     let lines = one_shot("printer: echo to-stderr >&2\n");
-    assert!(lines.iter().any(|l| l == "printer.1 | to-stderr"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "printer.1 | to-stderr"),
+        "{lines:?}"
+    );
 }
 
 #[test]
 fn invalid_utf8_is_replaced_not_dropped() {
     let lines = one_shot("printer: printf 'bad \\377 byte\\n'\n");
-    assert!(lines.iter().any(|l| l == "printer.1 | bad \u{fffd} byte"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "printer.1 | bad \u{fffd} byte"),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -37,7 +46,10 @@ fn a_200_kib_line_arrives_in_64_kib_chunks_that_concatenate() {
         .filter_map(|l| l.strip_prefix("printer.1 | "))
         .filter(|l| l.starts_with('x'))
         .collect();
-    assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [65536, 65536, 65536, 8192]);
+    assert_eq!(
+        chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+        [65536, 65536, 65536, 8192]
+    );
     assert_eq!(chunks.concat(), "x".repeat(204_800));
     assert!(lines.iter().any(|l| l == "printer.1 | after"));
 }
@@ -68,7 +80,11 @@ fn a_million_lines_from_each_of_two_processes_all_arrive_in_order() {
             .filter(|(who, _)| who.trim_end() == name)
             .map(|(_, line)| line);
         for line in own {
-            assert_eq!(line.parse::<u64>().ok(), Some(expected), "{name}: line out of order or damaged");
+            assert_eq!(
+                line.parse::<u64>().ok(),
+                Some(expected),
+                "{name}: line out of order or damaged"
+            );
             expected += 1;
         }
         assert_eq!(expected, 1_000_001, "{name}: lines lost");

@@ -5,11 +5,11 @@ mod harness;
 
 /// Bad input: exact one-line errors with file and line, exit 1, nothing started.
 mod inputs;
-/// `hlocal start`: line format, ports, env, formation, release, exit statuses.
-mod start;
-/// Shutdown in every way it can happen, and no process left behind.
-mod shutdown;
 /// Log integrity: partial lines, invalid UTF-8, long lines, a million lines.
 mod logs;
 /// `hlocal run` and `hlocal check`.
 mod run;
+/// Shutdown in every way it can happen, and no process left behind.
+mod shutdown;
+/// `hlocal start`: line format, ports, env, formation, release, exit statuses.
+mod start;

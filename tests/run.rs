@@ -14,7 +14,12 @@ fn run_in(app: &Hlocal, args: &[&str], stdin: &str) -> (Option<i32>, String, Str
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
     let out = child.wait_with_output().expect("wait");
     (
         out.status.code(),
@@ -27,7 +32,10 @@ fn run_in(app: &Hlocal, args: &[&str], stdin: &str) -> (Option<i32>, String, Str
 fn run_has_the_apps_env_and_port_and_prints_only_the_commands_output() {
     let app = Hlocal::new().procfile("web: x\n").env_file("GREETING=hi\n");
     let (code, out, err) = run_in(&app, &["sh", "-c", "echo $GREETING $PORT"], "");
-    assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "hi 5006\n", ""));
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (Some(0), "hi 5006\n", "")
+    );
 }
 
 #[test]
@@ -53,7 +61,10 @@ fn run_exits_with_the_commands_status() {
 #[test]
 fn run_reports_death_by_signal_as_128_plus_n() {
     let app = Hlocal::new().procfile("web: x\n");
-    assert_eq!(run_in(&app, &["sh", "-c", "kill -TERM $$"], "").0, Some(143));
+    assert_eq!(
+        run_in(&app, &["sh", "-c", "kill -TERM $$"], "").0,
+        Some(143)
+    );
 }
 
 #[test]
@@ -61,7 +72,10 @@ fn run_a_missing_command_is_127() {
     let app = Hlocal::new().procfile("web: x\n");
     let (code, out, err) = run_in(&app, &["no-such-command-hlocal"], "");
     assert_eq!((code, out.as_str()), (Some(127), ""));
-    assert!(err.starts_with("hlocal: error: cannot run `no-such-command-hlocal`"), "{err}");
+    assert!(
+        err.starts_with("hlocal: error: cannot run `no-such-command-hlocal`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -70,6 +84,9 @@ fn check_lists_every_type_release_included() {
         .procfile("web: a\nworker: b\nrelease: c\n")
         .args(["check"])
         .run();
-    assert_eq!(out.stdout, "valid procfile detected (web, worker, release)\n");
+    assert_eq!(
+        out.stdout,
+        "valid procfile detected (web, worker, release)\n"
+    );
     assert_eq!(out.code(), Some(0));
 }

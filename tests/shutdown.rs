@@ -28,7 +28,12 @@ fn assert_clean_stop(mut app: Running, signal: Signal) {
     let status = app.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", app.output());
     for name in ["web.1", "worker.1", "forker.1"] {
-        assert_eq!(app.count(&format!("{name}: State changed from stopping to down")), 1, "{}", app.output());
+        assert_eq!(
+            app.count(&format!("{name}: State changed from stopping to down")),
+            1,
+            "{}",
+            app.output()
+        );
     }
     assert_no_leftovers(&app.marker);
 }
@@ -52,7 +57,9 @@ fn sighup_stops_everything() {
 fn ctrl_c_to_the_whole_process_group_stops_everything() {
     let port = free_port(LAYOUT);
     let mut app = Hlocal::new()
-        .procfile("worker: while true; do echo tick; sleep 0.2; done\nforker: sleep 1000 & sleep 1000\n")
+        .procfile(
+            "worker: while true; do echo tick; sleep 0.2; done\nforker: sleep 1000 & sleep 1000\n",
+        )
         .args(["start", "-p", &port.to_string()])
         .spawn_in_own_group();
     wait_ready(&app);
@@ -67,7 +74,14 @@ fn a_process_ignoring_sigterm_gets_r12_then_sigkill() {
     let port = free_port(LAYOUT);
     let mut app = Hlocal::new()
         .procfile("stubborn: trap '' TERM; echo armed; while true; do sleep 0.1; done\n")
-        .args(["start", "--no-timestamp", "-t", "1", "-p", &port.to_string()])
+        .args([
+            "start",
+            "--no-timestamp",
+            "-t",
+            "1",
+            "-p",
+            &port.to_string(),
+        ])
         .spawn();
     app.wait_for(r"stubborn\.1 +\| armed");
     app.signal(Signal::SIGINT);
@@ -92,7 +106,11 @@ fn a_second_ctrl_c_kills_at_once_with_130() {
     let second = Instant::now();
     app.signal(Signal::SIGINT);
     assert_eq!(app.wait_exit().code(), Some(130), "{}", app.output());
-    assert!(second.elapsed() < Duration::from_secs(10), "took {:?}", second.elapsed());
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        second.elapsed()
+    );
     assert_no_leftovers(&app.marker);
 }
 
@@ -154,6 +172,10 @@ fn a_plain_shutdown_is_quick() {
     app.signal(Signal::SIGTERM);
     assert_eq!(app.wait_exit().code(), Some(0));
     // Generous bound for a busy CI machine; the benchmark measures the real figure.
-    assert!(asked.elapsed() < Duration::from_secs(4), "took {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        asked.elapsed()
+    );
     assert_no_leftovers(&app.marker);
 }

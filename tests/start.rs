@@ -8,15 +8,22 @@ fn quiet() -> [&'static str; 2] {
 fn lines_are_timestamped_padded_and_prefixed() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()
-        .procfile("web: echo hello from web; sleep 1000\nworker: echo hello from worker; sleep 1000\n")
+        .procfile(
+            "web: echo hello from web; sleep 1000\nworker: echo hello from worker; sleep 1000\n",
+        )
         .args(["start", "--no-router", "-p", &port.to_string()])
         .spawn();
     let web = app.wait_for(r"web\.1 +\| hello from web$");
     let re = regex::Regex::new(r"^\d\d:\d\d:\d\d web\.1    \| hello from web$").expect("re");
     assert!(re.is_match(&web), "{web:?}");
     let worker = app.wait_for(r"worker\.1 \| hello from worker$");
-    assert!(worker.ends_with(" worker.1 | hello from worker"), "{worker:?}");
-    let own = app.wait_for(r"hlocal   \| web\.1: Starting process with command `echo hello from web; sleep 1000`");
+    assert!(
+        worker.ends_with(" worker.1 | hello from worker"),
+        "{worker:?}"
+    );
+    let own = app.wait_for(
+        r"hlocal   \| web\.1: Starting process with command `echo hello from web; sleep 1000`",
+    );
     assert!(own.len() > 9);
     app.stop();
 }
@@ -30,9 +37,16 @@ fn each_instance_gets_port_ps_and_worker_name_in_foremans_layout() {
         .args(quiet())
         .spawn();
     app.wait_for(&format!(r"web\.1 +\| env web\.1 {port} web\.1 dyno=none$"));
-    app.wait_for(&format!(r"web\.2 +\| env web\.2 {} web\.2 dyno=none$", port + 1));
+    app.wait_for(&format!(
+        r"web\.2 +\| env web\.2 {} web\.2 dyno=none$",
+        port + 1
+    ));
     app.wait_for(&format!(r"worker\.1 +\| env worker\.1 {}$", port + 100));
-    app.wait_for(&format!(r"hlocal +\| ports: web\.1={port} web\.2={} worker\.1={}$", port + 1, port + 100));
+    app.wait_for(&format!(
+        r"hlocal +\| ports: web\.1={port} web\.2={} worker\.1={}$",
+        port + 1,
+        port + 100
+    ));
     app.stop();
 }
 
@@ -165,7 +179,13 @@ fn a_count_of_zero_is_not_started() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()
         .procfile("web: echo web up; sleep 1000\nworker: echo worker up; sleep 1000\n")
-        .args(["start", "-p", &port.to_string(), "--no-router", "web=0,worker=2"])
+        .args([
+            "start",
+            "-p",
+            &port.to_string(),
+            "--no-router",
+            "web=0,worker=2",
+        ])
         .args(quiet())
         .spawn();
     app.wait_for(r"worker\.2 +\| worker up");
@@ -184,8 +204,14 @@ fn release_runs_first_and_once() {
         .spawn();
     app.wait_for("web started");
     let lines = app.lines();
-    let migrated = lines.iter().position(|l| l.contains("release.1 | migrated")).expect("release ran");
-    let started = lines.iter().position(|l| l.contains("web started")).expect("web ran");
+    let migrated = lines
+        .iter()
+        .position(|l| l.contains("release.1 | migrated"))
+        .expect("release ran");
+    let started = lines
+        .iter()
+        .position(|l| l.contains("web started"))
+        .expect("web ran");
     assert!(migrated < started, "{}", app.output());
     assert_eq!(app.count(r"release\.1 +\| migrating"), 1);
     app.stop();
@@ -201,7 +227,11 @@ fn failing_release_aborts_the_start_with_its_code() {
         .spawn();
     assert_eq!(app.wait_exit().code(), Some(3));
     assert_eq!(app.count("web started"), 0, "{}", app.output());
-    assert!(app.count("release.1: Process exited with status 3") == 1, "{}", app.output());
+    assert!(
+        app.count("release.1: Process exited with status 3") == 1,
+        "{}",
+        app.output()
+    );
 }
 
 #[test]
@@ -209,7 +239,13 @@ fn no_release_skips_it() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()
         .procfile("web: echo web started; sleep 1000\nrelease: echo migrating\n")
-        .args(["start", "--no-router", "--no-release", "-p", &port.to_string()])
+        .args([
+            "start",
+            "--no-router",
+            "--no-release",
+            "-p",
+            &port.to_string(),
+        ])
         .args(quiet())
         .spawn();
     app.wait_for("web started");
@@ -226,7 +262,12 @@ fn when_every_one_shot_task_succeeds_hlocal_exits_0() {
         .args(quiet())
         .spawn();
     assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
-    assert_eq!(app.count(r"a\.1: State changed from up to exited"), 1, "{}", app.output());
+    assert_eq!(
+        app.count(r"a\.1: State changed from up to exited"),
+        1,
+        "{}",
+        app.output()
+    );
     assert_eq!(app.count(r"b\.1 +\| b done"), 1);
 }
 
@@ -239,7 +280,12 @@ fn when_all_ended_and_one_failed_hlocal_exits_with_its_code() {
         .args(quiet())
         .spawn();
     assert_eq!(app.wait_exit().code(), Some(4), "{}", app.output());
-    assert_eq!(app.count(r"b\.1: State changed from up to crashed"), 1, "{}", app.output());
+    assert_eq!(
+        app.count(r"b\.1: State changed from up to crashed"),
+        1,
+        "{}",
+        app.output()
+    );
 }
 
 #[test]
@@ -247,11 +293,22 @@ fn exit_on_exit_stops_everything_with_that_code() {
     let port = free_port(LAYOUT);
     let mut app = Hlocal::new()
         .procfile("web: sleep 1000\nworker: sleep 0.3; exit 7\n")
-        .args(["start", "--no-router", "--exit-on-exit", "-p", &port.to_string()])
+        .args([
+            "start",
+            "--no-router",
+            "--exit-on-exit",
+            "-p",
+            &port.to_string(),
+        ])
         .args(quiet())
         .spawn();
     assert_eq!(app.wait_exit().code(), Some(7), "{}", app.output());
-    assert_eq!(app.count(r"web\.1: State changed from stopping to down"), 1, "{}", app.output());
+    assert_eq!(
+        app.count(r"web\.1: State changed from stopping to down"),
+        1,
+        "{}",
+        app.output()
+    );
     crate::harness::assert_no_leftovers(&app.marker);
 }
 
@@ -264,7 +321,12 @@ fn a_command_that_does_not_exist_crashes_with_127() {
         .args(quiet())
         .spawn();
     assert_eq!(app.wait_exit().code(), Some(127), "{}", app.output());
-    assert_eq!(app.count(r"worker\.1 +\| .*not found"), 1, "{}", app.output());
+    assert_eq!(
+        app.count(r"worker\.1 +\| .*not found"),
+        1,
+        "{}",
+        app.output()
+    );
     assert_eq!(app.count(r"worker\.1: Process exited with status 127"), 1);
 }
 
@@ -280,11 +342,21 @@ fn a_simple_command_runs_without_a_shell_in_between() {
     let comms = || -> Vec<String> {
         crate::harness::children(app.pid())
             .iter()
-            .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " "))
+            .map(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .unwrap_or_default()
+                    .replace('\0', " ")
+            })
             .collect()
     };
     // `sh -c 'exec sleep 1000'` becomes `sleep` once the shell has exec'd.
-    crate::harness::eventually("sleep is a direct child", || comms().iter().any(|c| c.starts_with("sleep 1000")));
-    assert!(!comms().iter().any(|c| c.starts_with("sh ")), "children of hlocal: {:?}", comms());
+    crate::harness::eventually("sleep is a direct child", || {
+        comms().iter().any(|c| c.starts_with("sleep 1000"))
+    });
+    assert!(
+        !comms().iter().any(|c| c.starts_with("sh ")),
+        "children of hlocal: {:?}",
+        comms()
+    );
     app.stop();
 }

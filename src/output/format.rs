@@ -145,7 +145,10 @@ impl Formatter {
         let second = now.as_second();
         if second != self.clock.second {
             self.clock.second = second;
-            self.clock.local = now.to_zoned_datetime(self.tz.clone()).strftime("%H:%M:%S").to_string();
+            self.clock.local = now
+                .to_zoned_datetime(self.tz.clone())
+                .strftime("%H:%M:%S")
+                .to_string();
             self.clock.utc = now
                 .to_zoned_datetime(TimeZone::UTC)
                 .strftime("%Y-%m-%dT%H:%M:%S")
@@ -159,13 +162,25 @@ impl Formatter {
         format!("{}.{micros:06}+00:00", self.clock.utc)
     }
 
-    fn write_output(&mut self, source: &Arc<Source>, stream: Stream, lines: &[u8], out: &mut Vec<u8>) {
+    fn write_output(
+        &mut self,
+        source: &Arc<Source>,
+        stream: Stream,
+        lines: &[u8],
+        out: &mut Vec<u8>,
+    ) {
         let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
         if self.style.json {
             let ts = self.rfc3339();
             for line in lines.split(|&b| b == b'\n') {
                 for piece in split_long(line) {
-                    json_log(out, &ts, &source.name, stream.name(), &String::from_utf8_lossy(piece));
+                    json_log(
+                        out,
+                        &ts,
+                        &source.name,
+                        stream.name(),
+                        &String::from_utf8_lossy(piece),
+                    );
                 }
             }
             return;
@@ -191,7 +206,13 @@ impl Formatter {
             }
             _ => text.to_string(),
         };
-        self.write_system_line(about.unwrap_or(HLOCAL), SourceKind::Hlocal, "heroku", &line, out);
+        self.write_system_line(
+            about.unwrap_or(HLOCAL),
+            SourceKind::Hlocal,
+            "heroku",
+            &line,
+            out,
+        );
     }
 
     fn write_state(&mut self, change: &StateChange, out: &mut Vec<u8>) {
@@ -205,9 +226,22 @@ impl Formatter {
     fn write_ready(&mut self, url: &str, out: &mut Vec<u8>) {
         if self.style.json {
             let ts = self.rfc3339();
-            json_line(out, &ReadyJson { ts: &ts, event: "ready", url });
+            json_line(
+                out,
+                &ReadyJson {
+                    ts: &ts,
+                    event: "ready",
+                    url,
+                },
+            );
         } else {
-            self.write_system_line(HLOCAL, SourceKind::Hlocal, "heroku", &format!("ready: {url}"), out);
+            self.write_system_line(
+                HLOCAL,
+                SourceKind::Hlocal,
+                "heroku",
+                &format!("ready: {url}"),
+                out,
+            );
         }
     }
 
@@ -222,7 +256,14 @@ impl Formatter {
 
     /// hlocal's and the router's lines: the plain prefix uses the speaker (`hlocal`,
     /// `router`), the Heroku one the subject (`heroku[web.1]`, `heroku[router]`).
-    fn write_system_line(&mut self, subject: &str, kind: SourceKind, channel: &str, line: &str, out: &mut Vec<u8>) {
+    fn write_system_line(
+        &mut self,
+        subject: &str,
+        kind: SourceKind,
+        channel: &str,
+        line: &str,
+        out: &mut Vec<u8>,
+    ) {
         if self.style.json {
             let ts = self.rfc3339();
             json_log(out, &ts, HLOCAL, Stream::Stdout.name(), line);
@@ -360,7 +401,15 @@ struct ReadyJson<'a> {
 }
 
 fn json_log(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str, line: &str) {
-    json_line(out, &LogJson { ts, name, stream, line });
+    json_line(
+        out,
+        &LogJson {
+            ts,
+            name,
+            stream,
+            line,
+        },
+    );
 }
 
 fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
@@ -420,8 +469,15 @@ mod tests {
 
     #[test]
     fn plain_lines_are_timestamped_padded_and_prefixed() {
-        let got = render(style(LogFormat::Plain, false, true), 9, &output("GET / 200\nsecond\n"));
-        assert_eq!(got, "14:03:07 web.1     | GET / 200\n14:03:07 web.1     | second\n");
+        let got = render(
+            style(LogFormat::Plain, false, true),
+            9,
+            &output("GET / 200\nsecond\n"),
+        );
+        assert_eq!(
+            got,
+            "14:03:07 web.1     | GET / 200\n14:03:07 web.1     | second\n"
+        );
     }
 
     #[test]
@@ -470,7 +526,11 @@ mod tests {
 
     #[test]
     fn json_log_lines_have_the_four_keys() {
-        let got = render(style(LogFormat::Plain, true, true), 6, &output("hi \"there\"\n"));
+        let got = render(
+            style(LogFormat::Plain, true, true),
+            6,
+            &output("hi \"there\"\n"),
+        );
         let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
         assert_eq!(
             v,
@@ -489,7 +549,11 @@ mod tests {
             code: Some(1),
             text: "State changed from up to crashed".into(),
         };
-        let got = render(style(LogFormat::Plain, true, true), 6, &Record::State(change));
+        let got = render(
+            style(LogFormat::Plain, true, true),
+            6,
+            &Record::State(change),
+        );
         assert_eq!(
             got.trim(),
             r#"{"ts":"2026-11-22T14:03:07.123456+00:00","event":"state","name":"web.1","from":"up","to":"crashed","pid":42,"port":5007,"code":1}"#
@@ -510,13 +574,24 @@ mod tests {
 
     #[test]
     fn router_lines_render_heroku_fields() {
-        let got = render(style(LogFormat::Plain, false, false), 6, &Record::Router(router_log()));
-        assert_eq!(got, "router | at=info path=\"/\" dyno= connect=0ms status=200\n");
+        let got = render(
+            style(LogFormat::Plain, false, false),
+            6,
+            &Record::Router(router_log()),
+        );
+        assert_eq!(
+            got,
+            "router | at=info path=\"/\" dyno= connect=0ms status=200\n"
+        );
     }
 
     #[test]
     fn router_json_event_carries_the_fields() {
-        let got = render(style(LogFormat::Plain, true, false), 6, &Record::Router(router_log()));
+        let got = render(
+            style(LogFormat::Plain, true, false),
+            6,
+            &Record::Router(router_log()),
+        );
         let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
         assert_eq!(v["event"], "router");
         assert_eq!(v["dyno"], serde_json::Value::Null);

@@ -27,7 +27,9 @@ pub struct Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     /// An instance of the process type at this index in the Procfile.
-    App { type_index: usize },
+    App {
+        type_index: usize,
+    },
     Hlocal,
     Router,
 }
@@ -134,11 +136,6 @@ impl LogSender {
     pub async fn send(&self, record: Record) {
         // The printer outlives every producer; an error only means we are exiting.
         let _ = self.tx.send(record).await;
-    }
-
-    /// For synchronous callers (outside the runtime).
-    pub fn send_blocking(&self, record: Record) {
-        let _ = self.tx.blocking_send(record);
     }
 
     pub async fn message(&self, about: Option<&Arc<str>>, text: impl Into<String>) {

@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use tokio::sync::{mpsc, oneshot};
 
-use super::format::{Formatter, OutputStyle};
 use super::Record;
+use super::format::{Formatter, OutputStyle};
 
 /// Flush a batch once it grows past this, even if more records are queued.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -45,7 +45,11 @@ impl Printer {
     }
 }
 
-fn print_all(mut formatter: Formatter, mut records: mpsc::Receiver<Record>, stdout_closed: oneshot::Sender<()>) {
+fn print_all(
+    mut formatter: Formatter,
+    mut records: mpsc::Receiver<Record>,
+    stdout_closed: oneshot::Sender<()>,
+) {
     let mut stdout = std::io::stdout().lock();
     let mut batch = Vec::with_capacity(BATCH_BYTES);
     let mut closed = Some(stdout_closed);
@@ -58,7 +62,12 @@ fn print_all(mut formatter: Formatter, mut records: mpsc::Receiver<Record>, stdo
                 Err(_) => break,
             }
         }
-        if closed.is_some() && stdout.write_all(&batch).and_then(|()| stdout.flush()).is_err() {
+        if closed.is_some()
+            && stdout
+                .write_all(&batch)
+                .and_then(|()| stdout.flush())
+                .is_err()
+        {
             // Keep draining (producers must not block on a full queue), print nothing.
             if let Some(tell) = closed.take() {
                 let _ = tell.send(());

@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use super::ready::{self, Readiness};
-use super::state::seconds;
 use super::shell::shell_command;
+use super::state::seconds;
 use crate::output::lines::LineFramer;
 use crate::output::{LogSender, Record, Source, Stream};
 use crate::sys::{self, Signal, Watchdog};
@@ -83,7 +83,6 @@ pub enum Control {
 pub struct Run {
     pub id: RunId,
     pub pid: u32,
-    pub port: Option<u16>,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -116,12 +115,7 @@ pub fn start(
     };
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     tokio::spawn(task.supervise(child, stdout, stderr, control_rx));
-    Ok(Run {
-        id,
-        pid,
-        port: spec.port,
-        control,
-    })
+    Ok(Run { id, pid, control })
 }
 
 fn spawn(spec: &RunSpec) -> std::io::Result<Child> {
@@ -201,7 +195,10 @@ impl RunTask {
     }
 
     fn report(&self, event: RunEvent) {
-        let _ = self.reports.send(Report { run: self.id, event });
+        let _ = self.reports.send(Report {
+            run: self.id,
+            event,
+        });
     }
 
     fn obey(&self, order: Control, stopping: Option<Deadline>) -> Option<Deadline> {
@@ -211,7 +208,8 @@ impl RunTask {
             }
             Control::Kill => {
                 sys::signal_group(self.pid, Signal::Kill);
-                let killed = stopping.unwrap_or_else(|| self.begin_stop(Signal::Kill, Duration::ZERO));
+                let killed =
+                    stopping.unwrap_or_else(|| self.begin_stop(Signal::Kill, Duration::ZERO));
                 Some(Deadline {
                     escalated: true,
                     ..killed
@@ -271,7 +269,12 @@ impl RunTask {
         }
     }
 
-    fn spawn_reader<R>(&self, pipe: R, stream: Stream, ready: Option<Arc<LogReady>>) -> JoinHandle<()>
+    fn spawn_reader<R>(
+        &self,
+        pipe: R,
+        stream: Stream,
+        ready: Option<Arc<LogReady>>,
+    ) -> JoinHandle<()>
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
@@ -299,7 +302,9 @@ impl RunTask {
             let check = async {
                 match (ready, port) {
                     (Readiness::Port, Some(port)) => Some(ready::port_bound(port, pgid).await),
-                    (Readiness::Http(path), Some(port)) => Some(ready::http_answers(port, &path).await),
+                    (Readiness::Http(path), Some(port)) => {
+                        Some(ready::http_answers(port, &path).await)
+                    }
                     (Readiness::Log(_), _) => {
                         if let Some(notify) = log_line {
                             notify.notified().await;

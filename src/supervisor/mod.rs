@@ -160,10 +160,14 @@ impl Supervisor {
         let Some(s) = self.slots.get(slot) else {
             return;
         };
-        if s.run.as_ref().is_some_and(|r| r.id.generation == generation) {
+        if s.run
+            .as_ref()
+            .is_some_and(|r| r.id.generation == generation)
+        {
             self.on_current_report(slot, report.event).await;
         } else if s.retiring.iter().any(|r| r.run.id.generation == generation) {
-            self.on_retiring_report(slot, generation, report.event).await;
+            self.on_retiring_report(slot, generation, report.event)
+                .await;
         }
     }
 
@@ -219,7 +223,8 @@ impl Supervisor {
             return;
         }
         s.boot_timed_out = true;
-        let text = slot::boot_timeout_text(&self.config.types[s.type_index], self.config.boot_timeout);
+        let text =
+            slot::boot_timeout_text(&self.config.types[s.type_index], self.config.boot_timeout);
         if let Some(run) = &s.run {
             run.send(Control::Kill);
         }
@@ -240,7 +245,11 @@ impl Supervisor {
         if was_stopping {
             return;
         }
-        let to = if crashed { State::Crashed } else { State::Exited };
+        let to = if crashed {
+            State::Crashed
+        } else {
+            State::Exited
+        };
         self.set_state(idx, to, Some(code)).await;
         if self.config.exit_on_exit && self.phase == Phase::Running {
             self.begin_shutdown(code).await;
@@ -254,7 +263,9 @@ impl Supervisor {
             Some(State::Stopping) => {
                 let code = s.exit_code;
                 self.set_state(idx, State::Down, code).await;
-                if std::mem::take(&mut self.slots[idx].restart_after_stop) && self.phase == Phase::Running {
+                if std::mem::take(&mut self.slots[idx].restart_after_stop)
+                    && self.phase == Phase::Running
+                {
                     self.start_slot(idx).await;
                 }
             }
@@ -330,7 +341,10 @@ impl Supervisor {
             Ok(run) => {
                 self.slots[idx].run = Some(run);
                 self.set_state(idx, State::Starting, None).await;
-                if matches!(self.config.types[self.slots[idx].type_index].ready, Readiness::Spawned) {
+                if matches!(
+                    self.config.types[self.slots[idx].type_index].ready,
+                    Readiness::Spawned
+                ) {
                     self.on_ready(idx, None).await;
                 }
             }
@@ -471,7 +485,11 @@ impl Supervisor {
                 TypeWatch::Only(filter) => filter.first_match(paths),
             };
             let Some(path) = changed else { continue };
-            let text = format!("Restarting {}: {} changed", self.slots[idx].name, path.display());
+            let text = format!(
+                "Restarting {}: {} changed",
+                self.slots[idx].name,
+                path.display()
+            );
             self.log.message(None, text).await;
             self.restart_for_change(idx).await;
         }
@@ -515,7 +533,9 @@ impl Supervisor {
     async fn settle(&mut self) {
         if self.phase == Phase::Running {
             for idx in 0..self.slots.len() {
-                if self.slots[idx].state.is_none() && slot::dependencies_up(&self.slots, idx, &self.config) {
+                if self.slots[idx].state.is_none()
+                    && slot::dependencies_up(&self.slots, idx, &self.config)
+                {
                     self.start_slot(idx).await;
                 }
             }

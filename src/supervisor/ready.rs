@@ -48,7 +48,11 @@ fn bound_by_group(port: u16, pgid: u32) -> Option<SocketAddr> {
     listeners
         .iter()
         .find(|l| sys::group_holds_socket(pgid, l.inode))
-        .or_else(|| listeners.iter().find(|l| sys::socket_holder(l.inode).is_none()))
+        .or_else(|| {
+            listeners
+                .iter()
+                .find(|l| sys::socket_holder(l.inode).is_none())
+        })
         .map(|l| reachable(l.addr))
 }
 

@@ -17,7 +17,10 @@ const RELEASE_NAME: &str = "release.1";
 
 impl Supervisor {
     /// `Err(code)` when hlocal must exit instead of starting the formation.
-    pub(super) async fn release(&mut self, events: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), i32> {
+    pub(super) async fn release(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+    ) -> Result<(), i32> {
         let Some(release) = self.config.release.clone() else {
             return Ok(());
         };
@@ -93,7 +96,12 @@ impl Supervisor {
     }
 
     /// First signal: stop the release gracefully (exit 0); second: kill it (exit 130).
-    async fn interrupt_release(&self, run: &instance::Run, before: Option<i32>, event: Event) -> Option<i32> {
+    async fn interrupt_release(
+        &self,
+        run: &instance::Run,
+        before: Option<i32>,
+        event: Event,
+    ) -> Option<i32> {
         match (event, before) {
             (Event::Signal(signal), None) => {
                 let text = format!("Received {signal}, stopping the release phase");

@@ -18,10 +18,10 @@ pub fn shell_command(command: &str) -> String {
 /// Words that `exec` cannot run: shell keywords and built-ins without a binary.
 const NOT_EXECUTABLE: &[&str] = &[
     "!", ".", ":", "[[", "{", "}", "alias", "break", "case", "cd", "command", "continue",
-    "declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit", "export", "fi",
-    "for", "function", "if", "local", "read", "readonly", "return", "select", "set",
-    "shift", "source", "then", "time", "times", "trap", "typeset", "ulimit", "umask",
-    "unset", "until", "wait", "while",
+    "declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit", "export", "fi", "for",
+    "function", "if", "local", "read", "readonly", "return", "select", "set", "shift", "source",
+    "then", "time", "times", "trap", "typeset", "ulimit", "umask", "unset", "until", "wait",
+    "while",
 ];
 
 fn is_simple(command: &str) -> bool {
@@ -40,9 +40,18 @@ mod tests {
 
     #[test]
     fn simple_commands_are_execed() {
-        assert_eq!(shell_command("python3 -m http.server $PORT"), "exec python3 -m http.server $PORT");
-        assert_eq!(shell_command("node app.js > log.txt"), "exec node app.js > log.txt");
-        assert_eq!(shell_command("bundle exec puma -p \"$PORT\""), "exec bundle exec puma -p \"$PORT\"");
+        assert_eq!(
+            shell_command("python3 -m http.server $PORT"),
+            "exec python3 -m http.server $PORT"
+        );
+        assert_eq!(
+            shell_command("node app.js > log.txt"),
+            "exec node app.js > log.txt"
+        );
+        assert_eq!(
+            shell_command("bundle exec puma -p \"$PORT\""),
+            "exec bundle exec puma -p \"$PORT\""
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn first_start_names_the_command() {
-        assert_eq!(text(None, State::Starting).change, "Starting process with command `python app.py`");
+        assert_eq!(
+            text(None, State::Starting).change,
+            "Starting process with command `python app.py`"
+        );
         assert_eq!(text(None, State::Starting).then, None);
     }
 
@@ -98,7 +101,10 @@ mod tests {
     fn restart_prints_the_change_then_the_command() {
         let w = text(Some(State::Crashed), State::Starting);
         assert_eq!(w.change, "State changed from crashed to starting");
-        assert_eq!(w.then.as_deref(), Some("Starting process with command `python app.py`"));
+        assert_eq!(
+            w.then.as_deref(),
+            Some("Starting process with command `python app.py`")
+        );
     }
 
     #[test]
@@ -119,8 +125,17 @@ mod tests {
 
     #[test]
     fn other_changes() {
-        assert_eq!(text(Some(State::Starting), State::Up).change, "State changed from starting to up");
-        assert_eq!(text(Some(State::Up), State::Crashed).change, "State changed from up to crashed");
-        assert_eq!(text(Some(State::Stopping), State::Down).change, "State changed from stopping to down");
+        assert_eq!(
+            text(Some(State::Starting), State::Up).change,
+            "State changed from starting to up"
+        );
+        assert_eq!(
+            text(Some(State::Up), State::Crashed).change,
+            "State changed from up to crashed"
+        );
+        assert_eq!(
+            text(Some(State::Stopping), State::Down).change,
+            "State changed from stopping to down"
+        );
     }
 }

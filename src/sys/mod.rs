@@ -8,9 +8,8 @@ mod signal;
 mod unix;
 
 pub use foreground::run_foreground;
-pub use signal::{Signal, UnknownSignal};
+pub use signal::Signal;
 pub use unix::{
-    Listener, ShutdownSignals, Watchdog, exit_code, group_alive, group_holds_socket,
-    listeners_on, own_process_group, process_command, signal_group, signal_number,
-    socket_holder,
+    ShutdownSignals, Watchdog, exit_code, group_alive, group_holds_socket, listeners_on,
+    own_process_group, process_command, signal_group, socket_holder,
 };

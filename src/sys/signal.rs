@@ -39,7 +39,9 @@ impl fmt::Display for Signal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signal {0:?} (expected one of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2, SIGWINCH)")]
+#[error(
+    "unknown signal {0:?} (expected one of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL, SIGUSR1, SIGUSR2, SIGWINCH)"
+)]
 pub struct UnknownSignal(pub String);
 
 impl FromStr for Signal {

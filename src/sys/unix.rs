@@ -32,11 +32,6 @@ fn to_nix(signal: Signal) -> nix_signal::Signal {
     }
 }
 
-/// The platform number of a signal, for `128 + N` exit statuses.
-pub fn signal_number(signal: Signal) -> i32 {
-    to_nix(signal) as i32
-}
-
 /// Puts the child in a process group of its own, so that a terminal's Ctrl-C reaches
 /// hlocal alone (which then stops everyone in order) and so that one signal to the
 /// group reaches the command's children and grandchildren too.
@@ -293,7 +288,11 @@ fn detach_watchdog(keep: &OwnedFd) {
         // SAFETY: installing SIG_IGN has no handler code to be unsafe in.
         let _ = unsafe { nix_signal::signal(sig, SigHandler::SigIgn) };
     }
-    if let Ok(null) = fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);

@@ -48,7 +48,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 impl Hlocal {
     pub fn new() -> Hlocal {
         let dir = temp_dir("app");
-        let marker = format!("HLOCAL_TEST_MARKER_{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+        let marker = format!(
+            "HLOCAL_TEST_MARKER_{}",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        );
         Hlocal {
             dir,
             args: Vec::new(),
@@ -81,7 +84,8 @@ impl Hlocal {
     }
 
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Hlocal {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
         self
     }
 
@@ -163,7 +167,9 @@ impl Hlocal {
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -188,7 +194,10 @@ pub fn unindent(text: &str) -> String {
         .map(|l| l.len() - l.trim_start().len())
         .min()
         .unwrap_or(0);
-    let mut out: Vec<&str> = text.lines().map(|l| l.get(indent..).unwrap_or("").trim_end_matches(' ')).collect();
+    let mut out: Vec<&str> = text
+        .lines()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end_matches(' '))
+        .collect();
     while out.last().is_some_and(|l| l.is_empty()) {
         out.pop();
     }
@@ -216,7 +225,9 @@ impl Outcome {
     }
 }
 
-fn read_in_background<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+fn read_in_background<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(mut pipe) = pipe {
@@ -245,14 +256,28 @@ pub struct Collected {
     changed: Condvar,
 }
 
-fn collect_lines<R: Read + Send + 'static>(pipe: Option<R>, into: Arc<Collected>, stderr: bool) -> std::thread::JoinHandle<()> {
+fn collect_lines<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    into: Arc<Collected>,
+    stderr: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let Some(pipe) = pipe else { return };
         let mut reader = BufReader::new(pipe);
         let mut buf = Vec::new();
-        while reader.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
-            let line = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
-            let line = if stderr { format!("[stderr] {line}") } else { line };
+        while reader
+            .read_until(b'\n', &mut buf)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches('\n')
+                .to_string();
+            let line = if stderr {
+                format!("[stderr] {line}")
+            } else {
+                line
+            };
             into.lines.lock().expect("lock").push(line);
             into.changed.notify_all();
             buf.clear();
@@ -289,8 +314,17 @@ impl Running {
                 return line.clone();
             }
             let now = Instant::now();
-            assert!(now < deadline, "no line matching {pattern:?} (#{nth}) within {LONG:?}; output:\n{}", lines.join("\n"));
-            lines = self.output.changed.wait_timeout(lines, deadline - now).expect("lock").0;
+            assert!(
+                now < deadline,
+                "no line matching {pattern:?} (#{nth}) within {LONG:?}; output:\n{}",
+                lines.join("\n")
+            );
+            lines = self
+                .output
+                .changed
+                .wait_timeout(lines, deadline - now)
+                .expect("lock")
+                .0;
         }
     }
 
@@ -310,7 +344,10 @@ impl Running {
     /// Waits for hlocal to exit; returns its exit status, with all output collected.
     pub fn wait_exit(&mut self) -> ExitStatus {
         let status = wait_with_deadline(&mut self.child, LONG).unwrap_or_else(|| {
-            panic!("hlocal did not exit within {LONG:?}; output:\n{}", self.lines().join("\n"))
+            panic!(
+                "hlocal did not exit within {LONG:?}; output:\n{}",
+                self.lines().join("\n")
+            )
         });
         for reader in self.readers.drain(..) {
             let _ = reader.join();
@@ -339,7 +376,10 @@ impl Drop for Running {
         }
         // Whatever a failed test left running: kill it by PID (the watchdog would too).
         for pid in leftovers(&self.marker) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
@@ -348,14 +388,27 @@ impl Drop for Running {
 pub fn leftovers(marker: &str) -> Vec<i32> {
     let needle = format!("HLOCAL_TEST_MARKER={marker}");
     let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else { return found };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
         if is_zombie(pid) {
             continue;
         }
-        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes()) {
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
             found.push(pid);
         }
     }
@@ -365,7 +418,10 @@ pub fn leftovers(marker: &str) -> Vec<i32> {
 fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
@@ -380,7 +436,14 @@ pub fn assert_no_leftovers(marker: &str) {
         if Instant::now() > deadline {
             let described: Vec<String> = left
                 .iter()
-                .map(|pid| format!("{pid}: {}", fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ")))
+                .map(|pid| {
+                    format!(
+                        "{pid}: {}",
+                        fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                            .unwrap_or_default()
+                            .replace('\0', " ")
+                    )
+                })
                 .collect();
             panic!("processes left behind: {described:?}");
         }
@@ -395,7 +458,9 @@ pub fn free_port(offsets: &[u16]) -> u16 {
         let port = probe.local_addr().expect("addr").port();
         drop(probe);
         let all_free = offsets.iter().all(|&o| {
-            port.checked_add(o).is_some_and(|p| TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("::1", p)).is_ok())
+            port.checked_add(o).is_some_and(|p| {
+                TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("::1", p)).is_ok()
+            })
         });
         if all_free && port < 60000 {
             return port;
@@ -412,7 +477,11 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(LONG)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
@@ -435,10 +504,16 @@ pub fn distinct<T: std::hash::Hash + Eq + Clone>(items: &[T]) -> HashSet<T> {
 /// Direct children of `pid`, from every thread's `children` list (tokio spawns from its
 /// worker threads, and `/proc/PID/task/TID/children` is per thread).
 pub fn children(pid: i32) -> Vec<i32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
     tasks
         .flatten()
         .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|text| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<i32>>())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
         .collect()
 }
