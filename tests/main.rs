@@ -3,8 +3,12 @@
 
 mod harness;
 
+/// `--log-format heroku`, `--json`, colors.
+mod formats;
 /// Bad input: exact one-line errors with file and line, exit 1, nothing started.
 mod inputs;
+/// States, readiness, restart policy and back-off, boot timeout, dependencies.
+mod lifecycle;
 /// Log integrity: partial lines, invalid UTF-8, long lines, a million lines.
 mod logs;
 /// `hlocal run` and `hlocal check`.
@@ -13,3 +17,5 @@ mod run;
 mod shutdown;
 /// `hlocal start`: line format, ports, env, formation, release, exit statuses.
 mod start;
+/// Restarts on file changes.
+mod watch;

@@ -1,0 +1,269 @@
+use crate::harness::{Hlocal, LAYOUT, Running, free_port};
+
+fn start(procfile: &str, args: &[&str]) -> Running {
+    let port = free_port(LAYOUT);
+    Hlocal::new()
+        .procfile(procfile)
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(args)
+        .spawn()
+}
+
+fn start_with_settings(procfile: &str, settings: &str, args: &[&str]) -> Running {
+    let port = free_port(LAYOUT);
+    Hlocal::new()
+        .procfile(procfile)
+        .file("hlocal.toml", settings)
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(args)
+        .spawn()
+}
+
+const SERVER: &str = "python3 server.py";
+
+fn with_server(app: Hlocal) -> Hlocal {
+    app.file(
+        "server.py",
+        &std::fs::read_to_string(crate::harness::fixture_path("bin/server.py")).expect("fixture"),
+    )
+}
+
+#[test]
+fn a_web_instance_is_up_once_it_listens_on_its_port() {
+    let port = free_port(LAYOUT);
+    let app = with_server(Hlocal::new())
+        .procfile(&format!("web: {SERVER}\n"))
+        .env("BOOT_DELAY", "0.5")
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    app.wait_for(&format!(
+        r"hlocal +\| web\.1: Starting process with command `{SERVER}`$"
+    ));
+    let listening = app.wait_for(r"web\.1 +\| listening on");
+    let up = app.wait_for(r"hlocal +\| web\.1: State changed from starting to up$");
+    let lines = app.lines();
+    let (l, u) = (
+        lines.iter().position(|x| *x == listening),
+        lines.iter().position(|x| *x == up),
+    );
+    assert!(l < u, "up must follow the bind:\n{}", app.output());
+    // The check reads socket tables: the app saw no request.
+    assert_eq!(app.count(r"web\.1 +\| .*GET"), 0, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn ipv6_and_dual_stack_listeners_count_as_up() {
+    for bind in ["::", "::1"] {
+        let port = free_port(LAYOUT);
+        let app = with_server(Hlocal::new())
+            .procfile(&format!("web: {SERVER}\n"))
+            .env("BIND", bind)
+            .args([
+                "start",
+                "--no-timestamp",
+                "--no-router",
+                "-p",
+                &port.to_string(),
+            ])
+            .spawn();
+        app.wait_for(r"web\.1: State changed from starting to up$");
+        app.stop();
+    }
+}
+
+#[test]
+fn a_crash_prints_exit_status_and_state_then_restarts_with_growing_backoff() {
+    let app = start("worker: echo run; exit 3\n", &[]);
+    app.wait_for(r"worker\.1: Process exited with status 3$");
+    app.wait_for(r"worker\.1: State changed from up to crashed$");
+    app.wait_for(r"worker\.1: State changed from crashed to starting$");
+    app.wait_for(r"worker\.1: restarting in 1s$");
+    app.wait_for(r"worker\.1: restarting in 2s$");
+    app.wait_for(r"worker\.1: restarting in 4s$");
+    let waits: Vec<String> = app
+        .lines()
+        .iter()
+        .filter_map(|l| l.split("restarting in ").nth(1).map(ToString::to_string))
+        .collect();
+    assert_eq!(waits[..3], ["1s", "2s", "4s"], "{}", app.output());
+    // The first restart was immediate: two runs before the first wait.
+    let before_first_wait = app
+        .lines()
+        .iter()
+        .take_while(|l| !l.contains("restarting in"))
+        .filter(|l| l.contains("| run"))
+        .count();
+    assert_eq!(before_first_wait, 2, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn exit_0_is_not_restarted_under_on_failure() {
+    let app = start(
+        "once: echo done\nlater: sleep 1; echo later; sleep 1000\n",
+        &[],
+    );
+    app.wait_for(r"once\.1: State changed from up to exited$");
+    app.wait_for(r"later\.1 +\| later$");
+    assert_eq!(
+        app.count(r"once\.1: State changed from exited to starting"),
+        0,
+        "{}",
+        app.output()
+    );
+    assert_eq!(app.count(r"once\.1 +\| done"), 1);
+    app.stop();
+}
+
+#[test]
+fn exit_0_is_restarted_under_always() {
+    let app = start(
+        "once: echo done; sleep 0.2\nidle: sleep 1000\n",
+        &["--restart", "always"],
+    );
+    app.wait_for(r"once\.1: State changed from exited to starting$");
+    app.wait_for_nth(r"once\.1 +\| done", 1);
+    app.stop();
+}
+
+#[test]
+fn restart_never_leaves_a_crash_crashed() {
+    let mut app = start("bad: exit 5\nidle: sleep 1\n", &["--restart", "never"]);
+    assert_eq!(app.wait_exit().code(), Some(5), "{}", app.output());
+    assert_eq!(
+        app.count(r"bad\.1: State changed from crashed to starting"),
+        0
+    );
+}
+
+#[test]
+fn per_process_restart_policy_beats_the_flag() {
+    let app = start_with_settings(
+        "flaky: exit 1\nonce: echo once\nidle: sleep 1000\n",
+        "[process.once]\nrestart = \"always\"\n",
+        &["--restart", "never"],
+    );
+    app.wait_for(r"once\.1: State changed from exited to starting$");
+    app.wait_for(r"flaky\.1: State changed from up to crashed$");
+    assert_eq!(
+        app.count(r"flaky\.1: State changed from crashed to starting"),
+        0
+    );
+    app.stop();
+}
+
+#[test]
+fn a_web_process_that_never_binds_gets_r10_and_is_killed() {
+    let mut app = start(
+        "web: echo not binding; sleep 1000\n",
+        &["--boot-timeout", "2", "--restart", "never"],
+    );
+    app.wait_for(r"web\.1: Error R10 \(Boot timeout\) -> Web process failed to bind to \$PORT within 2 seconds of launch$");
+    app.wait_for(r"web\.1: Process exited with status 137$");
+    app.wait_for(r"web\.1: State changed from starting to crashed$");
+    assert_eq!(app.wait_exit().code(), Some(137), "{}", app.output());
+}
+
+#[test]
+fn a_log_regex_ready_check_defines_up() {
+    let app = start_with_settings(
+        "db: echo booting; sleep 0.5; echo 'Ready to accept connections'; sleep 1000\n",
+        "[process.db]\nready = { log = \"Ready to accept\" }\n",
+        &[],
+    );
+    let ready_line = app.wait_for(r"db\.1 +\| Ready to accept connections");
+    let up = app.wait_for(r"db\.1: State changed from starting to up$");
+    let lines = app.lines();
+    assert!(
+        lines.iter().position(|l| *l == ready_line) < lines.iter().position(|l| *l == up),
+        "{}",
+        app.output()
+    );
+    app.stop();
+}
+
+#[test]
+fn an_http_ready_check_defines_up() {
+    let port = free_port(LAYOUT);
+    let app = with_server(Hlocal::new())
+        .procfile(&format!("api: {SERVER}\n"))
+        .file(
+            "hlocal.toml",
+            "[process.api]\nready = { http = \"/health\" }\n",
+        )
+        .env("BOOT_DELAY", "0.3")
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    app.wait_for(r"api\.1 +\| .*GET /health");
+    app.wait_for(r"api\.1: State changed from starting to up$");
+    app.stop();
+}
+
+#[test]
+fn depends_on_starts_a_type_once_its_dependencies_are_up() {
+    let app = start_with_settings(
+        "worker: echo worker starting; sleep 1000\ndb: sleep 0.5; echo db ready; sleep 1000\n",
+        "[process.db]\nready = { log = \"db ready\" }\n[process.worker]\ndepends_on = [\"db\"]\n",
+        &[],
+    );
+    app.wait_for(r"worker\.1 +\| worker starting");
+    let lines = app.lines();
+    let db_up = lines
+        .iter()
+        .position(|l| l.contains("db.1: State changed from starting to up"));
+    let worker_start = lines
+        .iter()
+        .position(|l| l.contains("worker.1: Starting process"));
+    assert!(db_up.is_some() && db_up < worker_start, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn a_per_process_stop_signal_is_used() {
+    let app = start_with_settings(
+        "polite: trap 'echo got INT; exit 0' INT; echo armed; while true; do sleep 0.1; done\n",
+        "[process.polite]\nstop_signal = \"SIGINT\"\n",
+        &[],
+    );
+    app.wait_for(r"polite\.1 +\| armed");
+    let mut app = app;
+    app.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(app.wait_exit().code(), Some(0));
+    app.wait_for(r"polite\.1: Stopping all processes with SIGINT$");
+    app.wait_for(r"polite\.1 +\| got INT");
+    crate::harness::assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn the_ready_marker_is_printed_when_everything_is_up_and_again_after_a_restart() {
+    let app = start("worker: sleep 0.5; exit 1\nidle: sleep 1000\n", &[]);
+    app.wait_for(r"hlocal +\| ready: http://localhost:\d+$");
+    app.wait_for(r"worker\.1: State changed from crashed to starting$");
+    app.wait_for_nth(r"hlocal +\| ready: http://localhost:\d+$", 1);
+    app.stop();
+}

@@ -1,0 +1,115 @@
+use std::fs;
+
+use crate::harness::{Hlocal, LAYOUT, Running, free_port};
+
+fn watched(settings: &str, args: &[&str]) -> Running {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("api: echo api run; sleep 1000\nworker: echo worker run; sleep 1000\nclock: echo clock run; sleep 1000\n")
+        .file("hlocal.toml", settings)
+        .file("app.py", "print('v1')\n")
+        .file("lib/util.rb", "1\n")
+        .file(".gitignore", "*.secret\n")
+        .args(["start", "--no-timestamp", "--no-router", "-w", "--watch-debounce", "100ms", "-p", &port.to_string()])
+        .args(args)
+        .spawn();
+    app.wait_for(r"hlocal +\| ready:");
+    app
+}
+
+fn write(app: &Running, path: &str, text: &str) {
+    fs::write(app.dir.join(path), text).expect("write");
+}
+
+#[test]
+fn a_change_restarts_exactly_the_instances_that_watch_it() {
+    let app = watched(
+        "[process.worker]\nwatch = [\"**/*.rb\"]\n[process.clock]\nwatch = false\n",
+        &[],
+    );
+    write(&app, "app.py", "print('v2')\n");
+    app.wait_for(r"hlocal +\| Restarting api\.1: app\.py changed$");
+    app.wait_for_nth(r"api\.1 +\| api run", 1);
+    write(&app, "lib/util.rb", "2\n");
+    app.wait_for(r"hlocal +\| Restarting worker\.1: lib/util\.rb changed$");
+    app.wait_for_nth(r"worker\.1 +\| worker run", 1);
+    assert_eq!(
+        app.count(r"Restarting worker\.1: app\.py"),
+        0,
+        "{}",
+        app.output()
+    );
+    assert_eq!(app.count(r"Restarting clock"), 0, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn a_restart_is_a_normal_stop_then_start() {
+    let app = watched("", &[]);
+    write(&app, "app.py", "print('v2')\n");
+    app.wait_for(r"api\.1: Stopping all processes with SIGTERM$");
+    app.wait_for(r"api\.1: State changed from stopping to down$");
+    app.wait_for(r"api\.1: State changed from down to starting$");
+    app.wait_for_nth(r"api\.1: State changed from starting to up$", 1);
+    app.stop();
+}
+
+#[test]
+fn ignored_files_restart_nothing() {
+    let app = watched("", &["--watch-ignore", "*.tmp"]);
+    write(&app, "key.secret", "x");
+    fs::create_dir_all(app.dir.join("deep/dir")).expect("mkdir");
+    write(&app, "deep/dir/scratch.tmp", "x");
+    fs::create_dir_all(app.dir.join("node_modules/pkg")).expect("mkdir");
+    write(&app, "node_modules/pkg/index.js", "x");
+    // A real change afterwards: the first restart must name it, not an ignored file.
+    write(&app, "app.py", "print('v2')\n");
+    let first = app.wait_for(r"Restarting api\.1: ");
+    assert!(
+        first.ends_with("Restarting api.1: app.py changed"),
+        "{}",
+        app.output()
+    );
+    app.stop();
+}
+
+#[test]
+fn twenty_rapid_writes_cause_one_restart() {
+    let app = watched(
+        "[process.worker]\nwatch = false\n[process.clock]\nwatch = false\n",
+        &[],
+    );
+    for i in 0..20 {
+        write(&app, "app.py", &format!("print({i})\n"));
+    }
+    app.wait_for_nth(r"api\.1: State changed from starting to up$", 1);
+    // A later, separate change: the restarts are exactly two.
+    write(&app, "lib/util.rb", "2\n");
+    app.wait_for(r"Restarting api\.1: lib/util\.rb changed");
+    assert_eq!(app.count(r"Restarting api\.1: "), 2, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn rename_and_replace_saves_count() {
+    let app = watched("", &[]);
+    // vim / JetBrains: write a temporary file, then rename it over the original.
+    write(&app, "app.py.tmp-save", "print('v2')\n");
+    fs::rename(app.dir.join("app.py.tmp-save"), app.dir.join("app.py")).expect("rename");
+    app.wait_for(r"Restarting api\.1: app\.py changed");
+    app.stop();
+}
+
+#[test]
+fn a_new_empty_directory_is_not_a_change_but_a_file_in_it_is() {
+    let app = watched("", &[]);
+    fs::create_dir(app.dir.join("newdir")).expect("mkdir");
+    write(&app, "newdir/file.py", "x");
+    let first = app.wait_for(r"Restarting api\.1: ");
+    assert!(
+        first.ends_with("newdir/file.py changed"),
+        "{}",
+        app.output()
+    );
+    app.stop();
+}
