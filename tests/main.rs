@@ -19,3 +19,5 @@ mod shutdown;
 mod start;
 /// Restarts on file changes.
 mod watch;
+/// The router: balancing, headers, logs, H-codes, streaming, upgrades, preboot.
+mod router;
