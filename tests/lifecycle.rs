@@ -1,18 +1,7 @@
 use crate::harness::{Hlocal, LAYOUT, Running, free_port};
 
 fn start(procfile: &str, args: &[&str]) -> Running {
-    let port = free_port(LAYOUT);
-    Hlocal::new()
-        .procfile(procfile)
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
-        .args(args)
-        .spawn()
+    start_with_settings(procfile, "", args)
 }
 
 fn start_with_settings(procfile: &str, settings: &str, args: &[&str]) -> Running {

@@ -11,6 +11,8 @@ mod inputs;
 mod lifecycle;
 /// Log integrity: partial lines, invalid UTF-8, long lines, a million lines.
 mod logs;
+/// The router: balancing, headers, logs, H-codes, streaming, upgrades, preboot.
+mod router;
 /// `hlocal run` and `hlocal check`.
 mod run;
 /// Shutdown in every way it can happen, and no process left behind.
@@ -19,5 +21,3 @@ mod shutdown;
 mod start;
 /// Restarts on file changes.
 mod watch;
-/// The router: balancing, headers, logs, H-codes, streaming, upgrades, preboot.
-mod router;

@@ -32,7 +32,8 @@ fn ready(app: &App) {
 }
 
 fn json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 #[test]
@@ -40,10 +41,23 @@ fn requests_are_balanced_round_robin_across_web_instances() {
     let app = server_app("web: python3 server.py\n", &["-m", "web=2"]);
     ready(&app);
     let names: Vec<String> = (0..4)
-        .map(|_| json(&get(app.port, "/").expect("get").body)["ps"].as_str().unwrap_or("").to_string())
+        .map(|_| {
+            json(&get(app.port, "/").expect("get").body)["ps"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
-    assert_eq!(names.iter().filter(|n| *n == "web.1").count(), 2, "{names:?}");
-    assert_eq!(names.iter().filter(|n| *n == "web.2").count(), 2, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "web.1").count(),
+        2,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| *n == "web.2").count(),
+        2,
+        "{names:?}"
+    );
     assert_ne!(names[0], names[1]);
     app.running.stop();
 }
@@ -68,8 +82,17 @@ fn the_router_adds_herokus_headers() {
     assert_eq!(h("X-Forwarded-Proto"), "http");
     assert_eq!(h("X-Forwarded-Port"), app.port.to_string());
     assert_eq!(h("Via"), "1.1 hlocal");
-    assert!(h("X-Request-Start").parse::<u64>().is_ok_and(|ms| ms > 1_700_000_000_000), "{seen}");
-    assert_eq!(h("Keep-Alive"), "", "hop-by-hop headers are not forwarded: {seen}");
+    assert!(
+        h("X-Request-Start")
+            .parse::<u64>()
+            .is_ok_and(|ms| ms > 1_700_000_000_000),
+        "{seen}"
+    );
+    assert_eq!(
+        h("Keep-Alive"),
+        "",
+        "hop-by-hop headers are not forwarded: {seen}"
+    );
     app.running.stop();
 }
 
@@ -95,7 +118,10 @@ fn every_request_is_logged_in_herokus_router_format() {
         r#"^router +\| at=info method=GET path="/logged\?x=1" host=localhost:{} request_id={id} fwd="127\.0\.0\.1" dyno=web\.1 connect=\d+ms service=\d+ms status=200 bytes=\d+ protocol=http1\.1$"#,
         app.port
     );
-    assert!(regex::Regex::new(&expected).expect("re").is_match(&line), "{line}");
+    assert!(
+        regex::Regex::new(&expected).expect("re").is_match(&line),
+        "{line}"
+    );
     app.running.stop();
 }
 
@@ -116,15 +142,24 @@ fn the_router_log_is_a_json_event_with_json() {
 fn assert_error(app: &App, path: &str, code: &str, desc: &str) {
     let response = get(app.port, path).expect("get");
     assert_eq!(response.status, 503, "{}", response.text());
-    assert!(response.text().contains("Application Error"), "{}", response.text());
-    let line = app.running.wait_for(&format!(r"^router +\| at=error code={code} "));
+    assert!(
+        response.text().contains("Application Error"),
+        "{}",
+        response.text()
+    );
+    let line = app
+        .running
+        .wait_for(&format!(r"^router +\| at=error code={code} "));
     assert!(line.contains(&format!("desc=\"{desc}\"")), "{line}");
     assert!(line.contains("status=503"), "{line}");
 }
 
 #[test]
 fn no_web_instances_is_h14() {
-    let app = server_app("web: python3 server.py\nworker: sleep 1000\n", &["web=0,worker=1"]);
+    let app = server_app(
+        "web: python3 server.py\nworker: sleep 1000\n",
+        &["web=0,worker=1"],
+    );
     ready(&app);
     assert_error(&app, "/", "H14", "No web processes running");
     app.running.stop();
@@ -133,7 +168,9 @@ fn no_web_instances_is_h14() {
 #[test]
 fn a_crashed_web_is_h10() {
     let app = server_app("web: exit 1\nworker: sleep 1000\n", &["--restart", "never"]);
-    app.running.wait_for(r"web\.1: State changed from up to crashed|web\.1: State changed from starting to crashed");
+    app.running.wait_for(
+        r"web\.1: State changed from up to crashed|web\.1: State changed from starting to crashed",
+    );
     assert_error(&app, "/", "H10", "App crashed");
     app.running.stop();
 }
@@ -160,13 +197,20 @@ fn a_backend_that_dies_mid_response_is_h18() {
     ready(&app);
     let _ = get(app.port, "/half");
     let line = app.running.wait_for(r"^router +\| at=error code=H18 ");
-    assert!(line.contains("desc=\"Server Request Interrupted\""), "{line}");
+    assert!(
+        line.contains("desc=\"Server Request Interrupted\""),
+        "{line}"
+    );
     app.running.stop();
 }
 
 #[test]
 fn waiting_past_the_timeout_for_a_booting_web_is_h20() {
-    let app = server_app_with(Hlocal::new().env("BOOT_DELAY", "20"), "web: python3 server.py\n", &["--request-timeout", "1"]);
+    let app = server_app_with(
+        Hlocal::new().env("BOOT_DELAY", "20"),
+        "web: python3 server.py\n",
+        &["--request-timeout", "1"],
+    );
     app.running.wait_for(r"web\.1: Starting process");
     assert_error(&app, "/", "H20", "App boot timeout");
     app.running.stop();
@@ -174,7 +218,11 @@ fn waiting_past_the_timeout_for_a_booting_web_is_h20() {
 
 #[test]
 fn requests_wait_for_a_booting_web_instance() {
-    let app = server_app_with(Hlocal::new().env("BOOT_DELAY", "1"), "web: python3 server.py\n", &[]);
+    let app = server_app_with(
+        Hlocal::new().env("BOOT_DELAY", "1"),
+        "web: python3 server.py\n",
+        &[],
+    );
     app.running.wait_for(r"web\.1: Starting process");
     let response = get(app.port, "/").expect("get");
     assert_eq!(response.status, 200, "{}", response.text());
@@ -190,7 +238,8 @@ fn requests_during_a_crash_restart_succeed() {
         let response = get(app.port, "/").expect("get");
         assert_eq!(response.status, 200, "{}", response.text());
     }
-    app.running.wait_for(r"web\.1: State changed from crashed to starting");
+    app.running
+        .wait_for(r"web\.1: State changed from crashed to starting");
     app.running.stop();
 }
 
@@ -199,12 +248,32 @@ fn oversize_and_malformed_requests_get_400_and_the_router_keeps_serving() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
     let long_header = format!("GET / HTTP/1.1\r\nX-Big: {}", "a".repeat(9000));
-    assert_eq!(request(app.port, &long_header, b"").expect("oversize").status, 400);
+    assert_eq!(
+        request(app.port, &long_header, b"")
+            .expect("oversize")
+            .status,
+        400
+    );
     let long_path = format!("GET /{} HTTP/1.1", "p".repeat(9000));
-    assert_eq!(request(app.port, &long_path, b"").expect("long path").status, 400);
+    assert_eq!(
+        request(app.port, &long_path, b"")
+            .expect("long path")
+            .status,
+        400
+    );
     let many: String = (0..1001).map(|i| format!("\r\nX-H{i}: v")).collect();
-    assert_eq!(request(app.port, &format!("GET / HTTP/1.1{many}"), b"").expect("many").status, 400);
-    assert_eq!(request(app.port, "CONNECT example.com:443 HTTP/1.1", b"").expect("connect").status, 400);
+    assert_eq!(
+        request(app.port, &format!("GET / HTTP/1.1{many}"), b"")
+            .expect("many")
+            .status,
+        400
+    );
+    assert_eq!(
+        request(app.port, "CONNECT example.com:443 HTTP/1.1", b"")
+            .expect("connect")
+            .status,
+        400
+    );
     assert_eq!(get(app.port, "/").expect("good").status, 200);
     app.running.stop();
 }
@@ -213,17 +282,36 @@ fn oversize_and_malformed_requests_get_400_and_the_router_keeps_serving() {
 fn expect_100_continue_is_answered_and_other_expectations_get_417() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
-    assert_eq!(request(app.port, "POST /echo HTTP/1.1\r\nExpect: something-else", b"x").expect("417").status, 417);
+    assert_eq!(
+        request(
+            app.port,
+            "POST /echo HTTP/1.1\r\nExpect: something-else",
+            b"x"
+        )
+        .expect("417")
+        .status,
+        417
+    );
     let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     write!(stream, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").expect("write");
     let mut interim = [0u8; 25];
     stream.read_exact(&mut interim).expect("100 Continue");
-    assert!(interim.starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"), "{:?}", String::from_utf8_lossy(&interim));
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&interim)
+    );
     stream.write_all(b"hello").expect("body");
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
-    assert!(rest.ends_with(b"hello"), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(
+        rest.ends_with(b"hello"),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
     app.running.stop();
 }
 
@@ -238,11 +326,19 @@ fn a_50_mib_upload_and_download_stream_through_intact() {
     let body = pattern(50 << 20);
     let echoed = request(app.port, "POST /echo HTTP/1.1", &body).expect("upload");
     assert_eq!(echoed.status, 200);
-    assert!(echoed.body == body, "upload came back damaged ({} bytes)", echoed.body.len());
+    assert!(
+        echoed.body == body,
+        "upload came back damaged ({} bytes)",
+        echoed.body.len()
+    );
     let n = 50 << 20;
     let download = get(app.port, &format!("/big?n={n}")).expect("download");
     let expected: Vec<u8> = (0..n).map(|i| (i % 256) as u8).collect();
-    assert!(download.body == expected, "download damaged ({} bytes)", download.body.len());
+    assert!(
+        download.body == expected,
+        "download damaged ({} bytes)",
+        download.body.len()
+    );
     app.running.stop();
 }
 
@@ -251,15 +347,25 @@ fn an_upgrade_is_bridged_both_ways() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
     let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    write!(stream, "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    )
+    .expect("write");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         stream.read_exact(&mut byte).expect("head");
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     for message in [&b"ping"[..], b"second message"] {
         stream.write_all(message).expect("send");
         let mut echo = vec![0u8; message.len()];
@@ -274,8 +380,14 @@ fn server_sent_events_arrive_as_they_are_sent() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
     let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    write!(stream, "GET /sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let started = Instant::now();
     let mut seen = String::new();
     let mut arrivals = Vec::new();
@@ -289,18 +401,29 @@ fn server_sent_events_arrive_as_they_are_sent() {
         }
     }
     // The backend waits 300 ms between events: buffering would deliver them together.
-    assert!(arrivals[2] - arrivals[0] >= Duration::from_millis(400), "{arrivals:?}");
+    assert!(
+        arrivals[2] - arrivals[0] >= Duration::from_millis(400),
+        "{arrivals:?}"
+    );
     app.running.stop();
 }
 
 #[test]
 fn preboot_serves_every_request_across_code_changes() {
-    let app = server_app("web: python3 server.py\n", &["--preboot", "-w", "--watch-debounce", "50ms"]);
+    let app = server_app(
+        "web: python3 server.py\n",
+        &["--preboot", "-w", "--watch-debounce", "50ms"],
+    );
     ready(&app);
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let load = {
-        let (stop, ok, failed, port) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed), app.port);
+        let (stop, ok, failed, port) = (
+            Arc::clone(&stop),
+            Arc::clone(&ok),
+            Arc::clone(&failed),
+            app.port,
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match get(port, "/") {
@@ -311,12 +434,23 @@ fn preboot_serves_every_request_across_code_changes() {
         })
     };
     for change in 0..5 {
-        std::fs::write(app.running.dir.join("app.py"), format!("# change {change}\n")).expect("write");
-        app.running.wait_for_nth(r"web\.1: State changed from starting to up$", change + 1);
+        std::fs::write(
+            app.running.dir.join("app.py"),
+            format!("# change {change}\n"),
+        )
+        .expect("write");
+        app.running
+            .wait_for_nth(r"web\.1: State changed from starting to up$", change + 1);
     }
     stop.store(true, Ordering::SeqCst);
     let _ = load.join();
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "failed requests; {} ok\n{}", ok.load(Ordering::SeqCst), app.running.output());
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "failed requests; {} ok\n{}",
+        ok.load(Ordering::SeqCst),
+        app.running.output()
+    );
     assert!(ok.load(Ordering::SeqCst) > 10);
     app.running.stop();
 }
