@@ -34,6 +34,7 @@ pub(crate) struct Exchange {
 
 impl Exchange {
     pub(crate) fn new(ctx: Arc<ConnCtx>, entry: Entry) -> Exchange {
+        ctx.begin();
         Exchange {
             ctx,
             entry,
@@ -53,6 +54,7 @@ impl Exchange {
             self.ctx.router.upstream.checkin(key, conn);
         }
         self.ctx.log(code, &self.entry);
+        self.ctx.end();
     }
 }
 

@@ -28,6 +28,7 @@ use super::body::{Exchange, Proxied, ReqBody, RouterBody};
 use super::codes::{Cause, Code, Entry};
 use super::headers::{self, Forwarded};
 use super::pool::Backend;
+use super::rewind::Rewind;
 use super::service::ConnCtx;
 use super::upstream::{Conn, Key, Upstream, Wire};
 
@@ -39,9 +40,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// new connection this many times.
 const MAX_UNSENT_RETRIES: usize = 3;
 
-/// Both halves of a `101 Switching Protocols`, to be joined once hyper lets go of them.
+/// The backend's side of a `101 Switching Protocols`, to be joined to the client's
+/// socket once hyper lets go of it.
 pub(crate) struct Bridge {
-    client: OnUpgrade,
     backend: OnUpgrade,
 }
 
@@ -192,14 +193,13 @@ pub(crate) fn respond(
     ctx: &ConnCtx,
     mut response: Response<Incoming>,
     mut exchange: Exchange,
-    client_upgrade: Option<OnUpgrade>,
 ) -> Response<RouterBody> {
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if let (true, Some(client)) = (switching, client_upgrade) {
+    if switching {
         // The connection now belongs to the bridge, never to the pool.
         exchange.lease = None;
         let backend = hyper::upgrade::on(&mut response);
-        ctx.bridge(Bridge { client, backend });
+        ctx.bridge(Bridge { backend });
     }
     exchange.entry.status = Some(response.status());
     let (mut parts, body) = response.into_parts();
@@ -207,11 +207,10 @@ pub(crate) fn respond(
     Response::from_parts(parts, RouterBody::Proxied(Proxied::new(body, exchange)))
 }
 
-/// Copies bytes both ways between an upgraded client and backend until both are done.
-pub(crate) async fn bridge(bridge: Bridge) {
-    let (client, backend) = tokio::join!(bridge.client, bridge.backend);
-    if let (Ok(client), Ok(backend)) = (client, backend) {
-        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
+/// Copies bytes both ways between the upgraded client and backend until both are done.
+pub(crate) async fn bridge(mut client: Rewind, bridge: Bridge) {
+    if let Ok(backend) = bridge.backend.await {
+        let mut backend = TokioIo::new(backend);
         let _closed = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
     }
 }

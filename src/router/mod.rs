@@ -21,6 +21,7 @@ mod codes;
 mod forward;
 mod headers;
 pub mod pool;
+mod rewind;
 mod server;
 mod service;
 mod upstream;

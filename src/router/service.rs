@@ -7,6 +7,7 @@
 //! or a Heroku-style error page when any step gives a [`Code`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -26,7 +27,7 @@ pub(crate) enum Event {
     /// A finished request's log line, sent on to the printer by the task (which waits
     /// while the printer is behind, slowing this client down rather than buffering).
     Log(RouterLog),
-    /// A `101` to bridge once hyper has given up the client connection.
+    /// A `101` to bridge once hyper has let go of the client connection.
     Upgrade(Bridge),
 }
 
@@ -36,6 +37,10 @@ pub(crate) struct ConnCtx {
     /// The client's address as a header value (`X-Forwarded-For`, `fwd=`).
     client: HeaderValue,
     events: mpsc::UnboundedSender<Event>,
+    /// Requests begun and finished (logged) on this connection: the connection is idle
+    /// when they are equal, and may then be parked (`server`).
+    begun: AtomicU64,
+    finished: AtomicU64,
 }
 
 impl ConnCtx {
@@ -48,7 +53,26 @@ impl ConnCtx {
             router,
             client,
             events,
+            begun: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
         }
+    }
+
+    pub(crate) fn begin(&self) {
+        self.begun.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn end(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests begun so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.begun.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.finished.load(Ordering::Relaxed) == self.begun.load(Ordering::Relaxed)
     }
 
     /// Queues the log line of a request. The queue is unbounded but drained by the
@@ -63,19 +87,18 @@ impl ConnCtx {
 }
 
 /// The service: never fails; every problem is a response with a Heroku code.
-pub(crate) async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<RouterBody> {
+pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RouterBody> {
     let arrived = Instant::now();
     let entry = entry(&ctx, &req);
     let mut exchange = Exchange::new(Arc::clone(&ctx), entry);
     if let Err(cause) = headers::check(req.method(), req.uri(), req.headers()) {
         return refuse(exchange, Code::H26(cause));
     }
-    let client_upgrade =
-        headers::wants_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let outgoing = forward::prepare(&ctx.router, req, &exchange.entry, client_upgrade.is_some());
+    let upgrade = headers::wants_upgrade(req.headers());
+    let outgoing = forward::prepare(&ctx.router, req, &exchange.entry, upgrade);
     let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived).await;
-    match sent.and_then(|r| forward::check_switch(&r, client_upgrade.is_some()).map(|()| r)) {
-        Ok(response) => forward::respond(&ctx, response, exchange, client_upgrade),
+    match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
+        Ok(response) => forward::respond(&ctx, response, exchange),
         Err(code) => refuse(exchange, code),
     }
 }

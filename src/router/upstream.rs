@@ -20,9 +20,9 @@ use tokio::net::TcpStream;
 use super::body::ReqBody;
 use super::pool::Backend;
 
-/// Idle connections kept in all: enough for a 256-connection load to keep every backend
-/// connection warm; past that, the oldest idle one is closed.
-const MAX_IDLE: usize = 256;
+/// Idle connections kept in all (each holds hyper's buffers, ~16 KiB): enough for the
+/// backends of a 128-connection load to stay warm; past that the oldest idle one closes.
+const MAX_IDLE: usize = 128;
 
 /// Which run of which instance a connection belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

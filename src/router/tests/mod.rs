@@ -2,7 +2,9 @@
 //! of in-process backends published through a `watch` channel, with the log channel
 //! read back. Each file covers one concern; `support` is the rig.
 
+mod bench;
 mod errors;
+mod keepalive;
 mod limits;
 mod routing;
 mod streaming;
