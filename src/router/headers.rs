@@ -326,8 +326,8 @@ mod tests {
         assert_eq!(left, ["content-length", "x-kept"]);
     }
 
-    fn forwarded(upgrade: bool) -> (HeaderValue, HeaderValue, HeaderValue) {
-        let _ = upgrade;
+    /// Request id, `X-Forwarded-For` and port values for `Forwarded`.
+    fn values() -> (HeaderValue, HeaderValue, HeaderValue) {
         (
             HeaderValue::from_static("id-0123456789abcdefghij"),
             HeaderValue::from_static("10.0.0.1, 127.0.0.1"),
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn request_gets_herokus_headers() {
-        let (id, xff, port) = forwarded(false);
+        let (id, xff, port) = values();
         let mut h = map(&[
             ("host", "localhost:5006"),
             ("x-forwarded-proto", "https"),
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn upgrade_requests_keep_upgrade_and_say_connection_upgrade() {
-        let (id, xff, port) = forwarded(true);
+        let (id, xff, port) = values();
         let mut h = map(&[
             ("connection", "keep-alive, Upgrade"),
             ("upgrade", "websocket"),
@@ -441,7 +441,7 @@ mod tests {
         let two_hosts = map(&[("host", "a"), ("host", "b")]);
         assert_eq!(checked(Method::GET, "/", &two_hosts), Err(Cause::BadHeader));
         assert_eq!(
-            checked(Method::CONNECT, "example.com:443", &ok_map()),
+            checked(Method::CONNECT, "example.com:443", &HeaderMap::new()),
             Err(Cause::UnsupportedMethod)
         );
         let cont = map(&[("expect", "100-Continue")]);
@@ -451,10 +451,6 @@ mod tests {
             checked(Method::POST, "/", &other),
             Err(Cause::UnsupportedExpect)
         );
-    }
-
-    fn ok_map() -> HeaderMap {
-        HeaderMap::new()
     }
 
     #[test]

@@ -278,3 +278,67 @@ async fn settled(tasks: &tokio::runtime::RuntimeMetrics) -> usize {
         last = now;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h27_when_the_client_leaves_during_its_upload() {
+    let (arrived, mut reached) = tokio::sync::mpsc::channel::<()>(1);
+    let sink = http_backend(
+        "web.1",
+        Ipv4Addr::LOCALHOST.into(),
+        move |req: Request<hyper::body::Incoming>| {
+            let arrived = arrived.clone();
+            async move {
+                let _ = arrived.send(()).await;
+                let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                Response::new(empty())
+            }
+        },
+    )
+    .await;
+    let mut rig = Rig::start(vec![sink.backend.clone()]).await;
+    let mut client = TcpStream::connect(rig.v4())
+        .await
+        .expect("UNWRAP: listening");
+    let head = b"POST /upload HTTP/1.1\r\nhost: h\r\ncontent-length: 1000000\r\n\r\npartial";
+    client.write_all(head).await.expect("UNWRAP: sent");
+    within("the request to reach the backend", reached.recv()).await;
+    drop(client);
+    let log = rig.log().await;
+    let text = log.text();
+    assert!(
+        text.starts_with("sock=client at=warning code=H27 "),
+        "{text}"
+    );
+    assert!(text.contains(" method=POST path=\"/upload\" "), "{text}");
+    // The router keeps serving.
+    rig.no_more_logs().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h12_leaves_no_task_behind() {
+    let tasks = tokio::runtime::Handle::current().metrics();
+    let slow = http_backend(
+        "web.1",
+        Ipv4Addr::LOCALHOST.into(),
+        |req: Request<_>| async move {
+            if req.uri().path() == "/" {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Response::new(empty())
+        },
+    )
+    .await;
+    let mut rig = rig_with_timeout(vec![slow.backend.clone()], Duration::from_millis(200)).await;
+    fetch(rig.v4(), get("/warm")).await;
+    rig.log().await;
+    let baseline = settled(&tasks).await;
+    for _ in 0..3 {
+        expect_503(&mut rig, "H12", "Request timeout").await;
+    }
+    within("timed-out requests' tasks to end", async {
+        while tasks.num_alive_tasks() > baseline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}

@@ -422,3 +422,51 @@ async fn ipv4_ipv6_and_dual_stack_backends_and_clients() {
         assert_eq!(&body[..], b"dual", "via {addr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_and_no_content_responses_are_logged_as_served() {
+    let app = http_backend("web.1", V4, |req: Request<_>| async move {
+        let mut response = Response::new(text("twelve bytes"));
+        if req.uri().path() == "/empty" {
+            *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+            *response.body_mut() = empty();
+        }
+        response
+    })
+    .await;
+    let mut rig = Rig::start(vec![app.backend.clone()]).await;
+    let head = Request::head("/")
+        .header("host", "h")
+        .body(empty())
+        .expect("UNWRAP: valid request");
+    let (parts, body) = fetch(rig.v4(), head).await;
+    assert_eq!((parts.status.as_u16(), body.len()), (200, 0));
+    let log = rig.log().await;
+    assert!(
+        log.text().starts_with("at=info method=HEAD "),
+        "{}",
+        log.text()
+    );
+    let (parts, _) = fetch(rig.v4(), get("/empty")).await;
+    assert_eq!(parts.status, 204);
+    let log = rig.log().await;
+    assert!(log.text().starts_with("at=info "), "{}", log.text());
+    assert_eq!(log.word("status"), "204");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_clients_and_absolute_targets_are_served() {
+    let app = http_backend("web.1", V4, |req: Request<_>| async move {
+        let seen = format!("{} {:?}", req.uri(), req.version());
+        Response::new(full(Bytes::from(seen)))
+    })
+    .await;
+    let mut rig = Rig::start(vec![app.backend.clone()]).await;
+    let answer = raw(rig.v4(), b"GET /old HTTP/1.0\r\nhost: h\r\n\r\n").await;
+    assert!(answer.ends_with("\r\n\r\n/old HTTP/1.1"), "{answer}");
+    assert_eq!(rig.log().await.word("protocol"), "http1.0");
+    let absolute = b"GET http://localhost:5006/abs?q=1 HTTP/1.1\r\nhost: localhost:5006\r\nconnection: close\r\n\r\n";
+    let answer = raw(rig.v4(), absolute).await;
+    assert!(answer.ends_with("\r\n\r\n/abs?q=1 HTTP/1.1"), "{answer}");
+    assert_eq!(rig.log().await.word("path"), "/abs?q=1");
+}
