@@ -1,20 +1,50 @@
 //! The local router: Heroku's HTTP routing in front of the `web` instances (SPEC §6).
 //!
-//! Interface used by the rest of hlocal (the router issue fills in the body):
+//! Interface used by the rest of hlocal:
 //! - [`bind`] binds the public port on IPv4 and IPv6 loopback, before anything starts;
 //! - [`serve`] accepts connections until its task is aborted, routing to the `up`
 //!   backends published by the supervisor in a `watch` channel, and logging each request
 //!   as a [`crate::output::RouterLog`].
+//!
+//! Inside, the routing decision and the proxy engine are kept apart (pingora's
+//! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
+//! backend connections, `forward` moves requests and responses, `server` runs accepted
+//! connections, `service` ties one request together; `headers` and `codes` are pure.
+//! Nothing outside this module imports hyper.
 
+// The binary reaches this module once `app.rs` calls `bind` and `serve` (the supervisor's
+// branch); until then only the tests do. Remove this line when it is wired in.
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
+
+mod body;
+mod codes;
+mod forward;
+mod headers;
 pub mod pool;
+mod rewind;
+mod server;
+mod service;
+mod upstream;
 
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::output::LogSender;
+use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
+use upstream::Upstream;
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -32,18 +62,123 @@ pub struct Listeners {
     pub sockets: Vec<std::net::TcpListener>,
 }
 
-/// Binds `127.0.0.1:port` and `[::1]:port` (the latter only where IPv6 exists).
-pub fn bind(port: u16) -> Result<Listeners, Error> {
-    let _ = port;
-    Err(Error::input("the router is not built yet"))
+impl Listeners {
+    /// The port actually bound (useful after binding port 0).
+    pub fn port(&self) -> Option<u16> {
+        self.sockets
+            .first()
+            .and_then(|s| s.local_addr().ok())
+            .map(|a| a.port())
+    }
 }
 
-/// Serves until the task is aborted.
+/// Pending connections the kernel queues per listener; std's 128 drops SYNs when a
+/// browser or a benchmark opens hundreds of connections at once.
+const BACKLOG: i32 = 1024;
+/// Port 0 picks a free IPv4 port that may be taken on IPv6: try again this many times.
+const BIND_ATTEMPTS: usize = 16;
+
+/// Binds `127.0.0.1:port` and `[::1]:port` (the latter only where IPv6 exists).
+pub fn bind(port: u16) -> Result<Listeners, Error> {
+    let mut last = None;
+    for _ in 0..BIND_ATTEMPTS {
+        let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let v4_listener = listen(v4).map_err(|e| bind_error(port, v4, &e))?;
+        let chosen = v4_listener.local_addr().map_or(port, |a| a.port());
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, chosen));
+        match listen_v6(v6) {
+            Ok(Some(v6_listener)) => {
+                return Ok(Listeners {
+                    sockets: vec![v4_listener, v6_listener],
+                });
+            }
+            Ok(None) => {
+                return Ok(Listeners {
+                    sockets: vec![v4_listener],
+                });
+            }
+            Err(e) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(bind_error(port, v6, &e)),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse));
+    Err(bind_error(
+        port,
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+        &e,
+    ))
+}
+
+fn bind_error(port: u16, addr: SocketAddr, e: &io::Error) -> Error {
+    Error::input(format!("cannot listen on port {port} ({addr}): {e}"))
+}
+
+/// `Ok(None)`: this host has no IPv6 (no IPv6 sockets, or no `::1`).
+fn listen_v6(addr: SocketAddr) -> io::Result<Option<std::net::TcpListener>> {
+    let Ok(socket) = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)) else {
+        return Ok(None);
+    };
+    socket.set_only_v6(true)?;
+    match bind_and_listen(socket, addr) {
+        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    bind_and_listen(socket, addr)
+}
+
+/// socket2 creates sockets close-on-exec, so app processes never inherit the port.
+fn bind_and_listen(socket: Socket, addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    // As std does for listeners: rebinding works while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Serves until the task is aborted (which aborts every connection with it).
 pub async fn serve(
     listeners: Listeners,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
     log: LogSender,
 ) {
-    let _ = (listeners, config, backends, log);
+    let router = Arc::new(Router::new(config, backends));
+    let mut accepting = JoinSet::new();
+    for socket in listeners.sockets {
+        match server::listener(socket) {
+            Ok(listener) => {
+                accepting.spawn(server::accept(listener, Arc::clone(&router), log.clone()));
+            }
+            Err(e) => log.message(None, format!("router: {e}")).await,
+        }
+    }
+    while accepting.join_next().await.is_some() {}
+}
+
+/// What every connection shares.
+pub(crate) struct Router {
+    config: RouterConfig,
+    backends: watch::Receiver<Backends>,
+    picker: Picker,
+    upstream: Upstream,
+    /// `X-Forwarded-Port`, made once.
+    forwarded_port: HeaderValue,
+    http: http1::Builder,
+}
+
+impl Router {
+    fn new(config: RouterConfig, backends: watch::Receiver<Backends>) -> Router {
+        Router {
+            picker: Picker::new(config.balance),
+            forwarded_port: HeaderValue::from(config.port),
+            http: server::http_builder(),
+            config,
+            backends,
+            upstream: Upstream::default(),
+        }
+    }
 }

@@ -1,9 +1,19 @@
 //! What the supervisor tells the router: which `web` instances are `up`, and, when none
 //! is, whether one is on its way (hold the request) or the app crashed (H10) or there
-//! are no web processes at all (H14).
+//! are no web processes at all (H14). And the routing decision made from it: which
+//! instance a request goes to, waiting while instances are starting (H20 after the
+//! request timeout).
+//!
+//! Connections to the chosen instance are `upstream`'s concern; this file only picks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::codes::Code;
 
 /// `--balance`: Heroku's router picks a dyno at random; round-robin is more predictable
 /// locally, so it is the default.
@@ -36,4 +46,216 @@ pub struct Backends {
     pub starting: bool,
     /// Every web instance crashed and none will restart: H10.
     pub crashed: bool,
+}
+
+/// What to do with a request, given a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Forward(Backend),
+    /// Nothing is up but something is starting: wait for the next snapshot.
+    Wait,
+    Fail(Code),
+}
+
+/// Picks instances. Shared by every connection, so the round-robin counter is atomic.
+#[derive(Debug)]
+pub(crate) struct Picker {
+    balance: Balance,
+    next: AtomicUsize,
+}
+
+impl Picker {
+    pub(crate) fn new(balance: Balance) -> Picker {
+        Picker {
+            balance,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The routing decision for one snapshot, skipping instances in `tried` (those that
+    /// refused a connection for this request: Heroku retries other dynos before H21).
+    pub(crate) fn decide(&self, backends: &Backends, tried: &[SocketAddr]) -> Decision {
+        let candidates = backends.up.len() - tried_count(backends, tried);
+        if candidates > 0 {
+            let mut n = self.index(candidates);
+            for b in &backends.up {
+                if tried.contains(&b.addr) {
+                    continue;
+                }
+                if n == 0 {
+                    return Decision::Forward(b.clone());
+                }
+                n -= 1;
+            }
+        }
+        if !tried.is_empty() {
+            Decision::Fail(Code::H21)
+        } else if backends.starting {
+            Decision::Wait
+        } else if backends.crashed {
+            Decision::Fail(Code::H10)
+        } else {
+            Decision::Fail(Code::H14)
+        }
+    }
+
+    fn index(&self, len: usize) -> usize {
+        match self.balance {
+            Balance::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % len,
+            Balance::Random => fastrand::usize(..len),
+        }
+    }
+
+    /// Decides on the latest snapshot, waiting for new ones while instances are starting,
+    /// up to `deadline` (then H20). A closed channel means the supervisor is gone: H14.
+    pub(crate) async fn choose(
+        &self,
+        backends: &watch::Receiver<Backends>,
+        tried: &[SocketAddr],
+        deadline: Instant,
+    ) -> Result<Backend, Code> {
+        let first = self.decide(&backends.borrow(), tried);
+        let mut rx = match first {
+            Decision::Forward(b) => return Ok(b),
+            Decision::Fail(code) => return Err(code),
+            Decision::Wait => backends.clone(),
+        };
+        loop {
+            let decision = self.decide(&rx.borrow_and_update(), tried);
+            match decision {
+                Decision::Forward(b) => return Ok(b),
+                Decision::Fail(code) => return Err(code),
+                Decision::Wait => match tokio::time::timeout_at(deadline, rx.changed()).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(_closed)) => return Err(Code::H14),
+                    Err(_elapsed) => return Err(Code::H20),
+                },
+            }
+        }
+    }
+}
+
+fn tried_count(backends: &Backends, tried: &[SocketAddr]) -> usize {
+    if tried.is_empty() {
+        return 0;
+    }
+    backends
+        .up
+        .iter()
+        .filter(|b| tried.contains(&b.addr))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn backend(n: u16) -> Backend {
+        Backend {
+            name: format!("web.{n}").into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 5000 + n)),
+            generation: 0,
+        }
+    }
+
+    fn up(n: u16) -> Backends {
+        Backends {
+            up: (1..=n).map(backend).collect(),
+            ..Backends::default()
+        }
+    }
+
+    fn name(d: Decision) -> String {
+        match d {
+            Decision::Forward(b) => b.name.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_robin_cycles_in_instance_order() {
+        let p = Picker::new(Balance::RoundRobin);
+        let names: Vec<String> = (0..4).map(|_| name(p.decide(&up(3), &[]))).collect();
+        assert_eq!(names, ["web.1", "web.2", "web.3", "web.1"]);
+    }
+
+    #[test]
+    fn random_stays_within_the_up_instances() {
+        let p = Picker::new(Balance::Random);
+        for _ in 0..100 {
+            let n = name(p.decide(&up(2), &[]));
+            assert!(n == "web.1" || n == "web.2", "{n}");
+        }
+    }
+
+    #[test]
+    fn nothing_up_waits_fails_h10_or_h14() {
+        let p = Picker::new(Balance::RoundRobin);
+        let starting = Backends {
+            starting: true,
+            crashed: true,
+            ..Backends::default()
+        };
+        assert_eq!(p.decide(&starting, &[]), Decision::Wait);
+        let crashed = Backends {
+            crashed: true,
+            ..Backends::default()
+        };
+        assert_eq!(p.decide(&crashed, &[]), Decision::Fail(Code::H10));
+        assert_eq!(
+            p.decide(&Backends::default(), &[]),
+            Decision::Fail(Code::H14)
+        );
+    }
+
+    #[test]
+    fn refused_instances_are_skipped_then_h21() {
+        let p = Picker::new(Balance::RoundRobin);
+        let tried = [backend(1).addr];
+        for _ in 0..3 {
+            assert_eq!(name(p.decide(&up(2), &tried)), "web.2");
+        }
+        let all = [backend(1).addr, backend(2).addr];
+        assert_eq!(p.decide(&up(2), &all), Decision::Fail(Code::H21));
+    }
+
+    #[tokio::test]
+    async fn choose_waits_for_a_starting_instance() {
+        let (tx, rx) = watch::channel(Backends {
+            starting: true,
+            ..Backends::default()
+        });
+        let p = Picker::new(Balance::RoundRobin);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let publish = async {
+            tokio::task::yield_now().await;
+            tx.send_replace(up(1));
+        };
+        let (chosen, ()) = tokio::join!(p.choose(&rx, &[], deadline), publish);
+        assert_eq!(chosen.map(|b| b.name), Ok("web.1".into()));
+    }
+
+    #[tokio::test]
+    async fn choose_gives_h20_after_the_deadline() {
+        let (_tx, rx) = watch::channel(Backends {
+            starting: true,
+            ..Backends::default()
+        });
+        let p = Picker::new(Balance::RoundRobin);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert_eq!(p.choose(&rx, &[], deadline).await, Err(Code::H20));
+    }
+
+    #[tokio::test]
+    async fn choose_gives_h14_when_the_supervisor_is_gone() {
+        let (tx, rx) = watch::channel(Backends {
+            starting: true,
+            ..Backends::default()
+        });
+        drop(tx);
+        let p = Picker::new(Balance::RoundRobin);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        assert_eq!(p.choose(&rx, &[], deadline).await, Err(Code::H14));
+    }
 }

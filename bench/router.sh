@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Router benchmark: hlocal's router against direct access, nginx as a round-robin
+# reverse proxy (keep-alive upstream) and node-foreman's proxy (`nf start -x`), in front
+# of the same two backends (nginx, one worker each, serving a 1 KiB file). wrk measures
+# req/s and p50/p99 latency at 1 and 64 keep-alive connections; then hlocal's RSS is
+# read with 1,000 connections open (busy under wrk, and idle). Prints a markdown table.
+#
+#   bench/router.sh                      # DURATION=10s per run
+#   DURATION=5s bench/router.sh
+#   HLOCAL_BENCH_MODE=harness bench/router.sh
+#
+# hlocal runs as `hlocal start -m web=2 --no-timestamp` on a Procfile whose `web` is the
+# nginx backend (stdout to /dev/null). HLOCAL_BENCH_MODE=harness instead runs the router
+# alone through an ignored test (src/router/tests/bench.rs) in front of the script's own
+# backends; the default, `auto`, falls back to it when `hlocal start` does not bring the
+# router up (before the supervisor is merged). Everything listens on 127.0.0.1 only.
+# Installs wrk and nginx (apt-get) and node-foreman (npm) when missing. Needs python3.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+MODE=${HLOCAL_BENCH_MODE:-auto}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+work=$(mktemp -d /tmp/hlocal-bench.XXXXXX)
+chmod 755 "$work" # nginx workers may run as another user
+pids=()
+
+say() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    # Backends started by hlocal or nf write their pid files here; end those by PID too.
+    for pidfile in "$work"/*.pid; do
+        [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+install_tools() {
+    if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+        say "installing wrk and nginx..."
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+    fi
+    if ! command -v nf >/dev/null; then
+        say "installing node-foreman..."
+        npm install -g foreman >/dev/null 2>&1
+    fi
+}
+
+# A port P such that P..P+n-1 are all free on 127.0.0.1.
+free_ports() {
+    python3 - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(1000):
+    base = random.randrange(20000, 32000 - n)  # below the ephemeral range
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+        print(base)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+EOF
+}
+
+wait_http() { # url seconds [pid that must stay alive]
+    local deadline=$((SECONDS + $2))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if curl -fs -o /dev/null "$1"; then
+            return 0
+        fi
+        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# The nginx backend config for a port, as a file path.
+backend_conf() {
+    sed -e "s|__PORT__|$1|g" -e "s|__DIR__|$work|g" "$here/router/backend.conf" >"$work/backend-$1.conf"
+    echo "$work/backend-$1.conf"
+}
+
+start_backend() {
+    nginx -e "$work/backend-$1.log" -c "$(backend_conf "$1")" &
+    pids+=("$!")
+    wait_http "http://127.0.0.1:$1/" 10
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# Converts wrk's 52.10us / 1.23ms / 2.00s to microseconds.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n
+    }'
+}
+
+rows=()
+measure() { # name url
+    local name=$1 url=$2 conns threads out rps p50 p99 errors
+    wrk -t2 -c64 -d2s "$url" >/dev/null # warm-up: fills connection pools, JITs nothing
+    for conns in 1 64; do
+        threads=$((conns == 1 ? 1 : 2))
+        out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url")
+        rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+        p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+        p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+        errors=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
+        rows+=("| $name | $conns | ${rps%.*} | ${p50%.*} | ${p99%.*} | ${errors:-none} |")
+        say "$name c=$conns: ${rps%.*} req/s, p50 ${p50%.*} µs, p99 ${p99%.*} µs"
+    done
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# hlocal's RSS: idle, with 1,000 keep-alive connections open (opened one after another,
+# one request each, then held), and with 1,000 connections busy under wrk. Idle first:
+# memory freed after a busy peak is not handed back to the OS by malloc.
+measure_rss() { # pid port
+    local pid=$1 port=$2 idle held busy
+    idle=$(rss_kib "$pid")
+    coproc HOLD { python3 "$here/router/hold.py" "$port" 1000; }
+    read -r _ready <&"${HOLD[0]}"
+    sleep 1 # the router parks idle connections after 50-100 ms
+    held=$(rss_kib "$pid")
+    exec {HOLD[1]}>&-
+    wait "$HOLD_PID" 2>/dev/null || true
+    wrk -t2 -c1000 -d6s "http://127.0.0.1:$port/" >/dev/null &
+    local wrk_pid=$!
+    sleep 4
+    busy=$(rss_kib "$pid")
+    wait "$wrk_pid" || true
+    rss_rows=("| hlocal RSS, after the runs above | $((idle / 1024)) MiB |"
+        "| hlocal RSS, 1,000 open keep-alive connections (idle) | $((held / 1024)) MiB |"
+        "| hlocal RSS, 1,000 connections busy under wrk | $((busy / 1024)) MiB |")
+}
+
+procfile() {
+    cat >"$work/Procfile" <<EOF
+web: sed -e "s|__PORT__|\$PORT|g" -e "s|__DIR__|$work|g" "$here/router/backend.conf" > "$work/backend-\$PORT.conf" && exec nginx -e "$work/backend-\$PORT.log" -c "$work/backend-\$PORT.conf"
+EOF
+}
+
+# The router through the real command line; web.1 and web.2 are nginx on P+1 and P+2.
+run_hlocal_start() { # port
+    (cd "$root" && cargo build --release --quiet)
+    "$root/target/release/hlocal" start -f "$work/Procfile" -d "$work" -p "$1" -m web=2 \
+        --no-timestamp >/dev/null 2>"$work/hlocal.err" &
+    hlocal_pid=$!
+    pids+=("$hlocal_pid")
+    wait_http "http://127.0.0.1:$1/" 30 "$hlocal_pid"
+}
+
+# The router alone, through the benchmark harness, in front of the given backends.
+run_harness() { # port backend1 backend2
+    local exe
+    exe=$(cd "$root" && cargo test --release --bin hlocal --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "hlocal" and m["profile"]["test"]:
+        print(m["executable"])')
+    HLOCAL_BENCH_PORT=$1 HLOCAL_BENCH_BACKENDS="127.0.0.1:$2,127.0.0.1:$3" \
+        "$exe" router::tests::bench::harness --ignored --exact >/dev/null 2>"$work/harness.err" &
+    hlocal_pid=$!
+    pids+=("$hlocal_pid")
+    wait_http "http://127.0.0.1:$1/" 60 "$hlocal_pid"
+}
+
+main() {
+    install_tools
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # wrk -c1000 and the proxies need fds
+    mkdir -p "$work/www" "$work/tmp"
+    head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/index.html"
+    procfile
+
+    local b proxy nfp hp
+    b=$(free_ports 2)
+    start_backend "$b"
+    start_backend "$((b + 1))"
+    measure "direct (one backend)" "http://127.0.0.1:$b/"
+
+    proxy=$(free_ports 1)
+    sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
+        -e "s|__BACKEND2__|$((b + 1))|g" "$here/router/proxy.conf" >"$work/proxy.conf"
+    nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
+    local nginx_pid=$!
+    pids+=("$nginx_pid")
+    wait_http "http://127.0.0.1:$proxy/" 10
+    measure "nginx proxy (keepalive)" "http://127.0.0.1:$proxy/"
+    stop_pid "$nginx_pid"
+
+    hp=$(free_ports 3)
+    local how="hlocal start"
+    hlocal_pid=
+    if [ "$MODE" = harness ] || ! run_hlocal_start "$hp"; then
+        if [ "$MODE" = start ]; then
+            say "hlocal start did not bring the router up:"
+            cat "$work/hlocal.err" >&2
+            exit 1
+        fi
+        [ -n "$hlocal_pid" ] && stop_pid "$hlocal_pid"
+        [ "$MODE" = auto ] && say "hlocal start did not bring the router up: measuring the router through its test harness"
+        how="hlocal router (harness)"
+        if ! run_harness "$hp" "$b" "$((b + 1))"; then
+            say "the harness did not start:"
+            cat "$work/harness.err" >&2
+            exit 1
+        fi
+    fi
+    measure "$how" "http://127.0.0.1:$hp/"
+    measure_rss "$hlocal_pid" "$hp"
+    stop_pid "$hlocal_pid"
+
+    nfp=$(free_ports 3)
+    (cd "$work" && exec nf start -j "$work/Procfile" -x "$nfp" -p "$((nfp + 1))" web=2 >/dev/null 2>&1) &
+    local nf_pid=$!
+    pids+=("$nf_pid")
+    if wait_http "http://127.0.0.1:$nfp/" 30; then
+        measure "node-foreman proxy" "http://127.0.0.1:$nfp/"
+    else
+        rows+=("| node-foreman proxy | - | did not start | | | |")
+    fi
+    stop_pid "$nf_pid"
+
+    printf '\n%s, 1 KiB responses, %s per run, %s cores, %s\n\n' "$(date -u +%F)" "$DURATION" "$(nproc)" "$(uname -sr)"
+    printf '| target | connections | req/s | p50 (µs) | p99 (µs) | errors |\n'
+    printf '|---|---:|---:|---:|---:|---|\n'
+    printf '%s\n' "${rows[@]}"
+    printf '\n| memory | |\n|---|---:|\n'
+    printf '%s\n' "${rss_rows[@]}"
+}
+
+main "$@"

@@ -1,0 +1,213 @@
+//! The bodies the router streams, and the one place a request is logged.
+//!
+//! [`RouterBody`] is what clients receive: a backend's body passed through frame by
+//! frame ([`Proxied`]), or a page the router made. [`ReqBody`] is what backends receive:
+//! the client's body, passed through while noting whether it is still being sent (H18
+//! when the backend leaves before it is). [`Exchange`] carries a request's log entry
+//! from arrival to the last byte and logs it exactly once: with the code it was given, as
+//! served when the body ends, or as H27 when hyper drops it because the client left.
+//! Choosing a backend and making the response are `service`'s and `forward`'s work.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::time::Instant;
+
+use super::codes::{Code, Entry};
+use super::service::ConnCtx;
+use super::upstream::{Conn, Key, Wire};
+
+/// One request's log entry on its way from arrival to the last response byte.
+pub(crate) struct Exchange {
+    ctx: Arc<ConnCtx>,
+    pub(crate) entry: Entry,
+    /// When a backend connection was in hand: `service` is measured from here.
+    pub(crate) connected: Option<Instant>,
+    /// The backend connection, back to the pool once the response ended cleanly.
+    pub(crate) lease: Option<(Key, Conn)>,
+    logged: bool,
+}
+
+impl Exchange {
+    pub(crate) fn new(ctx: Arc<ConnCtx>, entry: Entry) -> Exchange {
+        ctx.begin();
+        Exchange {
+            ctx,
+            entry,
+            connected: None,
+            lease: None,
+            logged: false,
+        }
+    }
+
+    /// Logs the request (`None`: served) and, if it was served, pools its connection.
+    pub(crate) fn finish(&mut self, code: Option<Code>) {
+        if std::mem::replace(&mut self.logged, true) {
+            return;
+        }
+        self.entry.service = self.connected.map(|t| t.elapsed());
+        if let (None, Some((key, conn))) = (code, self.lease.take()) {
+            self.ctx.router.upstream.checkin(key, conn);
+        }
+        self.ctx.log(code, &self.entry);
+        self.ctx.end();
+    }
+}
+
+impl Drop for Exchange {
+    /// Dropped unlogged: hyper gave up on the client (it closed the connection, or a
+    /// write to it failed) before the response was complete.
+    fn drop(&mut self) {
+        self.finish(Some(Code::H27));
+    }
+}
+
+/// The response body sent to the client.
+// `Proxied` carries the request's log entry; boxing it would cost an allocation per
+// request, while hyper keeps the body in one slot per connection whatever its size.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum RouterBody {
+    Proxied(Proxied),
+    /// A page the router made (error page, 400, 417), sent in one frame.
+    Own(Option<Bytes>),
+}
+
+impl RouterBody {
+    pub(crate) fn own(text: &'static str) -> RouterBody {
+        RouterBody::Own((!text.is_empty()).then(|| Bytes::from_static(text.as_bytes())))
+    }
+}
+
+impl Body for RouterBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RouterBody::Proxied(p) => p.poll_frame(cx),
+            RouterBody::Own(page) => Poll::Ready(page.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RouterBody::Proxied(p) => p.inner.is_end_stream(),
+            RouterBody::Own(page) => page.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RouterBody::Proxied(p) => p.inner.size_hint(),
+            RouterBody::Own(page) => {
+                SizeHint::with_exact(page.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
+}
+
+/// A backend's response body on its way to the client, counted for `bytes=`.
+pub(crate) struct Proxied {
+    inner: Incoming,
+    exchange: Exchange,
+}
+
+impl Proxied {
+    pub(crate) fn new(inner: Incoming, exchange: Exchange) -> Proxied {
+        Proxied { inner, exchange }
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    self.exchange.entry.bytes += data.len() as u64;
+                }
+                if self.inner.is_end_stream() {
+                    self.exchange.finish(None);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            // The backend closed or reset mid-body; hyper cuts the client's response short.
+            Some(Err(e)) => {
+                self.exchange.finish(Some(Code::H18));
+                Poll::Ready(Some(Err(e)))
+            }
+            None => {
+                self.exchange.finish(None);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for Proxied {
+    /// hyper does not poll a body it knows is over (HEAD, 204, 304, or a body whose last
+    /// frame said so): that is a served request, not an interrupted one.
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.exchange.finish(None);
+        }
+    }
+}
+
+/// A client's request body on its way to a backend.
+pub(crate) struct ReqBody {
+    inner: Incoming,
+    wire: Option<Arc<Wire>>,
+}
+
+impl ReqBody {
+    pub(crate) fn new(inner: Incoming) -> ReqBody {
+        ReqBody { inner, wire: None }
+    }
+
+    /// Ties the body to the connection it is sent on, which then knows whether the body
+    /// is still being sent.
+    pub(crate) fn send_on(&mut self, wire: &Arc<Wire>) {
+        let pending = !self.inner.is_end_stream();
+        wire.body_pending.store(pending, Ordering::Relaxed);
+        self.wire = pending.then(|| Arc::clone(wire));
+    }
+
+    fn sent(&mut self) {
+        if let Some(wire) = self.wire.take() {
+            wire.body_pending.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if frame.is_none() || this.inner.is_end_stream() {
+            this.sent();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

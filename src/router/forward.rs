@@ -1,0 +1,216 @@
+//! The proxy engine: send a request to a backend over a pooled connection and get the
+//! response head back, turning every way that can fail into Heroku's code for it, then
+//! hand the response (streamed, never buffered) to the client, and bridge upgrades.
+//!
+//! Failure → code, after Heroku's definitions (Dev Center "Heroku Error Codes"):
+//! every up instance refused → H21 (others are tried first, up to 10 attempts, as Heroku
+//! does); connect hangs → H19; no response head within the request timeout → H12; the
+//! backend closed before answering → H13, or H18 if it left while the request body was
+//! still being sent; an unparseable response → H17; the client's body broke → H27 (it
+//! left) or H26 (bad chunk). Choosing the instance is `pool`'s part, the limits and
+//! header rewriting `headers`'.
+
+use std::error::Error as _;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, timeout_at};
+
+use super::Router;
+use super::body::{Exchange, Proxied, ReqBody, RouterBody};
+use super::codes::{Cause, Code, Entry};
+use super::headers::{self, Forwarded};
+use super::pool::Backend;
+use super::rewind::Rewind;
+use super::service::ConnCtx;
+use super::upstream::{Conn, Key, Upstream, Wire};
+
+/// Heroku: "a maximum of 10 connection attempts, or fewer if you have less than 10
+/// running web dynos", and 5 seconds before a connection attempt is given up (H19).
+const MAX_CONNECT_ATTEMPTS: usize = 10;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request hyper handed back unsent (its connection closed first) is tried again on a
+/// new connection this many times.
+const MAX_UNSENT_RETRIES: usize = 3;
+
+/// The backend's side of a `101 Switching Protocols`, to be joined to the client's
+/// socket once hyper lets go of it.
+pub(crate) struct Bridge {
+    backend: OnUpgrade,
+}
+
+/// The client's request as the backend should see it: Heroku's headers, no hop-by-hop
+/// fields, HTTP/1.1, origin-form target.
+pub(crate) fn prepare(
+    router: &Router,
+    req: Request<Incoming>,
+    entry: &Entry,
+    upgrade: bool,
+) -> Request<ReqBody> {
+    let (mut parts, body) = req.into_parts();
+    let fwd = Forwarded {
+        request_id: &entry.request_id,
+        forwarded_for: &entry.fwd,
+        port: &router.forwarded_port,
+        start_ms: headers::unix_millis(SystemTime::now()),
+        upgrade,
+    };
+    headers::prepare_request(&mut parts.headers, &fwd);
+    parts.version = Version::HTTP_11;
+    if parts.uri.scheme().is_some() {
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
+    }
+    Request::from_parts(parts, ReqBody::new(body))
+}
+
+/// Sends `req` to an up instance and waits for the response head.
+pub(crate) async fn send(
+    router: &Router,
+    mut req: Request<ReqBody>,
+    exchange: &mut Exchange,
+    arrived: Instant,
+) -> Result<Response<Incoming>, Code> {
+    let boot_deadline = arrived + router.config.request_timeout;
+    let mut tried = Vec::new();
+    let mut retries = 0;
+    loop {
+        let fresh = retries > 0;
+        let (backend, mut conn) =
+            connect(router, &mut tried, boot_deadline, exchange, fresh).await?;
+        // H12 counts from the moment the request could be sent (Heroku § Timeouts).
+        let connected = *exchange.connected.get_or_insert_with(Instant::now);
+        let deadline = connected + router.config.request_timeout;
+        req.body_mut().send_on(&conn.wire);
+        match timeout_at(deadline, conn.sender.try_send_request(req)).await {
+            Err(_elapsed) => return Err(Code::H12),
+            Ok(Ok(response)) => {
+                exchange.lease = Some((Key::of(&backend), conn));
+                return Ok(response);
+            }
+            Ok(Err(mut failed)) => match failed.take_message() {
+                Some(unsent) if retries < MAX_UNSENT_RETRIES => {
+                    retries += 1;
+                    req = unsent;
+                }
+                _ => return Err(classify(failed.error(), &conn.wire)),
+            },
+        }
+    }
+}
+
+/// A connection to the next instance: pooled if one is idle, else new; instances that
+/// refuse are skipped until none is left (H21).
+async fn connect(
+    router: &Router,
+    tried: &mut Vec<SocketAddr>,
+    boot_deadline: Instant,
+    exchange: &mut Exchange,
+    fresh: bool,
+) -> Result<(Backend, Conn), Code> {
+    loop {
+        let backend = router
+            .picker
+            .choose(&router.backends, tried, boot_deadline)
+            .await?;
+        exchange.entry.dyno = Some(Arc::clone(&backend.name));
+        let pooled = (!fresh)
+            .then(|| router.upstream.checkout(Key::of(&backend)))
+            .flatten();
+        if let Some(conn) = pooled {
+            exchange.entry.connect = Some(Duration::ZERO);
+            return Ok((backend, conn));
+        }
+        let started = Instant::now();
+        let limit = started + CONNECT_TIMEOUT.min(router.config.request_timeout);
+        let attempt = timeout_at(limit, Upstream::connect(&backend)).await;
+        exchange.entry.connect = Some(started.elapsed());
+        match attempt {
+            Ok(Ok(conn)) => return Ok((backend, conn)),
+            // Refused, or any other reason the backend cannot be reached.
+            Ok(Err(_refused)) => {
+                tried.push(backend.addr);
+                if tried.len() >= MAX_CONNECT_ATTEMPTS {
+                    return Err(Code::H21);
+                }
+            }
+            Err(_elapsed) => return Err(Code::H19),
+        }
+    }
+}
+
+/// Heroku's code for a request that got no response head.
+fn classify(err: &hyper::Error, wire: &Wire) -> Code {
+    if let Some(code) = client_body_fault(err) {
+        return code;
+    }
+    if err.is_parse() {
+        return Code::H17;
+    }
+    if wire.body_pending.load(Ordering::Relaxed) {
+        return Code::H18;
+    }
+    Code::H13
+}
+
+/// A failure that came from reading the *client's* body while sending it: the client left
+/// (H27), or its chunked encoding was invalid (H26, 400). hyper reports both as a user
+/// body error whose source is the hyper error of the client connection.
+fn client_body_fault(err: &hyper::Error) -> Option<Code> {
+    if !err.is_user() {
+        return None;
+    }
+    let client = err.source()?.downcast_ref::<hyper::Error>()?;
+    let io = client.source().and_then(|s| s.downcast_ref::<io::Error>());
+    match io.map(io::Error::kind) {
+        Some(io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) => {
+            Some(Code::H26(Cause::BadChunk))
+        }
+        _ => Some(Code::H27),
+    }
+}
+
+/// A `101` the client did not ask for is a malformed response (H17): there is nothing
+/// to bridge it to.
+pub(crate) fn check_switch(response: &Response<Incoming>, upgrade: bool) -> Result<(), Code> {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
+        return Err(Code::H17);
+    }
+    Ok(())
+}
+
+/// The backend's response as the client gets it; a `101` is bridged in both directions.
+pub(crate) fn respond(
+    ctx: &ConnCtx,
+    mut response: Response<Incoming>,
+    mut exchange: Exchange,
+) -> Response<RouterBody> {
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        // The connection now belongs to the bridge, never to the pool.
+        exchange.lease = None;
+        let backend = hyper::upgrade::on(&mut response);
+        ctx.bridge(Bridge { backend });
+    }
+    exchange.entry.status = Some(response.status());
+    let (mut parts, body) = response.into_parts();
+    headers::prepare_response(&mut parts.headers, &exchange.entry.request_id, switching);
+    Response::from_parts(parts, RouterBody::Proxied(Proxied::new(body, exchange)))
+}
+
+/// Copies bytes both ways between the upgraded client and backend until both are done.
+pub(crate) async fn bridge(mut client: Rewind, bridge: Bridge) {
+    if let Ok(backend) = bridge.backend.await {
+        let mut backend = TokioIo::new(backend);
+        let _closed = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
+    }
+}

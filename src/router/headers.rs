@@ -1,0 +1,461 @@
+//! What the router adds to, removes from and refuses in HTTP headers, as pure functions
+//! over `HeaderMap`s: the request limits that answer 400/417, `X-Request-Id`,
+//! `X-Forwarded-*`, `X-Request-Start`, `Via`, and hop-by-hop removal.
+//!
+//! Sources: Heroku Dev Center "HTTP Routing" § Heroku Headers and § HTTP Validation and
+//! Restrictions, "HTTP Request IDs"; RFC 9110 §7.6.1 (hop-by-hop fields). Moving bytes is
+//! `forward`'s job; this file never touches a socket.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Uri};
+
+use super::codes::Cause;
+
+/// Heroku: "The request line of the HTTP request is limited to 8192 bytes", "Headers are
+/// restricted to 8192 bytes per line (and 1000 bytes for the header name)", "At most,
+/// 1000 headers are allowed per request".
+pub(crate) const MAX_LINE: usize = 8192;
+pub(crate) const MAX_NAME: usize = 1000;
+pub(crate) const MAX_HEADERS: usize = 1000;
+
+const VIA: HeaderValue = HeaderValue::from_static("1.1 hlocal");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The hop-by-hop fields of RFC 9110 §7.6.1 plus the `Proxy-*` family; `Upgrade` and
+/// `Connection` are put back by [`prepare_request`] when an upgrade is being bridged.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Refuses what Heroku's router refuses, before anything is forwarded.
+pub(crate) fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Cause> {
+    if method == Method::CONNECT {
+        return Err(Cause::UnsupportedMethod);
+    }
+    // `METHOD SP target SP HTTP/1.1`
+    if method.as_str().len() + target_len(uri) + 10 > MAX_LINE {
+        return Err(Cause::BadRequestLine);
+    }
+    if headers.len() > MAX_HEADERS {
+        return Err(Cause::BadHeader);
+    }
+    let mut hosts = 0;
+    for (name, value) in headers {
+        let name_len = name.as_str().len();
+        if name_len > MAX_NAME || name_len + 2 + value.len() > MAX_LINE {
+            return Err(Cause::BadHeader);
+        }
+        if name == header::HOST {
+            hosts += 1;
+        } else if name == header::EXPECT && !value.as_bytes().eq_ignore_ascii_case(b"100-continue")
+        {
+            return Err(Cause::UnsupportedExpect);
+        }
+    }
+    // Heroku changelog 2016-11-07: more than one Host is refused ("Host of Troubles").
+    if hosts > 1 {
+        return Err(Cause::BadHeader);
+    }
+    Ok(())
+}
+
+/// Length of the request target as it was on the request line.
+fn target_len(uri: &Uri) -> usize {
+    let path = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let authority = uri.authority().map_or(0, |a| a.as_str().len());
+    let scheme = uri.scheme_str().map_or(0, |s| s.len() + 3);
+    scheme + authority + path
+}
+
+/// Heroku keeps a client's `X-Request-Id` of 20 to 200 characters from `[A-Za-z0-9+/=-]`.
+pub(crate) fn is_valid_request_id(id: &[u8]) -> bool {
+    (20..=200).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-'))
+}
+
+/// The request's id: the client's when valid, else a new random (v4) UUID.
+pub(crate) fn request_id(headers: &HeaderMap) -> HeaderValue {
+    match headers.get(X_REQUEST_ID) {
+        Some(id) if is_valid_request_id(id.as_bytes()) => id.clone(),
+        _ => new_request_id(),
+    }
+}
+
+fn new_request_id() -> HeaderValue {
+    let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid.hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("invalid"))
+}
+
+/// The client's address as `fwd` and `X-Forwarded-For` show it: an IPv4 client that
+/// arrived on an IPv6 socket (`::ffff:127.0.0.1`) is shown dotted.
+pub(crate) fn client_ip(peer: SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
+}
+
+pub(crate) fn ip_value(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+/// `X-Forwarded-For`: the client's address appended to whatever chain the request carried.
+pub(crate) fn forwarded_for(headers: &HeaderMap, client: &HeaderValue) -> HeaderValue {
+    let mut prior = headers.get_all(X_FORWARDED_FOR).iter().peekable();
+    if prior.peek().is_none() {
+        return client.clone();
+    }
+    let mut chain = Vec::with_capacity(64);
+    for value in prior {
+        chain.extend_from_slice(value.as_bytes());
+        chain.extend_from_slice(b", ");
+    }
+    chain.extend_from_slice(client.as_bytes());
+    HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client.clone())
+}
+
+/// Does the client ask to switch protocols (`Connection: upgrade` + `Upgrade: …`)?
+pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE) && has_token(headers, "upgrade")
+}
+
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Removes hop-by-hop fields: the fixed list, `Proxy-*`, and any field `Connection` names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .filter(|n| !HOP_BY_HOP.contains(n))
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if headers.keys().any(|k| k.as_str().starts_with("proxy-")) {
+        let proxy: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("proxy-"))
+            .cloned()
+            .collect();
+        for name in proxy {
+            headers.remove(name);
+        }
+    }
+}
+
+/// What the router tells the backend about the request (Heroku § Heroku Headers).
+pub(crate) struct Forwarded<'a> {
+    pub(crate) request_id: &'a HeaderValue,
+    pub(crate) forwarded_for: &'a HeaderValue,
+    pub(crate) port: &'a HeaderValue,
+    /// `X-Request-Start`, Unix time in milliseconds.
+    pub(crate) start_ms: u64,
+    /// Keep `Upgrade` and send `Connection: upgrade`.
+    pub(crate) upgrade: bool,
+}
+
+/// Turns the client's request headers into the backend's, in place.
+pub(crate) fn prepare_request(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
+    let upgrade = fwd.upgrade.then(|| headers.get(header::UPGRADE).cloned());
+    strip_hop_by_hop(headers);
+    // The router answers `Expect: 100-continue` itself (Heroku § Expect: 100-continue).
+    headers.remove(header::EXPECT);
+    if let Some(Some(protocol)) = upgrade {
+        headers.insert(header::UPGRADE, protocol);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    headers.insert(X_REQUEST_ID, fwd.request_id.clone());
+    headers.insert(X_FORWARDED_FOR, fwd.forwarded_for.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT, fwd.port.clone());
+    headers.insert(X_REQUEST_START, HeaderValue::from(fwd.start_ms));
+    headers.append(header::VIA, VIA);
+}
+
+/// Turns the backend's response headers into the client's, in place. A `101` keeps
+/// `Connection` and `Upgrade`: they are the switch being bridged.
+pub(crate) fn prepare_response(headers: &mut HeaderMap, request_id: &HeaderValue, upgrade: bool) {
+    let kept = upgrade.then(|| {
+        (
+            headers.get(header::UPGRADE).cloned(),
+            headers.get(header::CONNECTION).cloned(),
+        )
+    });
+    strip_hop_by_hop(headers);
+    if let Some((protocol, connection)) = kept {
+        protocol.map(|p| headers.insert(header::UPGRADE, p));
+        connection.map(|c| headers.insert(header::CONNECTION, c));
+    }
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    headers.append(header::VIA, VIA);
+}
+
+/// Headers of a response the router makes itself (error pages, 400, 417).
+pub(crate) fn own_response(headers: &mut HeaderMap, request_id: &HeaderValue, html: bool) {
+    let kind = if html {
+        "text/html; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    headers.append(header::VIA, VIA);
+}
+
+/// Now, as `X-Request-Start` wants it.
+pub(crate) fn unix_millis(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("UNWRAP: test header name"),
+                HeaderValue::from_str(v).expect("UNWRAP: test header value"),
+            );
+        }
+        h
+    }
+
+    fn get<'a>(h: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().expect("UNWRAP: test values are ASCII"))
+            .collect()
+    }
+
+    #[test]
+    fn request_id_validation_follows_heroku() {
+        assert!(is_valid_request_id(b"abcdefghij0123456789"));
+        assert!(is_valid_request_id(b"a+b/c=d-e0123456789Z"));
+        assert!(!is_valid_request_id(b"abcdefghij012345678"), "19 chars");
+        assert!(is_valid_request_id(&[b'a'; 200]));
+        assert!(!is_valid_request_id(&[b'a'; 201]));
+        assert!(!is_valid_request_id(b"abcdefghij0123456789_"), "underscore");
+        assert!(!is_valid_request_id(b"abcdefghij 0123456789"), "space");
+    }
+
+    #[test]
+    fn request_id_is_kept_or_made() {
+        let kept = request_id(&map(&[("x-request-id", "client-chosen-id-0123456789")]));
+        assert_eq!(kept, "client-chosen-id-0123456789");
+        let made = request_id(&map(&[("x-request-id", "short")]));
+        let text = made.to_str().expect("UNWRAP: uuid is ASCII");
+        let uuid = uuid::Uuid::parse_str(text).expect("UNWRAP: a uuid was made");
+        assert_eq!(uuid.get_version_num(), 4);
+        assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn forwarded_for_appends_the_client() {
+        let client = HeaderValue::from_static("127.0.0.1");
+        assert_eq!(forwarded_for(&HeaderMap::new(), &client), "127.0.0.1");
+        let chain = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-for", "5.6.7.8"),
+        ]);
+        assert_eq!(
+            forwarded_for(&chain, &client),
+            "1.2.3.4, 5.6.7.8, 127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn mapped_ipv4_clients_are_dotted() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().expect("UNWRAP: literal");
+        assert_eq!(client_ip(mapped).to_string(), "127.0.0.1");
+        let v6: SocketAddr = "[::1]:4000".parse().expect("UNWRAP: literal");
+        assert_eq!(client_ip(v6).to_string(), "::1");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed_with_the_ones_connection_names() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("proxy-authorization", "Basic x"),
+            ("proxy-foo", "1"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("content-length", "3"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"]);
+    }
+
+    /// Request id, `X-Forwarded-For` and port values for `Forwarded`.
+    fn values() -> (HeaderValue, HeaderValue, HeaderValue) {
+        (
+            HeaderValue::from_static("id-0123456789abcdefghij"),
+            HeaderValue::from_static("10.0.0.1, 127.0.0.1"),
+            HeaderValue::from(5006u16),
+        )
+    }
+
+    #[test]
+    fn request_gets_herokus_headers() {
+        let (id, xff, port) = values();
+        let mut h = map(&[
+            ("host", "localhost:5006"),
+            ("x-forwarded-proto", "https"),
+            ("expect", "100-continue"),
+            ("connection", "close"),
+            ("via", "1.0 corp"),
+        ]);
+        let fwd = Forwarded {
+            request_id: &id,
+            forwarded_for: &xff,
+            port: &port,
+            start_ms: 1_700_000_000_123,
+            upgrade: false,
+        };
+        prepare_request(&mut h, &fwd);
+        assert_eq!(get(&h, "host"), ["localhost:5006"]);
+        assert_eq!(get(&h, "x-request-id"), ["id-0123456789abcdefghij"]);
+        assert_eq!(get(&h, "x-forwarded-for"), ["10.0.0.1, 127.0.0.1"]);
+        assert_eq!(get(&h, "x-forwarded-proto"), ["http"]);
+        assert_eq!(get(&h, "x-forwarded-port"), ["5006"]);
+        assert_eq!(get(&h, "x-request-start"), ["1700000000123"]);
+        assert_eq!(get(&h, "via"), ["1.0 corp", "1.1 hlocal"]);
+        assert!(h.get("expect").is_none() && h.get("connection").is_none());
+    }
+
+    #[test]
+    fn upgrade_requests_keep_upgrade_and_say_connection_upgrade() {
+        let (id, xff, port) = values();
+        let mut h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "abc"),
+        ]);
+        assert!(wants_upgrade(&h));
+        let fwd = Forwarded {
+            request_id: &id,
+            forwarded_for: &xff,
+            port: &port,
+            start_ms: 1,
+            upgrade: true,
+        };
+        prepare_request(&mut h, &fwd);
+        assert_eq!(get(&h, "upgrade"), ["websocket"]);
+        assert_eq!(get(&h, "connection"), ["upgrade"]);
+        assert_eq!(get(&h, "sec-websocket-key"), ["abc"]);
+        assert!(!wants_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn response_carries_the_request_id_and_via() {
+        let id = HeaderValue::from_static("id-0123456789abcdefghij");
+        let mut h = map(&[
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("x-request-id", "something-else-from-the-app"),
+        ]);
+        prepare_response(&mut h, &id, false);
+        assert_eq!(get(&h, "x-request-id"), ["id-0123456789abcdefghij"]);
+        assert_eq!(get(&h, "via"), ["1.1 hlocal"]);
+        assert!(h.get("connection").is_none() && h.get("transfer-encoding").is_none());
+        let mut up = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        prepare_response(&mut up, &id, true);
+        assert_eq!(get(&up, "connection"), ["Upgrade"]);
+        assert_eq!(get(&up, "upgrade"), ["websocket"]);
+    }
+
+    fn checked(method: Method, target: &str, h: &HeaderMap) -> Result<(), Cause> {
+        let uri: Uri = target.parse().expect("UNWRAP: test target");
+        check(&method, &uri, h)
+    }
+
+    #[test]
+    fn limits_are_herokus_exactly() {
+        let ok = HeaderMap::new();
+        // "GET " + target + " HTTP/1.1" = 8192 bytes.
+        let target = format!("/{}", "a".repeat(MAX_LINE - 14));
+        assert_eq!(checked(Method::GET, &target, &ok), Ok(()));
+        let target = format!("/{}", "a".repeat(MAX_LINE - 13));
+        assert_eq!(
+            checked(Method::GET, &target, &ok),
+            Err(Cause::BadRequestLine)
+        );
+        // "x-big: " + value = 8192 bytes.
+        let h = map(&[("x-big", &"v".repeat(MAX_LINE - 7))]);
+        assert_eq!(checked(Method::GET, "/", &h), Ok(()));
+        let h = map(&[("x-big", &"v".repeat(MAX_LINE - 6))]);
+        assert_eq!(checked(Method::GET, "/", &h), Err(Cause::BadHeader));
+        let h = map(&[(&"n".repeat(MAX_NAME + 1), "v")]);
+        assert_eq!(checked(Method::GET, "/", &h), Err(Cause::BadHeader));
+    }
+
+    #[test]
+    fn header_count_host_connect_and_expect() {
+        let mut h = HeaderMap::new();
+        for i in 0..MAX_HEADERS {
+            h.append("x-n", HeaderValue::from(i));
+        }
+        assert_eq!(checked(Method::GET, "/", &h), Ok(()));
+        h.append("x-n", HeaderValue::from(0));
+        assert_eq!(checked(Method::GET, "/", &h), Err(Cause::BadHeader));
+        let two_hosts = map(&[("host", "a"), ("host", "b")]);
+        assert_eq!(checked(Method::GET, "/", &two_hosts), Err(Cause::BadHeader));
+        assert_eq!(
+            checked(Method::CONNECT, "example.com:443", &HeaderMap::new()),
+            Err(Cause::UnsupportedMethod)
+        );
+        let cont = map(&[("expect", "100-Continue")]);
+        assert_eq!(checked(Method::POST, "/", &cont), Ok(()));
+        let other = map(&[("expect", "100-continue, auth")]);
+        assert_eq!(
+            checked(Method::POST, "/", &other),
+            Err(Cause::UnsupportedExpect)
+        );
+    }
+
+    #[test]
+    fn absolute_targets_count_in_full() {
+        let uri: Uri = "http://example.com/abc".parse().expect("UNWRAP: literal");
+        assert_eq!(target_len(&uri), "http://example.com/abc".len());
+    }
+}

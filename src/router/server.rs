@@ -1,0 +1,195 @@
+//! Accepted connections: the accept loop, hyper's HTTP/1.1 server on each connection
+//! (keep-alive, the request limits hyper enforces itself), and the connection task that
+//! forwards the connection's log lines to the printer.
+//!
+//! The task takes the socket back from hyper whenever it can: after a `101`, to bridge
+//! it to the backend, and after a moment without requests, to *park* it: an idle
+//! keep-alive connection then costs a socket and this task, not hyper's buffers (16 KiB
+//! and more), which is what keeps 1,000 open browser connections within a few MiB.
+//! hyper is handed the socket again when the client next sends something.
+//!
+//! Every task here lives in a `JoinSet` owned by its parent, so aborting `serve` ends
+//! every connection. What happens to each request is `service`'s business.
+
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Router;
+use super::body::RouterBody;
+use super::forward::{self, Bridge};
+use super::headers;
+use super::rewind::Rewind;
+use super::service::{self, ConnCtx, Event};
+use crate::output::{LogSender, Record};
+
+/// hyper rejects a request with more headers than this with a 431 before the router
+/// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
+/// (SPEC §6). Each parse allocates room for this many headers, so it stays modest.
+const PARSED_HEADERS: usize = 2048;
+/// The largest request head hyper buffers (default ~400 KiB): room for Heroku's limits
+/// to be checked (and answered with 400) on heads of up to 1 MiB.
+const MAX_HEAD: usize = 1 << 20;
+/// After a failed `accept` (out of file descriptors, typically), wait before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// A connection without requests for this long (up to twice this) is parked. Long enough
+/// that a client sending requests back to back never is; short enough that a burst of
+/// connections opened and left idle (a browser's, a test's) never holds many buffers.
+const PARK_AFTER: Duration = Duration::from_millis(50);
+
+pub(crate) fn http_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder.max_headers(PARSED_HEADERS).max_buf_size(MAX_HEAD);
+    builder
+}
+
+pub(crate) fn listener(socket: std::net::TcpListener) -> io::Result<TcpListener> {
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket)
+}
+
+/// Accepts until aborted; each connection runs in a task of this loop's `JoinSet`.
+pub(crate) async fn accept(listener: TcpListener, router: Arc<Router>, log: LogSender) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection(stream, peer, Arc::clone(&router), log.clone()));
+                }
+                // A connection reset before it was accepted, or no file descriptors
+                // left: nothing to report per connection; pause so EMFILE cannot spin.
+                Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+            },
+            Some(_finished) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// The service hyper calls. Its future is boxed because taking the socket back from
+/// hyper (`poll_without_shutdown`) needs an `Unpin` one; hyper boxes it anyway.
+#[derive(Clone)]
+struct Handler(Arc<ConnCtx>);
+
+type Reply = Pin<Box<dyn Future<Output = Result<Response<RouterBody>, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for Handler {
+    type Response = Response<RouterBody>;
+    type Error = Infallible;
+    type Future = Reply;
+
+    fn call(&self, req: Request<Incoming>) -> Reply {
+        let ctx = Arc::clone(&self.0);
+        Box::pin(async move { Ok(service::handle(ctx, req).await) })
+    }
+}
+
+type Http = http1::Connection<TokioIo<Rewind>, Handler>;
+
+/// How a round of hyper serving the socket ended.
+enum Ended {
+    /// The connection failed (the client left mid-request, a write failed): done.
+    Failed,
+    /// hyper finished cleanly: the client closed, or a `101` was sent, or hyper was
+    /// asked to let go because the connection sat idle (`parked`).
+    Finished { parked: bool },
+}
+
+/// One client connection, from accept to close (or to the end of its upgrade bridge).
+async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, log: LogSender) {
+    // Nagle would hold small responses back for the client's delayed ACK.
+    let _ = stream.set_nodelay(true);
+    let (events, mut queue) = mpsc::unbounded_channel();
+    let client = headers::ip_value(headers::client_ip(peer));
+    let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client, events)));
+    let mut socket = Rewind::new(stream);
+    loop {
+        // Parked: nothing of hyper's exists until the client sends (or closes).
+        if !socket.has_unread() && socket.stream.readable().await.is_err() {
+            return;
+        }
+        let mut http = router
+            .http
+            .serve_connection(TokioIo::new(socket), handler.clone());
+        let mut bridge = None;
+        let ended = drive(&mut http, &handler.0, &mut queue, &log, &mut bridge).await;
+        let (released, parked) = match ended {
+            Ended::Finished { parked } => {
+                let parts = http.into_parts();
+                let mut socket = parts.io.into_inner();
+                socket.unread(parts.read_buf);
+                (Some(socket), parked)
+            }
+            Ended::Failed => {
+                drop(http);
+                (None, false)
+            }
+        };
+        // hyper's side is gone: requests it cut short have queued their H27 lines, and
+        // a `101` its bridge.
+        while let Ok(event) = queue.try_recv() {
+            on_event(event, &log, &mut bridge).await;
+        }
+        socket = match (released, bridge) {
+            (Some(client), Some(bridge)) => return forward::bridge(client, bridge).await,
+            (Some(socket), None) if parked => socket,
+            _ => return,
+        };
+    }
+}
+
+/// Runs hyper on the connection while passing its events on, until the client leaves or
+/// hyper lets go of the socket: after a `101`, or when asked to because it sat idle.
+async fn drive(
+    http: &mut Http,
+    ctx: &ConnCtx,
+    queue: &mut mpsc::UnboundedReceiver<Event>,
+    log: &LogSender,
+    bridge: &mut Option<Bridge>,
+) -> Ended {
+    let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
+    let begun = ctx.requests();
+    let mut seen = begun;
+    let mut parking = false;
+    loop {
+        tokio::select! {
+            biased;
+            done = poll_fn(|cx| http.poll_without_shutdown(cx)) => {
+                return match done {
+                    Ok(()) => Ended::Finished { parked: parking },
+                    Err(_) => Ended::Failed,
+                };
+            }
+            Some(event) = queue.recv() => on_event(event, log, bridge).await,
+            _ = idle.tick(), if !parking => {
+                let now = ctx.requests();
+                // Parks only after this round served something and then nothing new:
+                // hyper answers a request it is still reading with `Connection: close`.
+                if now == seen && now > begun && ctx.is_idle() {
+                    Pin::new(&mut *http).graceful_shutdown();
+                    parking = true;
+                }
+                seen = now;
+            }
+        }
+    }
+}
+
+async fn on_event(event: Event, log: &LogSender, bridge: &mut Option<Bridge>) {
+    match event {
+        Event::Log(line) => log.send(Record::Router(line)).await,
+        Event::Upgrade(b) => *bridge = Some(b),
+    }
+}

@@ -1,0 +1,136 @@
+//! One client connection's view of the router: the hyper service that turns each
+//! request into a forwarded one or a refusal, and the queue through which log lines and
+//! upgrades leave the request for the connection's task (`server`).
+//!
+//! A request goes: limits (`headers::check`, 400/417) → `forward::send` (choose an
+//! instance, get a connection, send, wait for the response head) → `forward::respond`,
+//! or a Heroku-style error page when any step gives a [`Code`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Router;
+use super::body::{Exchange, RouterBody};
+use super::codes::{self, Code, Entry};
+use super::forward::{self, Bridge};
+use super::headers;
+use crate::output::RouterLog;
+
+/// What a request hands to its connection's task.
+pub(crate) enum Event {
+    /// A finished request's log line, sent on to the printer by the task (which waits
+    /// while the printer is behind, slowing this client down rather than buffering).
+    Log(RouterLog),
+    /// A `101` to bridge once hyper has let go of the client connection.
+    Upgrade(Bridge),
+}
+
+/// Per client connection: the router, who the client is, and the way out for events.
+pub(crate) struct ConnCtx {
+    pub(crate) router: Arc<Router>,
+    /// The client's address as a header value (`X-Forwarded-For`, `fwd=`).
+    client: HeaderValue,
+    events: mpsc::UnboundedSender<Event>,
+    /// Requests begun and finished (logged) on this connection: the connection is idle
+    /// when they are equal, and may then be parked (`server`).
+    begun: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl ConnCtx {
+    pub(crate) fn new(
+        router: Arc<Router>,
+        client: HeaderValue,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> ConnCtx {
+        ConnCtx {
+            router,
+            client,
+            events,
+            begun: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn begin(&self) {
+        self.begun.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn end(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests begun so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.begun.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.finished.load(Ordering::Relaxed) == self.begun.load(Ordering::Relaxed)
+    }
+
+    /// Queues the log line of a request. The queue is unbounded but drained by the
+    /// connection's own task, which stops serving this client while the printer is full.
+    pub(crate) fn log(&self, code: Option<Code>, entry: &Entry) {
+        let _gone = self.events.send(Event::Log(codes::fields(code, entry)));
+    }
+
+    pub(crate) fn bridge(&self, bridge: Bridge) {
+        let _gone = self.events.send(Event::Upgrade(bridge));
+    }
+}
+
+/// The service: never fails; every problem is a response with a Heroku code.
+pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RouterBody> {
+    let arrived = Instant::now();
+    let entry = entry(&ctx, &req);
+    let mut exchange = Exchange::new(Arc::clone(&ctx), entry);
+    if let Err(cause) = headers::check(req.method(), req.uri(), req.headers()) {
+        return refuse(exchange, Code::H26(cause));
+    }
+    let upgrade = headers::wants_upgrade(req.headers());
+    let outgoing = forward::prepare(&ctx.router, req, &exchange.entry, upgrade);
+    let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived).await;
+    match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
+        Ok(response) => forward::respond(&ctx, response, exchange),
+        Err(code) => refuse(exchange, code),
+    }
+}
+
+/// What the log line will say about the request, as far as the request tells.
+fn entry(ctx: &ConnCtx, req: &Request<Incoming>) -> Entry {
+    Entry {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        host: req.headers().get(header::HOST).cloned(),
+        request_id: headers::request_id(req.headers()),
+        fwd: headers::forwarded_for(req.headers(), &ctx.client),
+        version: req.version(),
+        dyno: None,
+        connect: None,
+        service: None,
+        status: None,
+        bytes: 0,
+    }
+}
+
+/// Logs `code` and answers with its status and page. A refused request (H26) closes the
+/// connection: its body, if any, was not read and the framing cannot be trusted.
+fn refuse(mut exchange: Exchange, code: Code) -> Response<RouterBody> {
+    exchange.finish(Some(code));
+    let mut response = Response::new(RouterBody::own(code.page()));
+    *response.status_mut() = code.status();
+    let html = code.status().is_server_error();
+    let headers = response.headers_mut();
+    headers::own_response(headers, &exchange.entry.request_id, html);
+    if matches!(code, Code::H26(_)) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
