@@ -76,7 +76,15 @@ fn the_router_adds_herokus_headers() {
     assert_eq!(response.status, 200);
     assert_eq!(response.header("x-request-id"), Some(id));
     let seen = json(&response.body);
-    let h = |name: &str| seen["headers"][name].as_str().unwrap_or("").to_string();
+    // Header names are case-insensitive; hyper sends them in lower case.
+    let h = |name: &str| {
+        seen["headers"]
+            .as_object()
+            .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(h("X-Request-Id"), id);
     assert_eq!(h("X-Forwarded-For"), "10.1.2.3, 127.0.0.1");
     assert_eq!(h("X-Forwarded-Proto"), "http");
@@ -103,7 +111,7 @@ fn an_invalid_request_id_is_replaced_by_a_uuid() {
     let response = request(app.port, "GET / HTTP/1.1\r\nX-Request-Id: short", b"").expect("get");
     let id = response.header("x-request-id").unwrap_or("").to_string();
     assert_eq!(id.len(), 36, "{id}");
-    assert_eq!(json(&response.body)["headers"]["X-Request-Id"], id.as_str());
+    assert_eq!(json(&response.body)["headers"]["x-request-id"], id.as_str());
     app.running.stop();
 }
 
@@ -196,7 +204,10 @@ fn a_backend_that_dies_mid_response_is_h18() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
     let _ = get(app.port, "/half");
-    let line = app.running.wait_for(r"^router +\| at=error code=H18 ");
+    // Heroku's H18 lines start with the side that broke: `sock=backend at=error code=H18`.
+    let line = app
+        .running
+        .wait_for(r"^router +\| sock=backend at=error code=H18 ");
     assert!(
         line.contains("desc=\"Server Request Interrupted\""),
         "{line}"
