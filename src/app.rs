@@ -83,7 +83,13 @@ async fn run(
     let backends = listeners
         .zip(config.router.clone())
         .map(|(listeners, router)| {
-            let (tx, rx) = watch::channel(Backends::default());
+            // Web instances are on their way from the first moment (release phase included):
+        // requests arriving before the first one is up wait instead of getting H14.
+        let web_coming = config.types.iter().any(|t| t.name == "web" && t.count > 0);
+        let (tx, rx) = watch::channel(Backends {
+            starting: web_coming,
+            ..Backends::default()
+        });
             tokio::spawn(router::serve(listeners, router, rx, log.clone()));
             tx
         });
