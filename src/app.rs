@@ -29,7 +29,8 @@ pub fn start(config: StartConfig) -> Result<i32, Error> {
         Some(router) => Some(router::bind(router.port)?),
         None => None,
     };
-    let watchdog = Watchdog::spawn(WATCHDOG_GRACE)
+    let session = session_token();
+    let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::input(format!("cannot start the watchdog process: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -54,6 +55,7 @@ pub fn start(config: StartConfig) -> Result<i32, Error> {
         closed_rx,
         Arc::new(watchdog),
         watching,
+        &session,
     ));
     // Dropping the runtime drops every task, and with them the last log senders.
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -68,6 +70,7 @@ async fn run(
     stdout_closed: oneshot::Receiver<()>,
     watchdog: Arc<Watchdog>,
     watching: Option<Watching>,
+    session: &str,
 ) -> Result<i32, Error> {
     let (events_tx, events) = mpsc::unbounded_channel();
     let signals = ShutdownSignals::install()
@@ -84,16 +87,16 @@ async fn run(
         .zip(config.router.clone())
         .map(|(listeners, router)| {
             // Web instances are on their way from the first moment (release phase included):
-        // requests arriving before the first one is up wait instead of getting H14.
-        let web_coming = config.types.iter().any(|t| t.name == "web" && t.count > 0);
-        let (tx, rx) = watch::channel(Backends {
-            starting: web_coming,
-            ..Backends::default()
-        });
+            // requests arriving before the first one is up wait instead of getting H14.
+            let web_coming = config.types.iter().any(|t| t.name == "web" && t.count > 0);
+            let (tx, rx) = watch::channel(Backends {
+                starting: web_coming,
+                ..Backends::default()
+            });
             tokio::spawn(router::serve(listeners, router, rx, log.clone()));
             tx
         });
-    let supervisor = Supervisor::new(Arc::clone(&config), log, watchdog, backends);
+    let supervisor = Supervisor::new(Arc::clone(&config), log, watchdog, backends, session);
     Ok(supervisor.run(events).await)
 }
 
@@ -171,6 +174,14 @@ async fn announce_ports(config: &StartConfig, log: &LogSender) {
         log.message(None, format!("ports: {}", instances.join(" ")))
             .await;
     }
+}
+
+/// Unique to this run of hlocal: its pid and start time.
+fn session_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
 }
 
 /// The longest name the printer will see at start, for padding.

@@ -11,6 +11,7 @@ use crate::supervisor::policy::RestartPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
+    after_help = EXIT_STATUS,
     name = "hlocal",
     version,
     about = "Run a Procfile app locally the way Heroku runs it"
@@ -20,9 +21,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// SPEC §8: exit codes are stable and documented in `--help`.
+const EXIT_STATUS: &str = "\
+Exit status of `hlocal start`:
+  0    after a requested shutdown (Ctrl-C, SIGTERM, SIGHUP), or every process exited 0
+  N    the exiting process's status with --exit-on-exit; the first failure's status
+       when every process ended for good; a failed release phase's status
+  1    bad input: nothing was started
+  130  after a second Ctrl-C (everything killed at once)
+  141  stdout was closed
+`hlocal run` exits with its command's status (128+N after signal N, 127 not found).";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start every process type of the Procfile (or the ones named).
+    #[command(after_help = EXIT_STATUS)]
     Start(StartArgs),
     /// Run a one-off command with the app's config vars.
     Run(RunArgs),

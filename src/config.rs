@@ -29,8 +29,7 @@ pub struct StartConfig {
     /// Process types in Procfile order, `release` excluded.
     pub types: Vec<TypeSpec>,
     pub release: Option<ReleaseSpec>,
-    /// The public port: the router's, or the first port of the layout without one.
-    pub port: u16,
+
     pub router: Option<RouterConfig>,
     pub style: OutputStyle,
     pub boot_timeout: Duration,
@@ -276,11 +275,11 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
             || types
                 .iter()
                 .any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))),
+        &formation_types,
     )?;
     Ok(StartConfig {
         env: Arc::new(app.env),
         release,
-        port,
         router: router_on
             .then(|| -> Result<RouterConfig, Error> {
                 Ok(RouterConfig {
@@ -451,6 +450,7 @@ fn watch_config(
     file: &Settings,
     root: &Path,
     needed: bool,
+    types: &[ProcessType],
 ) -> Result<Option<WatchConfig>, Error> {
     if !needed {
         return Ok(None);
@@ -469,6 +469,9 @@ fn watch_config(
     } else {
         named
     };
+    for path in &paths {
+        check_watch_path(path, types)?;
+    }
     let paths = paths
         .iter()
         .map(|p| std::path::absolute(p).map_err(|e| Error::io("resolving watch path", p, e)))
@@ -486,6 +489,23 @@ fn watch_config(
         )?,
         ignore,
     }))
+}
+
+/// A watch path must exist. `hlocal start -w web` takes `web` as the path: when it is
+/// a process type, say how to write what was meant.
+fn check_watch_path(path: &Path, types: &[ProcessType]) -> Result<(), Error> {
+    if path.exists() {
+        return Ok(());
+    }
+    let shown = error::display_path(path);
+    let hint = if types.iter().any(|t| t.name == shown) {
+        format!("; to start only some process types, name them before -w (hlocal start {shown} -w)")
+    } else {
+        String::new()
+    };
+    Err(Error::input(format!(
+        "watch path {shown} does not exist{hint}"
+    )))
 }
 
 fn output_style(args: &StartArgs, file: &Settings) -> OutputStyle {

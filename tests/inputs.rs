@@ -154,3 +154,12 @@ fn port_in_use_names_the_holder() {
         out.stdout
     );
 }
+
+#[test]
+fn a_watch_path_named_like_a_process_type_gets_a_hint() {
+    Hlocal::new()
+        .procfile("web: a\n")
+        .args(["start", "-w", "web"])
+        .run()
+        .assert_error("hlocal: error: watch path web does not exist; to start only some process types, name them before -w (hlocal start web -w)\n");
+}

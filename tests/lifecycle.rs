@@ -167,6 +167,7 @@ fn a_web_process_that_never_binds_gets_r10_and_is_killed() {
         &["--boot-timeout", "2", "--restart", "never"],
     );
     app.wait_for(r"web\.1: Error R10 \(Boot timeout\) -> Web process failed to bind to \$PORT within 2 seconds of launch$");
+    app.wait_for(r"web\.1: Stopping process with SIGKILL$");
     app.wait_for(r"web\.1: Process exited with status 137$");
     app.wait_for(r"web\.1: State changed from starting to crashed$");
     assert_eq!(app.wait_exit().code(), Some(137), "{}", app.output());
@@ -251,8 +252,58 @@ fn a_per_process_stop_signal_is_used() {
 #[test]
 fn the_ready_marker_is_printed_when_everything_is_up_and_again_after_a_restart() {
     let app = start("worker: sleep 0.5; exit 1\nidle: sleep 1000\n", &[]);
-    app.wait_for(r"hlocal +\| ready: http://localhost:\d+$");
+    app.wait_for(r"hlocal +\| ready: ");
     app.wait_for(r"worker\.1: State changed from crashed to starting$");
-    app.wait_for_nth(r"hlocal +\| ready: http://localhost:\d+$", 1);
+    app.wait_for_nth(r"hlocal +\| ready: ", 1);
+    app.stop();
+}
+
+#[test]
+fn dependents_stop_before_their_dependencies() {
+    let mut app = start_with_settings(
+        "db: echo db ready; sleep 1000\nworker: trap 'echo worker finishing; sleep 0.5; exit 0' TERM; while true; do sleep 0.1; done\n",
+        "[process.db]\nready = { log = \"db ready\" }\n[process.worker]\ndepends_on = [\"db\"]\n",
+        &[],
+    );
+    app.wait_for(r"hlocal +\| ready: ");
+    app.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(app.wait_exit().code(), Some(0));
+    let lines = app.lines();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let worker_down = at("worker.1: State changed from stopping to down");
+    let db_stopping = at("db.1: Stopping all processes");
+    assert!(
+        worker_down.is_some() && worker_down < db_stopping,
+        "{}",
+        app.output()
+    );
+}
+
+#[test]
+fn a_crash_waiting_to_restart_is_down_after_shutdown() {
+    let mut app = start("flaky: exit 1\nidle: sleep 1000\n", &[]);
+    app.wait_for(r"flaky\.1: restarting in \d+s$");
+    app.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(app.wait_exit().code(), Some(0));
+    app.wait_for(r"flaky\.1: State changed from crashed to down$");
+}
+
+#[test]
+fn without_the_router_the_ready_url_is_web_1s_port() {
+    let port = free_port(LAYOUT);
+    let app = with_server(Hlocal::new())
+        .procfile(&format!("redis: sleep 1000\nweb: {SERVER}\n"))
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    app.wait_for(&format!(
+        r"hlocal +\| ready: http://localhost:{}$",
+        port + 100
+    ));
     app.stop();
 }

@@ -91,3 +91,28 @@ fn a_million_lines_from_each_of_two_processes_all_arrive_in_order() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn stdout_and_stderr_lines_keep_the_order_they_were_written_in() {
+    let lines = one_shot("both: for i in $(seq 1 300); do echo out$i; echo err$i >&2; done\n");
+    let own: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("both.1 | "))
+        .collect();
+    let expected: Vec<String> = (1..=300)
+        .flat_map(|i| [format!("out{i}"), format!("err{i}")])
+        .collect();
+    assert_eq!(own, expected);
+}
+
+#[test]
+fn the_starting_line_comes_before_the_apps_first_line() {
+    for _ in 0..5 {
+        let lines = one_shot("quick: echo first words\n");
+        let starting = lines
+            .iter()
+            .position(|l| l.contains("quick.1: Starting process"));
+        let first = lines.iter().position(|l| l.ends_with("| first words"));
+        assert!(starting.is_some() && starting < first, "{lines:?}");
+    }
+}

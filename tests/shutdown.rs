@@ -19,7 +19,7 @@ fn busy_app(extra: &[&str]) -> Running {
 }
 
 fn wait_ready(app: &Running) {
-    app.wait_for(r"hlocal +\| ready: http://localhost:\d+");
+    app.wait_for(r"hlocal +\| ready: ");
 }
 
 fn assert_clean_stop(mut app: Running, signal: Signal) {
@@ -177,5 +177,30 @@ fn a_plain_shutdown_is_quick() {
         "took {:?}",
         asked.elapsed()
     );
+    assert_no_leftovers(&app.marker);
+}
+
+/// A daemon that calls `setsid` leaves its process group; it is still found and stopped.
+fn daemonizing_app() -> Running {
+    let port = free_port(LAYOUT);
+    Hlocal::new()
+        .procfile("daemon: setsid sleep 1000 & echo spawned; sleep 1000\n")
+        .args(["start", "-p", &port.to_string()])
+        .spawn()
+}
+
+#[test]
+fn a_process_that_left_its_group_is_stopped_at_shutdown() {
+    let app = daemonizing_app();
+    app.wait_for("spawned");
+    app.stop();
+}
+
+#[test]
+fn a_process_that_left_its_group_does_not_survive_sigkill_of_hlocal() {
+    let mut app = daemonizing_app();
+    app.wait_for("spawned");
+    app.signal(Signal::SIGKILL);
+    let _ = app.wait_exit();
     assert_no_leftovers(&app.marker);
 }

@@ -360,3 +360,14 @@ fn a_simple_command_runs_without_a_shell_in_between() {
     );
     app.stop();
 }
+
+#[test]
+fn an_empty_formation_says_there_is_nothing_to_start() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("web: sleep 1000\n")
+        .args(["start", "--no-timestamp", "-p", &port.to_string(), "web=0"])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(0));
+    app.wait_for(r"hlocal +\| nothing to start: the formation has no instances$");
+}

@@ -136,7 +136,7 @@ impl Formatter {
             Record::Message { about, text } => self.write_message(about.as_deref(), text, out),
             Record::State(change) => self.write_state(change, out),
             Record::Router(log) => self.write_router(log, out),
-            Record::Ready { url } => self.write_ready(url, out),
+            Record::Ready { url } => self.write_ready(url.as_deref(), out),
         }
     }
 
@@ -223,7 +223,7 @@ impl Formatter {
         }
     }
 
-    fn write_ready(&mut self, url: &str, out: &mut Vec<u8>) {
+    fn write_ready(&mut self, url: Option<&str>, out: &mut Vec<u8>) {
         if self.style.json {
             let ts = self.rfc3339();
             json_line(
@@ -239,7 +239,7 @@ impl Formatter {
                 HLOCAL,
                 SourceKind::Hlocal,
                 "heroku",
-                &format!("ready: {url}"),
+                &format!("ready: {}", url.unwrap_or("(no web process)")),
                 out,
             );
         }
@@ -397,7 +397,7 @@ impl<'a> StateJson<'a> {
 struct ReadyJson<'a> {
     ts: &'a str,
     event: &'static str,
-    url: &'a str,
+    url: Option<&'a str>,
 }
 
 fn json_log(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str, line: &str) {
@@ -602,7 +602,7 @@ mod tests {
     #[test]
     fn ready_marker() {
         let record = Record::Ready {
-            url: "http://localhost:5006".into(),
+            url: Some("http://localhost:5006".into()),
         };
         let got = render(style(LogFormat::Plain, false, false), 6, &record);
         assert_eq!(got, "hlocal | ready: http://localhost:5006\n");

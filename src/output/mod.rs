@@ -77,8 +77,9 @@ pub enum Record {
     State(StateChange),
     /// One request through the router.
     Router(RouterLog),
-    /// Every instance of the formation is up.
-    Ready { url: String },
+    /// Every instance of the formation is up; `url` is where the app answers (none
+    /// without a web process).
+    Ready { url: Option<String> },
 }
 
 /// SPEC §8: `{"ts","event":"state","name","from","to","pid","port","code"}`.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use regex::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -25,7 +25,7 @@ use super::shell::shell_command;
 use super::state::seconds;
 use crate::output::lines::LineFramer;
 use crate::output::{LogSender, Record, Source, Stream};
-use crate::sys::{self, Signal, Watchdog};
+use crate::sys::{self, MergedOutput, Signal, Watchdog};
 
 /// Everything needed to spawn one run.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct RunSpec {
     /// For leftovers of a process that exited on its own: what to send, how long to wait.
     pub stop_signal: Signal,
     pub grace: Duration,
+    /// One pipe for stdout and stderr (order kept) rather than two (streams told apart).
+    pub merge_output: bool,
 }
 
 /// Which run of which instance a report is about.
@@ -82,7 +84,6 @@ pub enum Control {
 #[derive(Debug)]
 pub struct Run {
     pub id: RunId,
-    pub pid: u32,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -93,32 +94,73 @@ impl Run {
     }
 }
 
-/// Spawns the process and its supervising task.
+/// A spawned process whose output is not read yet: the supervisor prints `Starting
+/// process` before handing it to [`start`], so that line always precedes the app's own.
+pub struct Spawned {
+    child: Child,
+    pid: u32,
+    output: Output,
+}
+
+enum Output {
+    /// `--json` keeps the streams apart, for its `stream` field.
+    Split(Option<ChildStdout>, Option<ChildStderr>),
+    /// Otherwise one pipe keeps stdout and stderr lines in the order they were written.
+    Merged(MergedOutput),
+}
+
+impl Spawned {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// Spawns `sh -c CMD` in its own process group and tells the watchdog about the group.
+pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
+    let mut command = command(spec);
+    let merged = if spec.merge_output {
+        Some(sys::merged_output(&mut command)?)
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
+    let mut child = command.spawn()?;
+    // The parent's copies of the pipe's write ends go with `command`, so the reader
+    // sees end-of-file when the process (and its children) close theirs.
+    drop(command);
+    let pid = child.id().unwrap_or_default();
+    watchdog.watch_group(pid);
+    let output = match merged {
+        Some(pipe) => Output::Merged(pipe),
+        None => Output::Split(child.stdout.take(), child.stderr.take()),
+    };
+    Ok(Spawned { child, pid, output })
+}
+
+/// Starts reading the process's output and supervising it.
 pub fn start(
+    spawned: Spawned,
     spec: RunSpec,
     id: RunId,
     log: &LogSender,
     reports: &mpsc::UnboundedSender<Report>,
     watchdog: &Arc<Watchdog>,
-) -> std::io::Result<Run> {
-    let mut child = spawn(&spec)?;
-    let pid = child.id().unwrap_or_default();
-    watchdog.watch_group(pid);
+) -> Run {
     let (control, control_rx) = mpsc::unbounded_channel();
+    let pid = spawned.pid;
     let task = RunTask {
         id,
         pid,
-        spec: spec.clone(),
+        spec,
         log: log.clone(),
         reports: reports.clone(),
         watchdog: Arc::clone(watchdog),
     };
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    tokio::spawn(task.supervise(child, stdout, stderr, control_rx));
-    Ok(Run { id, pid, control })
+    tokio::spawn(task.supervise(spawned.child, spawned.output, control_rx));
+    Run { id, control }
 }
 
-fn spawn(spec: &RunSpec) -> std::io::Result<Child> {
+fn command(spec: &RunSpec) -> Command {
     let mut command = Command::new("sh");
     // As Heroku's Python buildpack does, so Python apps' lines reach the log as they are
     // written instead of in 8 KiB blocks; the shell's or an env file's value wins.
@@ -131,11 +173,9 @@ fn spawn(spec: &RunSpec) -> std::io::Result<Child> {
         .current_dir(&spec.root)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .envs(spec.instance_env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdin(Stdio::null());
     sys::own_process_group(&mut command);
-    command.spawn()
+    command
 }
 
 struct RunTask {
@@ -159,15 +199,20 @@ impl RunTask {
     async fn supervise(
         self,
         mut child: Child,
-        stdout: Option<tokio::process::ChildStdout>,
-        stderr: Option<tokio::process::ChildStderr>,
+        output: Output,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         let log_ready = self.log_matcher();
-        let readers = [
-            stdout.map(|p| self.spawn_reader(p, Stream::Stdout, log_ready.clone())),
-            stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone())),
-        ];
+        let readers = match output {
+            Output::Split(stdout, stderr) => [
+                stdout.map(|p| self.spawn_reader(p, Stream::Stdout, log_ready.clone())),
+                stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone())),
+            ],
+            Output::Merged(pipe) => [
+                Some(self.spawn_reader(pipe, Stream::Stdout, log_ready.clone())),
+                None,
+            ],
+        };
         // `Spawned` needs no probe: the supervisor counts the instance up at once.
         let probe = (!matches!(self.spec.ready, Readiness::Spawned))
             .then(|| self.spawn_probe(log_ready.as_ref().map(|m| Arc::clone(&m.notify))));

@@ -79,6 +79,8 @@ pub struct Supervisor {
     /// Exit codes of instances that ended for good with a failure, in time order.
     failures: Vec<i32>,
     ready_announced: bool,
+    /// `HLOCAL_SESSION` of every process started, to find any that left its group.
+    session: Arc<str>,
 }
 
 impl Supervisor {
@@ -87,6 +89,7 @@ impl Supervisor {
         log: LogSender,
         watchdog: Arc<Watchdog>,
         backends: Option<watch::Sender<Backends>>,
+        session: &str,
     ) -> Supervisor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let slots = slot::formation_slots(&config);
@@ -101,6 +104,7 @@ impl Supervisor {
             phase: Phase::Running,
             failures: Vec::new(),
             ready_announced: false,
+            session: session.into(),
         }
     }
 
@@ -110,9 +114,16 @@ impl Supervisor {
         if let Err(code) = self.release(&mut events).await {
             return code;
         }
+        if self.slots.is_empty() {
+            self.log
+                .message(None, "nothing to start: the formation has no instances")
+                .await;
+            return 0;
+        }
         self.settle().await;
         loop {
             if let Some(code) = self.outcome() {
+                self.sweep_session().await;
                 return code;
             }
             let due = self.next_restart();
@@ -120,6 +131,7 @@ impl Supervisor {
                 Some(report) = self.reports.recv() => self.on_report(report).await,
                 Some(event) = events.recv() => {
                     if let Some(code) = self.on_event(event).await {
+                        self.sweep_session().await;
                         return code;
                     }
                 }
@@ -179,6 +191,9 @@ impl Supervisor {
             RunEvent::Finished => {
                 self.slots[idx].run = None;
                 self.after_run(idx).await;
+                if self.phase != Phase::Running {
+                    self.stop_in_dependency_order().await;
+                }
             }
         }
     }
@@ -210,6 +225,15 @@ impl Supervisor {
             signal: spec.stop_signal,
             grace: spec.stop_timeout,
         };
+        if self.slots[idx].retiring.is_empty() {
+            return;
+        }
+        let name = Arc::clone(&self.slots[idx].name);
+        let text = format!(
+            "Preboot: the new process is up; stopping the old one with {}",
+            spec.stop_signal
+        );
+        self.log.message(Some(&name), text).await;
         // Out of the pool first, then stopped: no new request goes to a stopping run.
         for old in &mut self.slots[idx].retiring {
             old.addr = None;
@@ -230,6 +254,9 @@ impl Supervisor {
         }
         let name = Arc::clone(&s.name);
         self.log.message(Some(&name), text).await;
+        self.log
+            .message(Some(&name), "Stopping process with SIGKILL")
+            .await;
     }
 
     async fn on_exited(&mut self, idx: usize, code: i32) {
@@ -337,10 +364,19 @@ impl Supervisor {
             slot: idx,
             generation: s.generation,
         };
-        match instance::start(spec, id, &self.log, &self.reports_tx, &self.watchdog) {
-            Ok(run) => {
-                self.slots[idx].run = Some(run);
+        match instance::spawn(&spec, &self.watchdog) {
+            Ok(spawned) => {
+                self.slots[idx].pid = Some(spawned.pid());
                 self.set_state(idx, State::Starting, None).await;
+                let run = instance::start(
+                    spawned,
+                    spec,
+                    id,
+                    &self.log,
+                    &self.reports_tx,
+                    &self.watchdog,
+                );
+                self.slots[idx].run = Some(run);
                 if matches!(
                     self.config.types[self.slots[idx].type_index].ready,
                     Readiness::Spawned
@@ -358,6 +394,7 @@ impl Supervisor {
         self.log
             .message(Some(&name), format!("Failed to start process: {error}"))
             .await;
+        self.slots[idx].pid = None;
         self.set_state(idx, State::Starting, None).await;
         self.slots[idx].exit_code = Some(127);
         self.set_state(idx, State::Crashed, Some(127)).await;
@@ -372,13 +409,23 @@ impl Supervisor {
             command: spec.command.clone(),
             root: self.config.root.clone(),
             env: Arc::clone(&self.config.env),
-            instance_env: slot::instance_env(&s.name, Some(port), self.config.dyno),
+            instance_env: self.instance_env(&s.name, Some(port)),
             port: Some(port),
             ready: spec.ready.clone(),
             boot_timeout: self.config.boot_timeout,
             stop_signal: spec.stop_signal,
             grace: spec.stop_timeout,
+            merge_output: !self.config.style.json,
         }
+    }
+
+    fn instance_env(&self, name: &str, port: Option<u16>) -> Vec<(String, String)> {
+        let mut env = slot::instance_env(name, port, self.config.dyno);
+        env.push((
+            crate::sys::SESSION_VAR.to_string(),
+            self.session.to_string(),
+        ));
+        env
     }
 
     async fn set_state(&mut self, idx: usize, to: State, code: Option<i32>) {
@@ -390,7 +437,7 @@ impl Supervisor {
             name: Arc::clone(&s.name),
             from: from.map(State::name),
             to: to.name(),
-            pid: s.run.as_ref().map(|r| r.pid),
+            pid: s.pid,
             port: Some(s.port),
             code,
             text: wording.change,
@@ -409,7 +456,6 @@ impl Supervisor {
         self.phase = Phase::Stopping { code };
         for idx in 0..self.slots.len() {
             let s = &mut self.slots[idx];
-            s.restart_at = None;
             s.restart_after_stop = false;
             let spec = &self.config.types[s.type_index];
             let stop = Control::Stop {
@@ -419,17 +465,46 @@ impl Supervisor {
             for old in &s.retiring {
                 old.run.send(stop);
             }
-            if s.run.is_some() && s.state.is_some_and(State::is_live) {
+            // A crash waiting out its back-off will not restart now: it is down.
+            if s.restart_at.take().is_some() && s.run.is_none() {
+                let code = s.exit_code;
+                self.set_state(idx, State::Down, code).await;
+            }
+        }
+        self.stop_in_dependency_order().await;
+    }
+
+    /// Dependents first (docker compose's order): a type is stopped once no running
+    /// instance depends on it, so a worker finishes its job while redis is still up.
+    async fn stop_in_dependency_order(&mut self) {
+        for idx in 0..self.slots.len() {
+            let s = &self.slots[idx];
+            let live = s.run.is_some()
+                && s.state.is_some_and(State::is_live)
+                && s.state != Some(State::Stopping);
+            if live && !self.has_running_dependents(s.type_index) {
                 self.stop_slot(idx).await;
             }
         }
     }
 
+    fn has_running_dependents(&self, type_index: usize) -> bool {
+        self.slots.iter().any(|other| {
+            other.run.is_some()
+                && self.config.types[other.type_index]
+                    .depends_on
+                    .contains(&type_index)
+        })
+    }
+
+    /// Prints `Stopping all processes with SIGTERM`, then sends it: the line comes
+    /// before anything the app prints in reply.
     async fn stop_slot(&mut self, idx: usize) {
-        let s = &self.slots[idx];
-        if s.state == Some(State::Stopping) {
+        if self.slots[idx].state == Some(State::Stopping) {
             return;
         }
+        self.set_state(idx, State::Stopping, None).await;
+        let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
         if let Some(run) = &s.run {
             run.send(Control::Stop {
@@ -437,7 +512,25 @@ impl Supervisor {
                 grace: spec.stop_timeout,
             });
         }
-        self.set_state(idx, State::Stopping, None).await;
+    }
+
+    /// Whatever left its process group (a daemon that called `setsid`) but still carries
+    /// this session's mark goes too: SIGTERM, the grace period, SIGKILL.
+    async fn sweep_session(&self) {
+        let members = crate::sys::session_members(&self.session);
+        if members.is_empty() {
+            return;
+        }
+        for &pid in &members {
+            crate::sys::signal_process(pid, Signal::Term);
+        }
+        let deadline = Instant::now() + self.config.timeout;
+        while Instant::now() < deadline && !crate::sys::session_members(&self.session).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for pid in crate::sys::session_members(&self.session) {
+            crate::sys::signal_process(pid, Signal::Kill);
+        }
     }
 
     /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
@@ -525,6 +618,11 @@ impl Supervisor {
             });
         }
         let port = slot::preboot_port(s.port, s.home_port);
+        let name = Arc::clone(&s.name);
+        let text = format!(
+            "Preboot: starting a new process on port {port}; the old one serves until it is up"
+        );
+        self.log.message(Some(&name), text).await;
         self.start_run_on(idx, port).await;
     }
 
@@ -560,7 +658,7 @@ impl Supervisor {
     async fn announce_ready(&mut self) {
         let ready = self.phase == Phase::Running && slot::all_up(&self.slots);
         if ready && !self.ready_announced {
-            let url = format!("http://localhost:{}", self.config.port);
+            let url = slot::public_url(&self.slots, &self.config);
             self.log.send(Record::Ready { url }).await;
         }
         self.ready_announced = ready;

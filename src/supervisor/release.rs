@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use super::instance::{self, Control, RunEvent, RunId, RunSpec};
 use super::ready::Readiness;
-use super::{Event, KILLED_CODE, Supervisor, slot};
+use super::{Event, KILLED_CODE, Supervisor};
 use crate::output::Source;
 use crate::sys::Signal;
 
@@ -30,12 +30,13 @@ impl Supervisor {
             command: release.command.clone(),
             root: self.config.root.clone(),
             env: Arc::clone(&self.config.env),
-            instance_env: slot::instance_env(RELEASE_NAME, None, self.config.dyno),
+            instance_env: self.instance_env(RELEASE_NAME, None),
             port: None,
             ready: Readiness::Spawned,
             boot_timeout: self.config.boot_timeout,
             stop_signal: Signal::Term,
             grace: self.config.timeout,
+            merge_output: !self.config.style.json,
         };
         let id = RunId {
             slot: RELEASE_SLOT,
@@ -43,8 +44,15 @@ impl Supervisor {
         };
         let text = format!("Starting process with command `{}`", release.command);
         self.log.message(Some(&name), text).await;
-        let run = match instance::start(spec, id, &self.log, &self.reports_tx, &self.watchdog) {
-            Ok(run) => run,
+        let run = match instance::spawn(&spec, &self.watchdog) {
+            Ok(spawned) => instance::start(
+                spawned,
+                spec,
+                id,
+                &self.log,
+                &self.reports_tx,
+                &self.watchdog,
+            ),
             Err(error) => {
                 let text = format!("Failed to start the release phase: {error}");
                 self.log.message(Some(&name), text).await;

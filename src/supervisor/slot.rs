@@ -30,6 +30,8 @@ pub(super) struct Slot {
     /// `None` until first started (waiting for dependencies).
     pub state: Option<State>,
     pub run: Option<Run>,
+    /// The pid of the current (or last) run, for state events.
+    pub pid: Option<u32>,
     /// Where the current run listens, once up.
     pub up_addr: Option<SocketAddr>,
     /// Preboot: older runs, serving (`addr` set) until the new run is up, then stopping.
@@ -64,6 +66,7 @@ pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
                 port,
                 state: None,
                 run: None,
+                pid: None,
                 up_addr: None,
                 retiring: Vec::new(),
                 generation: 0,
@@ -171,6 +174,15 @@ pub(super) fn all_up(slots: &[Slot]) -> bool {
         _ => false,
     };
     slots.iter().any(|s| s.state == Some(State::Up)) && slots.iter().all(settled)
+}
+
+/// Where the app answers: the router, else `web.1` itself; `None` without a web process.
+pub(super) fn public_url(slots: &[Slot], config: &StartConfig) -> Option<String> {
+    let port = match &config.router {
+        Some(router) => Some(router.port),
+        None => slots.iter().find(|s| s.is_web(config)).map(|s| s.home_port),
+    };
+    port.map(|p| format!("http://localhost:{p}"))
 }
 
 /// `PORT`, foreman's `PS`, node-foreman's `FOREMAN_WORKER_NAME`, and `DYNO` on request.

@@ -10,6 +10,7 @@ mod unix;
 pub use foreground::run_foreground;
 pub use signal::Signal;
 pub use unix::{
-    ShutdownSignals, Watchdog, exit_code, group_alive, group_holds_socket, listeners_on,
-    own_process_group, process_command, signal_group, socket_holder,
+    MergedOutput, SESSION_VAR, ShutdownSignals, Watchdog, exit_code, group_alive,
+    group_holds_socket, listeners_on, merged_output, own_process_group, process_command,
+    session_members, signal_group, signal_process, socket_holder,
 };

@@ -39,6 +39,21 @@ pub fn own_process_group(command: &mut tokio::process::Command) {
     command.process_group(0);
 }
 
+/// The reading end of a child's merged stdout+stderr pipe.
+pub type MergedOutput = tokio::net::unix::pipe::Receiver;
+
+/// Gives the child one pipe for both stdout and stderr, as foreman and Heroku's Logplex
+/// do: two pipes cannot tell which of two quick writes came first, one pipe keeps every
+/// line in the order the process wrote it. Call inside the runtime.
+pub fn merged_output(command: &mut tokio::process::Command) -> io::Result<MergedOutput> {
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let for_stderr = write_end.try_clone()?;
+    command
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::from(for_stderr));
+    MergedOutput::from_owned_fd(read_end)
+}
+
 /// Sends `signal` to every process of group `pgid`. `false` when the group is gone.
 pub fn signal_group(pgid: u32, signal: Signal) -> bool {
     let Ok(pgid) = i32::try_from(pgid) else {
@@ -89,6 +104,42 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
     let _ppid = fields.next()?;
     let pgrp = fields.next()?.parse().ok()?;
     Some(ProcStat { state, pgrp })
+}
+
+/// The environment variable that marks every process hlocal starts, inherited by all
+/// their descendants: it finds what escaped the process groups (a daemon that called
+/// `setsid`) when everything must go.
+pub const SESSION_VAR: &str = "HLOCAL_SESSION";
+
+/// Live processes (other than this one) whose environment has `HLOCAL_SESSION=token`.
+pub fn session_members(token: &str) -> Vec<u32> {
+    let needle = format!("{SESSION_VAR}={token}");
+    let own = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own)
+        .filter(|&pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .filter(|&pid| matches!(proc_state(pid), Some(state) if state != 'Z'))
+        .collect()
+}
+
+fn proc_state(pid: u32) -> Option<char> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text[text.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Sends `signal` to one process. `false` when it is gone.
+pub fn signal_process(pid: u32, signal: Signal) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    nix_signal::kill(Pid::from_raw(pid), to_nix(signal)) != Err(Errno::ESRCH)
 }
 
 /// The command line of a process, for messages (`python3 -m http.server 5006`).
@@ -223,8 +274,9 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Forks the watchdog. Must run before any thread is started.
-    pub fn spawn(grace: Duration) -> io::Result<Watchdog> {
+    /// Forks the watchdog. Must run before any thread is started. `session` is the
+    /// `HLOCAL_SESSION` token of hlocal's processes, for those that left their group.
+    pub fn spawn(grace: Duration, session: &str) -> io::Result<Watchdog> {
         if thread_count() > 1 {
             return Err(io::Error::other(
                 "watchdog must be started before any thread",
@@ -236,7 +288,7 @@ impl Watchdog {
         match unsafe { nix::unistd::fork() }? {
             ForkResult::Child => {
                 drop(write_end);
-                watchdog_main(read_end, grace)
+                watchdog_main(read_end, grace, session)
             }
             ForkResult::Parent { .. } => Ok(Watchdog {
                 pipe: fs::File::from(write_end),
@@ -259,7 +311,7 @@ impl Watchdog {
     }
 }
 
-fn watchdog_main(commands: OwnedFd, grace: Duration) -> ! {
+fn watchdog_main(commands: OwnedFd, grace: Duration, session: &str) -> ! {
     detach_watchdog(&commands);
     let mut groups = HashSet::new();
     for line in BufReader::new(fs::File::from(commands)).lines() {
@@ -267,14 +319,16 @@ fn watchdog_main(commands: OwnedFd, grace: Duration) -> ! {
         apply_watchdog_command(&mut groups, &line);
     }
     stop_groups(&groups, grace);
+    stop_session(session, grace);
     // SAFETY: `_exit` skips atexit handlers and stdio flushing, which belong to hlocal.
     unsafe { nix::libc::_exit(0) }
 }
 
 /// Own process group, deaf to terminal and shutdown signals, no inherited fds: the
-/// watchdog ends only when the pipe does.
+/// watchdog ends only when the pipe does. Named so `ps -o comm` tells it from hlocal.
 fn detach_watchdog(keep: &OwnedFd) {
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = nix::sys::prctl::set_name(c"hlocal-watchdog");
     for sig in [
         nix_signal::Signal::SIGINT,
         nix_signal::Signal::SIGTERM,
@@ -343,6 +397,21 @@ pub fn stop_groups(groups: &HashSet<u32>, grace: Duration) {
     }
     for g in alive {
         signal_group(g, Signal::Kill);
+    }
+}
+
+/// The same for processes marked with the session token that are in no listed group.
+fn stop_session(token: &str, grace: Duration) {
+    let members = session_members(token);
+    for &pid in &members {
+        signal_process(pid, Signal::Term);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && !session_members(token).is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in session_members(token) {
+        signal_process(pid, Signal::Kill);
     }
 }
 
