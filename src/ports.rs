@@ -54,8 +54,10 @@ pub fn free_port() -> Option<u16> {
 /// Every `(what, port)` must be free: `port 5007 (web.2) is already in use by pid 4242
 /// (python3 -m http.server 5007)`.
 pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Result<(), Error> {
+    // One read of the socket tables for every port.
+    let listening = sys::all_listeners();
     for (what, port) in wanted {
-        if let Some(listener) = sys::listeners_on(port).first() {
+        if let Some(listener) = listening.iter().find(|l| l.addr.port() == port) {
             return Err(Error::input(format!(
                 "port {port} ({what}) is already in use{}",
                 holder(listener.inode)

@@ -187,12 +187,18 @@ impl Formatter {
         }
         let prefix = self.prefix(&source.name, source.kind, "app");
         let time = self.time_text();
+        // One UTF-8 check for the whole chunk; line by line only when it has bad bytes.
+        let valid = std::str::from_utf8(lines).is_ok();
         for line in lines.split(|&b| b == b'\n') {
             for piece in split_long(line) {
                 out.extend_from_slice(&prefix.before_time);
                 out.extend_from_slice(time.as_bytes());
                 out.extend_from_slice(&prefix.after_time);
-                push_lossy(out, piece);
+                if valid {
+                    out.extend_from_slice(piece);
+                } else {
+                    push_lossy(out, piece);
+                }
                 out.push(b'\n');
             }
         }

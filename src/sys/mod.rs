@@ -5,12 +5,14 @@
 
 mod foreground;
 mod signal;
+#[cfg(target_os = "linux")]
+mod sockdiag;
 mod unix;
 
 pub use foreground::run_foreground;
 pub use signal::Signal;
 pub use unix::{
-    MergedOutput, SESSION_VAR, ShutdownSignals, Watchdog, exit_code, group_alive,
+    MergedOutput, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, exit_code, group_alive,
     group_holds_socket, listeners_on, merged_output, own_process_group, process_command,
     session_members, signal_group, signal_process, socket_holder,
 };

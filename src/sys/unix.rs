@@ -169,10 +169,23 @@ pub struct Listener {
 /// Every TCP listener on `port`, IPv4 and IPv6, read from the kernel's socket tables:
 /// no connection is made, so the app sees no traffic and logs nothing.
 pub fn listeners_on(port: u16) -> Vec<Listener> {
+    all_listeners()
+        .into_iter()
+        .filter(|l| l.addr.port() == port)
+        .collect()
+}
+
+/// Every listening TCP socket: from sock_diag (fast), else from `/proc/net` (where
+/// netlink is not allowed).
+pub fn all_listeners() -> Vec<Listener> {
+    super::sockdiag::listeners().unwrap_or_else(|_| proc_listeners())
+}
+
+fn proc_listeners() -> Vec<Listener> {
     let mut found = Vec::new();
     for (path, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         if let Ok(table) = fs::read_to_string(path) {
-            found.extend(parse_tcp_table(&table, v6).filter(|l| l.addr.port() == port));
+            found.extend(parse_tcp_table(&table, v6));
         }
     }
     found
