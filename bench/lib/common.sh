@@ -123,20 +123,36 @@ make_work_dir() {
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# Percent of both cores' time busy over the next $1 seconds, from /proc/stat. The load
+# average lags by minutes (and counts our own previous runs); this is the present.
+cpu_busy_pct() {
+    local a b
+    a=$(head -1 /proc/stat)
+    sleep "$1"
+    b=$(head -1 /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 2; i <= 9; i++) { t += y[i] - x[i] }
+        idle = (y[5] - x[5]) + (y[6] - x[6])
+        printf "%d\n", (t > 0 ? 100 * (t - idle) / t : 0)
+    }'
+}
+
 # The machine has 2 cores shared with other people's builds: wait (up to
-# BENCH_WAIT_MAX seconds, default 600) for the 1-minute load to drop below
-# BENCH_MAX_LOAD (default 1.0), then go on regardless and say what the load was.
+# BENCH_WAIT_MAX seconds, default 600) until both cores are less than BENCH_MAX_BUSY
+# percent busy (default 15) over 3 s, then go on regardless and say what it was.
 wait_quiet() {
-    local max_load=${BENCH_MAX_LOAD:-1.0} waited=0 limit=${BENCH_WAIT_MAX:-600}
-    while awk -v l="$(load1)" -v m="$max_load" 'BEGIN { exit !(l >= m) }'; do
+    local max_busy=${BENCH_MAX_BUSY:-15} waited=0 limit=${BENCH_WAIT_MAX:-600} busy
+    while busy=$(cpu_busy_pct 3) && ((busy >= max_busy)); do
         if ((waited >= limit)); then
-            log "load still $(load1) after ${waited}s; measuring anyway"
-            return
+            log "CPU still ${busy}% busy after ${waited}s; measuring anyway"
+            break
         fi
-        ((waited % 60 == 0)) && log "load $(load1) >= $max_load, waiting for a quieter machine"
-        sleep 10
+        ((waited % 60 == 0)) && log "CPU ${busy}% busy (load $(load1)), waiting for a quieter machine"
+        sleep 7
         waited=$((waited + 10))
     done
+    START_BUSY=$busy
 }
 
 # Markdown lines describing what was measured and on what.
@@ -148,7 +164,7 @@ print_header() {
     echo "### $title"
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); hlocal commit $commit; kernel $(uname -r)"
-    echo "- machine: $(nproc) cores ($cpu), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- machine: $(nproc) cores ($cpu); at start: load average $(cut -d' ' -f1-3 /proc/loadavg), CPU ${START_BUSY:-?}% busy over 3 s"
 }
 
 print_footer() {

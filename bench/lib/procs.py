@@ -238,6 +238,53 @@ def now() -> float:
     return time.monotonic()
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def cpu_busy(interval: float = 0.5) -> float:
+    """Fraction of all CPUs' time spent busy over the next INTERVAL seconds (0..1).
+
+    Taken just before a trial, with nothing of ours running: it is the other users'
+    load, which the 1-minute load average shows only with a long lag (and inflated by
+    our own previous trials: honcho keeps a core busy for half a minute).
+    """
+    b0, t0 = _cpu_ticks()
+    time.sleep(interval)
+    b1, t1 = _cpu_ticks()
+    return (b1 - b0) / max(1, t1 - t0)
+
+
+class BusyLog:
+    """CPU busy fractions seen before each trial, for the report's footer."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def sample(self) -> float:
+        """Waits (up to 30 s) for a quiet half-second before a trial; records the last one.
+
+        Other people's builds come in bursts: a trial started in the middle of one
+        measures them, not us. BENCH_MAX_BUSY (percent, default 15) sets "quiet".
+        """
+        limit = float(os.environ.get("BENCH_MAX_BUSY", "15")) / 100
+        deadline = time.monotonic() + 30
+        b = cpu_busy()
+        while b >= limit and time.monotonic() < deadline:
+            b = cpu_busy()
+        self.samples.append(b)
+        return b
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "n/a"
+        return (f"median {median(self.samples) * 100:.0f}%, max {max(self.samples) * 100:.0f}% "
+                f"over {len(self.samples)} trials")
+
+
 def loadavg() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
