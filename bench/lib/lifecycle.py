@@ -31,6 +31,7 @@ import procs
 from lines import LineReader
 
 TIMEOUT = 30.0
+BUSY = procs.BusyLog()
 READY = re.compile(r"hlocal +\| ready: ")
 
 
@@ -95,6 +96,7 @@ def finish(proc: subprocess.Popen, runner: Runner, tracker: procs.Tracker) -> in
 
 
 def idle_memory(runner: Runner, app: str) -> dict:
+    BUSY.sample()
     tracker = procs.Tracker()
     proc = spawn(runner, app, 10)
     try:
@@ -128,6 +130,7 @@ def idle_memory(runner: Runner, app: str) -> dict:
 
 def startup(runner: Runner, app: str, fifo: str, n: int) -> dict:
     """Seconds from exec to the Nth instance running (FIFO byte), and to `ready:` (hlocal)."""
+    BUSY.sample()
     tracker = procs.Tracker()
     # O_RDWR keeps a writer open too, so the FIFO never reports hang-up between instances.
     fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
@@ -175,6 +178,7 @@ def startup(runner: Runner, app: str, fifo: str, n: int) -> dict:
 
 
 def shutdown(runner: Runner, app: str, n: int) -> dict:
+    BUSY.sample()
     tracker = procs.Tracker()
     proc = spawn(runner, app, n)
     try:
@@ -281,6 +285,7 @@ def main() -> int:
     print(procs.table(["runner", "signal", "exit (median)", "min / max", "processes left behind (worst run)", "runs"], rows_c))
     print("\n#### (d) Process chain to a simple command (`worker: sleep 1000`)\n")
     print(procs.table(["runner", "chain", "`sh` processes for 10 instances"], rows_d))
+    print(f"\n- CPU busy (both cores) in the 0.5 s before each trial: {BUSY.summary()}")
     return 0
 
 

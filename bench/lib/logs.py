@@ -34,6 +34,7 @@ import procs
 
 LINGER_SECONDS = 600  # lingering writers die on their own after this, whatever happens
 DEADLINE = 300.0  # a trial that has not seen every line by then is reported as timed out
+BUSY = procs.BusyLog()
 
 
 @dataclass
@@ -349,17 +350,20 @@ def main() -> int:
             for r in runners:
                 if rep >= r.reps:
                     continue
+                busy = BUSY.sample()
                 trial = r.run(linger_dir, exit_dir, out, sc)
                 results.setdefault(r.name, []).append(trial)
                 wall = procs.secs(trial.wall) if trial.wall is not None else "timeout"
                 print(
-                    f"  {sc.key} run {rep + 1} {r.name}: {wall}, {trial.check}, load {procs.loadavg()}",
+                    f"  {sc.key} run {rep + 1} {r.name}: {wall}, {trial.check}, "
+                    f"CPU busy before {busy * 100:.0f}%, load {procs.loadavg()}",
                     file=sys.stderr,
                 )
                 os.unlink(out)
         print(summarize(sc, results))
         print()
         sys.stdout.flush()
+    print(f"- CPU busy (both cores) in the 0.5 s before each trial: {BUSY.summary()}")
     return 0
 
 

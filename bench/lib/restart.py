@@ -26,6 +26,7 @@ from lines import LineReader
 
 GAP = 0.3  # seconds between an instance being up and the next write
 TIMEOUT = 10.0  # per step
+BUSY = procs.BusyLog()
 
 
 def debounce_seconds(text: str) -> float:
@@ -42,6 +43,7 @@ def touch(path: str, i: int) -> float:
 
 def measure(argv: list[str], app: str, changes: int, spawn_line: str | None, up_line: str) -> dict:
     """Runs ARGV, makes CHANGES edits, returns the latencies (seconds) per marker."""
+    BUSY.sample()
     tracker = procs.Tracker()
     proc = subprocess.Popen(argv, cwd=app, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     reader = LineReader(proc.stdout.fileno())
@@ -133,6 +135,7 @@ def main() -> int:
         rows.append([peer, "—", "no watch mode", "—", "—", "—", "—"])
     headers = ["runner", "debounce", "measured to", "median − debounce", "p90 − debounce", "min / max − debounce", "changes"]
     print(procs.table(headers, rows))
+    print(f"\n- CPU busy (both cores) in the 0.5 s before each series: {BUSY.summary()}")
     return 0
 
 
