@@ -165,6 +165,8 @@ print_header() {
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); hlocal commit $commit; kernel $(uname -r)"
     echo "- machine: $(nproc) cores ($cpu); at start: load average $(cut -d' ' -f1-3 /proc/loadavg), CPU ${START_BUSY:-?}% busy over 3 s"
+    # hlocal's port check reads the kernel's TCP tables once per port: their size matters.
+    echo "- TCP sockets on the machine at start: $(($(wc -l </proc/net/tcp) - 1)) IPv4, $(($(wc -l </proc/net/tcp6) - 1)) IPv6"
 }
 
 print_footer() {
