@@ -20,11 +20,13 @@
 //! period and reports `Finished` only once its whole process group is gone. The watchdog
 //! (`sys::Watchdog`) covers the case where hlocal itself is killed.
 
+mod changes;
 pub mod instance;
 pub mod policy;
 pub mod ready;
 mod release;
 mod shell;
+mod shutdown;
 mod slot;
 pub mod state;
 
@@ -35,7 +37,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::{StartConfig, TypeWatch};
+use crate::config::StartConfig;
 use crate::output::{LogSender, Record, StateChange};
 use crate::router::Backends;
 use crate::sys::{Signal, Watchdog};
@@ -447,183 +449,6 @@ impl Supervisor {
         if let Some(then) = wording.then {
             self.log.message(Some(&name), then).await;
         }
-    }
-
-    async fn begin_shutdown(&mut self, code: i32) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        self.phase = Phase::Stopping { code };
-        for idx in 0..self.slots.len() {
-            let s = &mut self.slots[idx];
-            s.restart_after_stop = false;
-            let spec = &self.config.types[s.type_index];
-            let stop = Control::Stop {
-                signal: spec.stop_signal,
-                grace: spec.stop_timeout,
-            };
-            for old in &s.retiring {
-                old.run.send(stop);
-            }
-            // A crash waiting out its back-off will not restart now: it is down.
-            if s.restart_at.take().is_some() && s.run.is_none() {
-                let code = s.exit_code;
-                self.set_state(idx, State::Down, code).await;
-            }
-        }
-        self.stop_in_dependency_order().await;
-    }
-
-    /// Dependents first (docker compose's order): a type is stopped once no running
-    /// instance depends on it, so a worker finishes its job while redis is still up.
-    async fn stop_in_dependency_order(&mut self) {
-        for idx in 0..self.slots.len() {
-            let s = &self.slots[idx];
-            let live = s.run.is_some()
-                && s.state.is_some_and(State::is_live)
-                && s.state != Some(State::Stopping);
-            if live && !self.has_running_dependents(s.type_index) {
-                self.stop_slot(idx).await;
-            }
-        }
-    }
-
-    fn has_running_dependents(&self, type_index: usize) -> bool {
-        self.slots.iter().any(|other| {
-            other.run.is_some()
-                && self.config.types[other.type_index]
-                    .depends_on
-                    .contains(&type_index)
-        })
-    }
-
-    /// Prints `Stopping all processes with SIGTERM`, then sends it: the line comes
-    /// before anything the app prints in reply.
-    async fn stop_slot(&mut self, idx: usize) {
-        if self.slots[idx].state == Some(State::Stopping) {
-            return;
-        }
-        self.set_state(idx, State::Stopping, None).await;
-        let s = &self.slots[idx];
-        let spec = &self.config.types[s.type_index];
-        if let Some(run) = &s.run {
-            run.send(Control::Stop {
-                signal: spec.stop_signal,
-                grace: spec.stop_timeout,
-            });
-        }
-    }
-
-    /// Whatever left its process group (a daemon that called `setsid`) but still carries
-    /// this session's mark goes too: SIGTERM, the grace period, SIGKILL.
-    async fn sweep_session(&self) {
-        let members = crate::sys::session_members(&self.session);
-        if members.is_empty() {
-            return;
-        }
-        for &pid in &members {
-            crate::sys::signal_process(pid, Signal::Term);
-        }
-        let deadline = Instant::now() + self.config.timeout;
-        while Instant::now() < deadline && !crate::sys::session_members(&self.session).is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for pid in crate::sys::session_members(&self.session) {
-            crate::sys::signal_process(pid, Signal::Kill);
-        }
-    }
-
-    /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
-    async fn kill_now(&mut self, signal: Signal) -> i32 {
-        let text = format!("Received {signal} again, killing all processes");
-        self.log.message(None, text).await;
-        for s in &self.slots {
-            for run in s.run.iter().chain(s.retiring.iter().map(|r| &r.run)) {
-                run.send(Control::Kill);
-            }
-        }
-        let confirm = async {
-            while !self.slots.iter().all(Slot::is_idle) {
-                let Some(report) = self.reports.recv().await else {
-                    break;
-                };
-                if let RunEvent::Finished = report.event {
-                    self.forget_run(report.run);
-                }
-            }
-        };
-        let _ = tokio::time::timeout(KILL_CONFIRM, confirm).await;
-        KILLED_CODE
-    }
-
-    fn forget_run(&mut self, id: RunId) {
-        if let Some(s) = self.slots.get_mut(id.slot) {
-            if s.run.as_ref().is_some_and(|r| r.id == id) {
-                s.run = None;
-            }
-            s.retiring.retain(|r| r.run.id != id);
-        }
-    }
-
-    async fn on_files_changed(&mut self, paths: &[PathBuf]) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        for idx in 0..self.slots.len() {
-            let spec = &self.config.types[self.slots[idx].type_index];
-            let changed = match &spec.watch {
-                TypeWatch::Off => None,
-                TypeWatch::Inherit if !self.config.watch_all => None,
-                TypeWatch::Inherit | TypeWatch::Any => paths.first().map(PathBuf::as_path),
-                TypeWatch::Only(filter) => filter.first_match(paths),
-            };
-            let Some(path) = changed else { continue };
-            let text = format!(
-                "Restarting {}: {} changed",
-                self.slots[idx].name,
-                path.display()
-            );
-            self.log.message(None, text).await;
-            self.restart_for_change(idx).await;
-        }
-    }
-
-    /// New code: restart now, whatever the back-off said.
-    async fn restart_for_change(&mut self, idx: usize) {
-        let preboot = self.config.preboot && self.slots[idx].is_web(&self.config);
-        let s = &mut self.slots[idx];
-        s.backoff = policy::Backoff::default();
-        match s.state {
-            Some(State::Up) if preboot && s.run.is_some() => self.preboot(idx).await,
-            Some(State::Starting | State::Up) => {
-                self.slots[idx].restart_after_stop = true;
-                self.stop_slot(idx).await;
-            }
-            Some(State::Stopping) => s.restart_after_stop = true,
-            Some(State::Crashed | State::Exited | State::Down) => {
-                s.restart_at = Some(Instant::now());
-            }
-            None => {}
-        }
-    }
-
-    /// Heroku's preboot: the new run starts on another port while the old one keeps
-    /// serving; the old one gets its stop signal only once the new one is up.
-    async fn preboot(&mut self, idx: usize) {
-        let s = &mut self.slots[idx];
-        if let Some(run) = s.run.take() {
-            s.retiring.push(slot::Retiring {
-                run,
-                addr: s.up_addr.take(),
-            });
-        }
-        let port = slot::preboot_port(s.port, s.home_port);
-        let name = Arc::clone(&s.name);
-        let text = format!(
-            "Preboot: starting a new process on port {port}; the old one serves until it is up"
-        );
-        self.log.message(Some(&name), text).await;
-        self.start_run_on(idx, port).await;
     }
 
     /// After every event: start instances whose dependencies are up, publish the

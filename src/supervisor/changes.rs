@@ -1,0 +1,74 @@
+//! Restarts for new code: which instances a batch of changed files concerns, and how
+//! each is restarted (stop then start, or Heroku's preboot for `web`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::state::State;
+use super::{Phase, Supervisor, policy, slot};
+use crate::config::TypeWatch;
+
+impl Supervisor {
+    pub(super) async fn on_files_changed(&mut self, paths: &[PathBuf]) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        for idx in 0..self.slots.len() {
+            let spec = &self.config.types[self.slots[idx].type_index];
+            let changed = match &spec.watch {
+                TypeWatch::Off => None,
+                TypeWatch::Inherit if !self.config.watch_all => None,
+                TypeWatch::Inherit | TypeWatch::Any => paths.first().map(PathBuf::as_path),
+                TypeWatch::Only(filter) => filter.first_match(paths),
+            };
+            let Some(path) = changed else { continue };
+            let text = format!(
+                "Restarting {}: {} changed",
+                self.slots[idx].name,
+                path.display()
+            );
+            self.log.message(None, text).await;
+            self.restart_for_change(idx).await;
+        }
+    }
+
+    /// New code: restart now, whatever the back-off said.
+    async fn restart_for_change(&mut self, idx: usize) {
+        let preboot = self.config.preboot && self.slots[idx].is_web(&self.config);
+        let s = &mut self.slots[idx];
+        s.backoff = policy::Backoff::default();
+        match s.state {
+            Some(State::Up) if preboot && s.run.is_some() => self.preboot(idx).await,
+            Some(State::Starting | State::Up) => {
+                self.slots[idx].restart_after_stop = true;
+                self.stop_slot(idx).await;
+            }
+            Some(State::Stopping) => s.restart_after_stop = true,
+            Some(State::Crashed | State::Exited | State::Down) => {
+                s.restart_at = Some(Instant::now());
+            }
+            None => {}
+        }
+    }
+
+    /// Heroku's preboot: the new run starts on another port while the old one keeps
+    /// serving; the old one gets its stop signal only once the new one is up.
+    async fn preboot(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        if let Some(run) = s.run.take() {
+            s.retiring.push(slot::Retiring {
+                run,
+                addr: s.up_addr.take(),
+            });
+        }
+        let port = slot::preboot_port(s.port, s.home_port);
+        let name = Arc::clone(&s.name);
+        let text = format!(
+            "Preboot: starting a new process on port {port}; the old one serves until it is up"
+        );
+        self.log.message(Some(&name), text).await;
+        self.start_run_on(idx, port).await;
+    }
+}

@@ -1,0 +1,131 @@
+//! Stopping: the shutdown sequence (dependents first, each with its stop signal, grace
+//! and SIGKILL), the second Ctrl-C that kills at once, and the final sweep for
+//! processes that left their process group.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::instance::{Control, RunEvent, RunId};
+use super::slot::Slot;
+use super::state::State;
+use super::{KILL_CONFIRM, KILLED_CODE, Phase, Supervisor};
+use crate::sys::{self, Signal};
+
+impl Supervisor {
+    pub(super) async fn begin_shutdown(&mut self, code: i32) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::Stopping { code };
+        for idx in 0..self.slots.len() {
+            let s = &mut self.slots[idx];
+            s.restart_after_stop = false;
+            let spec = &self.config.types[s.type_index];
+            let stop = Control::Stop {
+                signal: spec.stop_signal,
+                grace: spec.stop_timeout,
+            };
+            for old in &s.retiring {
+                old.run.send(stop);
+            }
+            // A crash waiting out its back-off will not restart now: it is down.
+            if s.restart_at.take().is_some() && s.run.is_none() {
+                let code = s.exit_code;
+                self.set_state(idx, State::Down, code).await;
+            }
+        }
+        self.stop_in_dependency_order().await;
+    }
+
+    /// Dependents first (docker compose's order): a type is stopped once no running
+    /// instance depends on it, so a worker finishes its job while redis is still up.
+    pub(super) async fn stop_in_dependency_order(&mut self) {
+        for idx in 0..self.slots.len() {
+            let s = &self.slots[idx];
+            let live = s.run.is_some()
+                && s.state.is_some_and(State::is_live)
+                && s.state != Some(State::Stopping);
+            if live && !self.has_running_dependents(s.type_index) {
+                self.stop_slot(idx).await;
+            }
+        }
+    }
+
+    fn has_running_dependents(&self, type_index: usize) -> bool {
+        self.slots.iter().any(|other| {
+            other.run.is_some()
+                && self.config.types[other.type_index]
+                    .depends_on
+                    .contains(&type_index)
+        })
+    }
+
+    /// Prints `Stopping all processes with SIGTERM`, then sends it: the line comes
+    /// before anything the app prints in reply.
+    pub(super) async fn stop_slot(&mut self, idx: usize) {
+        if self.slots[idx].state == Some(State::Stopping) {
+            return;
+        }
+        self.set_state(idx, State::Stopping, None).await;
+        let s = &self.slots[idx];
+        let spec = &self.config.types[s.type_index];
+        if let Some(run) = &s.run {
+            run.send(Control::Stop {
+                signal: spec.stop_signal,
+                grace: spec.stop_timeout,
+            });
+        }
+    }
+
+    /// Whatever left its process group (a daemon that called `setsid`) but still carries
+    /// this session's mark goes too: SIGTERM, the grace period, SIGKILL.
+    pub(super) async fn sweep_session(&self) {
+        let members = sys::session_members(&self.session);
+        if members.is_empty() {
+            return;
+        }
+        for &pid in &members {
+            sys::signal_process(pid, Signal::Term);
+        }
+        let deadline = Instant::now() + self.config.timeout;
+        while Instant::now() < deadline && !sys::session_members(&self.session).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for pid in sys::session_members(&self.session) {
+            sys::signal_process(pid, Signal::Kill);
+        }
+    }
+
+    /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
+    pub(super) async fn kill_now(&mut self, signal: Signal) -> i32 {
+        let text = format!("Received {signal} again, killing all processes");
+        self.log.message(None, text).await;
+        for s in &self.slots {
+            for run in s.run.iter().chain(s.retiring.iter().map(|r| &r.run)) {
+                run.send(Control::Kill);
+            }
+        }
+        let confirm = async {
+            while !self.slots.iter().all(Slot::is_idle) {
+                let Some(report) = self.reports.recv().await else {
+                    break;
+                };
+                if let RunEvent::Finished = report.event {
+                    self.forget_run(report.run);
+                }
+            }
+        };
+        let _ = tokio::time::timeout(KILL_CONFIRM, confirm).await;
+        KILLED_CODE
+    }
+
+    fn forget_run(&mut self, id: RunId) {
+        if let Some(s) = self.slots.get_mut(id.slot) {
+            if s.run.as_ref().is_some_and(|r| r.id == id) {
+                s.run = None;
+            }
+            s.retiring.retain(|r| r.run.id != id);
+        }
+    }
+}
