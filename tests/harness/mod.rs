@@ -28,6 +28,9 @@ pub const LONG: Duration = Duration::from_secs(30);
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Every port `free_port` has handed out in this test run.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
 /// An app directory and the command line to run hlocal on it.
 pub struct Hlocal {
     pub dir: PathBuf,
@@ -451,18 +454,34 @@ pub fn assert_no_leftovers(marker: &str) {
     }
 }
 
-/// A port that is free now, with `extra` more free ports above it at the given offsets.
+/// A port that is free now, with the ports at `offsets` above it free too. Picked at
+/// random below the ephemeral range (32768+), where outgoing connections — thousands,
+/// when a benchmark runs beside the tests — take their local ports.
 pub fn free_port(offsets: &[u16]) -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = probe.local_addr().expect("addr").port();
-        drop(probe);
-        let all_free = offsets.iter().all(|&o| {
-            port.checked_add(o).is_some_and(|p| {
-                TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("::1", p)).is_ok()
-            })
+    const LOW: u64 = 15_000;
+    const SPAN: u64 = 17_000;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut state = seed
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(1, Ordering::SeqCst) as u64;
+    for _ in 0..1000 {
+        // xorshift: cheap, and distinct tests in one process draw different ports.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let port = u16::try_from(LOW + state % SPAN).unwrap_or(20_000);
+        let block: Vec<u16> = offsets.iter().map(|&o| port + o).collect();
+        let mut handed_out = HANDED_OUT.lock().expect("lock");
+        let all_free = block.iter().all(|p| {
+            !handed_out.contains(p)
+                && TcpListener::bind(("127.0.0.1", *p)).is_ok()
+                && TcpListener::bind(("::1", *p)).is_ok()
         });
-        if all_free && port < 60000 {
+        if all_free {
+            // Tests run as threads of one process: never give two of them the same ports.
+            handed_out.extend(block);
             return port;
         }
     }
