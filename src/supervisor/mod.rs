@@ -236,9 +236,13 @@ impl Supervisor {
             spec.stop_signal
         );
         self.log.message(Some(&name), text).await;
-        // Out of the pool first, then stopped: no new request goes to a stopping run.
+        // Out of the pool first (published now, not after this event), then stopped:
+        // no new request goes to a stopping run.
         for old in &mut self.slots[idx].retiring {
             old.addr = None;
+        }
+        self.publish_backends();
+        for old in &self.slots[idx].retiring {
             old.run.send(stop);
         }
     }
