@@ -383,6 +383,7 @@ fn an_upgrade_is_bridged_both_ways() {
         stream.read_exact(&mut echo).expect("echo");
         assert_eq!(echo, message);
     }
+    drop(stream);
     app.running.stop();
 }
 
@@ -464,4 +465,19 @@ fn preboot_serves_every_request_across_code_changes() {
     );
     assert!(ok.load(Ordering::SeqCst) > 10);
     app.running.stop();
+}
+
+#[test]
+fn backends_on_ipv6_only_and_dual_stack_are_reached() {
+    for bind in ["::1", "::", "127.0.0.1"] {
+        let app = server_app_with(
+            Hlocal::new().env("BIND", bind),
+            "web: python3 server.py\n",
+            &[],
+        );
+        ready(&app);
+        let response = get(app.port, "/").expect("get");
+        assert_eq!(response.status, 200, "{bind}: {}", response.text());
+        app.running.stop();
+    }
 }
