@@ -161,7 +161,13 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if listed.is_empty() {
         return;
     }
+    // `Connection: keep-alive` / `close` / `upgrade` name nothing left to remove.
     let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter(|t| {
+            !["keep-alive", "close", "upgrade"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k))
+        })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     for name in listed.iter().chain(&named) {
