@@ -9,7 +9,8 @@
 //! Inside, the routing decision and the proxy engine are kept apart (pingora's
 //! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
 //! backend connections, `forward` moves requests and responses, `server` runs accepted
-//! connections, `service` ties one request together; `headers` and `codes` are pure.
+//! connections on the router's own threads (`workers`), `service` ties one request
+//! together; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
 // The binary reaches this module once `app.rs` calls `bind` and `serve` (the supervisor's
@@ -25,6 +26,7 @@ mod rewind;
 mod server;
 mod service;
 mod upstream;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -139,16 +141,27 @@ fn bind_and_listen(socket: Socket, addr: SocketAddr) -> io::Result<std::net::Tcp
     Ok(socket.into())
 }
 
-/// Serves until the task is aborted (which aborts every connection with it).
+/// Serves until the task is aborted (which stops every connection with it), on the
+/// router's own worker threads (`workers`).
 pub async fn serve(
     listeners: Listeners,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
     log: LogSender,
 ) {
+    workers::run(listeners.sockets, config, backends, log).await;
+}
+
+/// Serves on the calling runtime: what each worker thread runs.
+pub(crate) async fn serve_here(
+    sockets: Vec<std::net::TcpListener>,
+    config: RouterConfig,
+    backends: watch::Receiver<Backends>,
+    log: LogSender,
+) {
     let router = Arc::new(Router::new(config, backends));
     let mut accepting = JoinSet::new();
-    for socket in listeners.sockets {
+    for socket in sockets {
         match server::listener(socket) {
             Ok(listener) => {
                 accepting.spawn(server::accept(listener, Arc::clone(&router), log.clone()));

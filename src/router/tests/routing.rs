@@ -470,3 +470,19 @@ async fn http10_clients_and_absolute_targets_are_served() {
     assert!(answer.ends_with("\r\n\r\n/abs?q=1 HTTP/1.1"), "{answer}");
     assert_eq!(rig.log().await.word("path"), "/abs?q=1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_serve_stops_the_router() {
+    let one = named("web.1", V4).await;
+    let rig = Rig::start(vec![one.backend.clone()]).await;
+    let addr = rig.v4();
+    let (parts, _) = fetch(addr, get("/")).await;
+    assert_eq!(parts.status, 200);
+    drop(rig);
+    within("the listening socket to close", async {
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
