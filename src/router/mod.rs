@@ -44,7 +44,7 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::output::LogSender;
-use pool::Picker;
+pub(crate) use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
 use upstream::Upstream;
 
@@ -152,14 +152,16 @@ pub async fn serve(
     workers::run(listeners.sockets, config, backends, log).await;
 }
 
-/// Serves on the calling runtime: what each worker thread runs.
+/// Serves on the calling runtime: what each worker thread runs. Workers share `picker`,
+/// so round-robin is one rotation across all of them.
 pub(crate) async fn serve_here(
     sockets: Vec<std::net::TcpListener>,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
+    picker: Arc<Picker>,
     log: LogSender,
 ) {
-    let router = Arc::new(Router::new(config, backends));
+    let router = Arc::new(Router::new(config, backends, picker));
     let mut accepting = JoinSet::new();
     for socket in sockets {
         match server::listener(socket) {
@@ -176,7 +178,7 @@ pub(crate) async fn serve_here(
 pub(crate) struct Router {
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
-    picker: Picker,
+    picker: Arc<Picker>,
     upstream: Upstream,
     /// `X-Forwarded-Port`, made once.
     forwarded_port: HeaderValue,
@@ -184,9 +186,13 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    fn new(config: RouterConfig, backends: watch::Receiver<Backends>) -> Router {
+    fn new(
+        config: RouterConfig,
+        backends: watch::Receiver<Backends>,
+        picker: Arc<Picker>,
+    ) -> Router {
         Router {
-            picker: Picker::new(config.balance),
+            picker,
             forwarded_port: HeaderValue::from(config.port),
             http: server::http_builder(),
             config,

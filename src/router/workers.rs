@@ -12,10 +12,11 @@
 
 use std::io;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{Backends, RouterConfig, serve_here};
+use super::{Backends, Picker, RouterConfig, serve_here};
 use crate::output::{LogSender, Record};
 
 /// Starts the workers; they run until this future is dropped (its task aborted).
@@ -28,12 +29,14 @@ pub(crate) async fn run(
     let count = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     // Dropped with this future: every worker sees its receiver close and stops.
     let (_running, stopped) = watch::channel(());
+    let picker = Arc::new(Picker::new(config.balance));
     for n in 1..=count {
         let worker = match duplicate(&sockets) {
             Ok(sockets) => Worker {
                 sockets,
                 config: config.clone(),
                 backends: backends.clone(),
+                picker: Arc::clone(&picker),
                 log: log.clone(),
                 stopped: stopped.clone(),
             },
@@ -70,6 +73,7 @@ struct Worker {
     sockets: Vec<std::net::TcpListener>,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
+    picker: Arc<Picker>,
     log: LogSender,
     stopped: watch::Receiver<()>,
 }
@@ -93,12 +97,13 @@ impl Worker {
             sockets,
             config,
             backends,
+            picker,
             log,
             mut stopped,
         } = self;
         runtime.block_on(async move {
             tokio::select! {
-                () = serve_here(sockets, config, backends, log) => {}
+                () = serve_here(sockets, config, backends, picker, log) => {}
                 _closed = stopped.changed() => {}
             }
         });

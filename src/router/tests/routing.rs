@@ -351,8 +351,10 @@ async fn a_new_generation_never_gets_an_old_connection() {
     })
     .await;
     let rig = Rig::start(vec![server.backend.clone()]).await;
-    let (_, first) = fetch(rig.v4(), get("/")).await;
-    let (_, again) = fetch(rig.v4(), get("/")).await;
+    // One client connection: its requests share a worker, and so a backend pool.
+    let mut client = connect(rig.v4()).await;
+    let first = send(&mut client, get("/")).await;
+    let again = send(&mut client, get("/")).await;
     assert_eq!(
         (&first[..], &again[..]),
         (&b"conn 1"[..], &b"conn 1"[..]),
@@ -364,7 +366,7 @@ async fn a_new_generation_never_gets_an_old_connection() {
         up: vec![restarted],
         ..Backends::default()
     });
-    let (_, after) = fetch(rig.v4(), get("/")).await;
+    let after = send(&mut client, get("/")).await;
     assert_eq!(&after[..], b"conn 2");
     assert_eq!(connections.get(), 2);
 }
@@ -485,4 +487,18 @@ async fn aborting_serve_stops_the_router() {
         }
     })
     .await;
+}
+
+/// Sends `req` on an open client connection and collects the body.
+async fn send(
+    client: &mut hyper::client::conn::http1::SendRequest<TestBody>,
+    req: Request<TestBody>,
+) -> Bytes {
+    within("the connection", client.ready())
+        .await
+        .expect("UNWRAP: open");
+    let response = within("a response", client.send_request(req)).await;
+    let body = response.expect("UNWRAP: answered").into_body();
+    let body = within("a body", http_body_util::BodyExt::collect(body)).await;
+    body.expect("UNWRAP: whole").to_bytes()
 }

@@ -92,7 +92,8 @@ impl Rig {
             balance,
         };
         let serve = if here {
-            spawn(serve_here(listeners.sockets, config, rx, log))
+            let picker = std::sync::Arc::new(crate::router::Picker::new(balance));
+            spawn(serve_here(listeners.sockets, config, rx, picker, log))
         } else {
             spawn(serve(listeners, config, rx, log))
         };
