@@ -3,7 +3,9 @@
 # reverse proxy (keep-alive upstream) and node-foreman's proxy (`nf start -x`), in front
 # of the same two backends (nginx, one worker each, serving a 1 KiB file). wrk measures
 # req/s and p50/p99 latency at 1 and 64 keep-alive connections; then hlocal's RSS is
-# read with 1,000 connections open (busy under wrk, and idle). Prints a markdown table.
+# read with 1,000 connections open (idle, then busy under wrk). Each row also shows the
+# CPU time the target itself used per request (user + system, all its threads and
+# workers), which stays meaningful when other work shares the cores. Prints markdown.
 #
 #   bench/router.sh                      # DURATION=10s per run
 #   DURATION=5s bench/router.sh
@@ -30,7 +32,7 @@ say() { printf '%s\n' "$*" >&2; }
 cleanup() {
     local pid
     for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
+        stop_pid "$pid"
     done
     # Backends started by hlocal or nf write their pid files here; end those by PID too.
     for pidfile in "$work"/*.pid; do
@@ -102,8 +104,20 @@ start_backend() {
     wait_http "http://127.0.0.1:$1/" 10
 }
 
+# A process and its descendants (nf forks its proxy, which would outlive it), by PID.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do
+        descendants "$child"
+        echo "$child"
+    done
+}
+
 stop_pid() {
-    kill "$1" 2>/dev/null || true
+    local pid
+    for pid in $(descendants "$1") "$1"; do
+        kill "$pid" 2>/dev/null || true
+    done
     wait "$1" 2>/dev/null || true
 }
 
@@ -115,19 +129,34 @@ to_us() {
     }'
 }
 
+# CPU time (user + system, all threads, in clock ticks) used so far by the given PIDs.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
 rows=()
-measure() { # name url
-    local name=$1 url=$2 conns threads out rps p50 p99 errors
-    wrk -t2 -c64 -d2s "$url" >/dev/null # warm-up: fills connection pools, JITs nothing
+measure() { # name url "pids whose CPU time is the target's"
+    local name=$1 url=$2 pids=$3 conns threads out rps p50 p99 errors before after requests cpu
+    wrk -t2 -c64 -d2s "$url" >/dev/null # warm-up: fills connection pools
     for conns in 1 64; do
         threads=$((conns == 1 ? 1 : 2))
+        before=$(cpu_ticks $pids)
         out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url")
+        after=$(cpu_ticks $pids)
+        requests=$(awk '/requests in/ {print $1}' <<<"$out")
+        cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
         rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
         p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
         p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
         errors=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
-        rows+=("| $name | $conns | ${rps%.*} | ${p50%.*} | ${p99%.*} | ${errors:-none} |")
-        say "$name c=$conns: ${rps%.*} req/s, p50 ${p50%.*} µs, p99 ${p99%.*} µs"
+        rows+=("| $name | $conns | ${rps%.*} | ${p50%.*} | ${p99%.*} | $cpu | ${errors:-none} |")
+        say "$name c=$conns: ${rps%.*} req/s, p50 ${p50%.*} µs, p99 ${p99%.*} µs, $cpu µs CPU/request"
     done
 }
 
@@ -197,8 +226,9 @@ main() {
     local b proxy nfp hp
     b=$(free_ports 2)
     start_backend "$b"
+    local backend_pid=$!
     start_backend "$((b + 1))"
-    measure "direct (one backend)" "http://127.0.0.1:$b/"
+    measure "direct (one backend)" "http://127.0.0.1:$b/" "$backend_pid $(pgrep -P "$backend_pid")"
 
     proxy=$(free_ports 1)
     sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
@@ -207,7 +237,7 @@ main() {
     local nginx_pid=$!
     pids+=("$nginx_pid")
     wait_http "http://127.0.0.1:$proxy/" 10
-    measure "nginx proxy (keepalive)" "http://127.0.0.1:$proxy/"
+    measure "nginx proxy (keepalive)" "http://127.0.0.1:$proxy/" "$nginx_pid $(pgrep -P "$nginx_pid")"
     stop_pid "$nginx_pid"
 
     hp=$(free_ports 3)
@@ -228,7 +258,7 @@ main() {
             exit 1
         fi
     fi
-    measure "$how" "http://127.0.0.1:$hp/"
+    measure "$how" "http://127.0.0.1:$hp/" "$hlocal_pid"
     measure_rss "$hlocal_pid" "$hp"
     stop_pid "$hlocal_pid"
 
@@ -237,15 +267,15 @@ main() {
     local nf_pid=$!
     pids+=("$nf_pid")
     if wait_http "http://127.0.0.1:$nfp/" 30; then
-        measure "node-foreman proxy" "http://127.0.0.1:$nfp/"
+        measure "node-foreman proxy" "http://127.0.0.1:$nfp/" "$(pgrep -P "$nf_pid" -f proxy.js)"
     else
-        rows+=("| node-foreman proxy | - | did not start | | | |")
+        rows+=("| node-foreman proxy | - | did not start | | | | |")
     fi
     stop_pid "$nf_pid"
 
     printf '\n%s, 1 KiB responses, %s per run, %s cores, %s\n\n' "$(date -u +%F)" "$DURATION" "$(nproc)" "$(uname -sr)"
-    printf '| target | connections | req/s | p50 (µs) | p99 (µs) | errors |\n'
-    printf '|---|---:|---:|---:|---:|---|\n'
+    printf '| target | connections | req/s | p50 (µs) | p99 (µs) | CPU µs/request | errors |\n'
+    printf '|---|---:|---:|---:|---:|---:|---|\n'
     printf '%s\n' "${rows[@]}"
     printf '\n| memory | |\n|---|---:|\n'
     printf '%s\n' "${rss_rows[@]}"

@@ -262,7 +262,10 @@ fn text(v: &HeaderValue) -> RouterValue {
 }
 
 fn lossy(v: &HeaderValue) -> String {
-    String::from_utf8_lossy(v.as_bytes()).into_owned()
+    v.to_str().map_or_else(
+        |_| String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        str::to_owned,
+    )
 }
 
 fn millis(d: Option<Duration>) -> RouterValue {

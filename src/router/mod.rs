@@ -9,7 +9,8 @@
 //! Inside, the routing decision and the proxy engine are kept apart (pingora's
 //! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
 //! backend connections, `forward` moves requests and responses, `server` runs accepted
-//! connections, `service` ties one request together; `headers` and `codes` are pure.
+//! connections on the router's own threads (`workers`), `service` ties one request
+//! together; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
 // The binary reaches this module once `app.rs` calls `bind` and `serve` (the supervisor's
@@ -25,6 +26,7 @@ mod rewind;
 mod server;
 mod service;
 mod upstream;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -42,7 +44,7 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::output::LogSender;
-use pool::Picker;
+pub(crate) use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
 use upstream::Upstream;
 
@@ -139,16 +141,29 @@ fn bind_and_listen(socket: Socket, addr: SocketAddr) -> io::Result<std::net::Tcp
     Ok(socket.into())
 }
 
-/// Serves until the task is aborted (which aborts every connection with it).
+/// Serves until the task is aborted (which stops every connection with it), on the
+/// router's own worker threads (`workers`).
 pub async fn serve(
     listeners: Listeners,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
     log: LogSender,
 ) {
-    let router = Arc::new(Router::new(config, backends));
+    workers::run(listeners.sockets, config, backends, log).await;
+}
+
+/// Serves on the calling runtime: what each worker thread runs. Workers share `picker`,
+/// so round-robin is one rotation across all of them.
+pub(crate) async fn serve_here(
+    sockets: Vec<std::net::TcpListener>,
+    config: RouterConfig,
+    backends: watch::Receiver<Backends>,
+    picker: Arc<Picker>,
+    log: LogSender,
+) {
+    let router = Arc::new(Router::new(config, backends, picker));
     let mut accepting = JoinSet::new();
-    for socket in listeners.sockets {
+    for socket in sockets {
         match server::listener(socket) {
             Ok(listener) => {
                 accepting.spawn(server::accept(listener, Arc::clone(&router), log.clone()));
@@ -163,7 +178,7 @@ pub async fn serve(
 pub(crate) struct Router {
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
-    picker: Picker,
+    picker: Arc<Picker>,
     upstream: Upstream,
     /// `X-Forwarded-Port`, made once.
     forwarded_port: HeaderValue,
@@ -171,9 +186,13 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    fn new(config: RouterConfig, backends: watch::Receiver<Backends>) -> Router {
+    fn new(
+        config: RouterConfig,
+        backends: watch::Receiver<Backends>,
+        picker: Arc<Picker>,
+    ) -> Router {
         Router {
-            picker: Picker::new(config.balance),
+            picker,
             forwarded_port: HeaderValue::from(config.port),
             http: server::http_builder(),
             config,

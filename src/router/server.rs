@@ -17,6 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -24,16 +25,15 @@ use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Router;
 use super::body::RouterBody;
-use super::forward::{self, Bridge};
+use super::forward;
 use super::headers;
 use super::rewind::Rewind;
-use super::service::{self, ConnCtx, Event};
-use crate::output::{LogSender, Record};
+use super::service::{self, ConnCtx};
+use crate::output::{LogSender, Record, RouterLog};
 
 /// hyper rejects a request with more headers than this with a 431 before the router
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
@@ -107,13 +107,20 @@ enum Ended {
     Finished { parked: bool },
 }
 
+/// What woke the connection's task.
+enum Step {
+    Ended(hyper::Result<()>),
+    Lines,
+    Idle,
+}
+
 /// One client connection, from accept to close (or to the end of its upgrade bridge).
 async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, log: LogSender) {
     // Nagle would hold small responses back for the client's delayed ACK.
     let _ = stream.set_nodelay(true);
-    let (events, mut queue) = mpsc::unbounded_channel();
     let client = headers::ip_value(headers::client_ip(peer));
-    let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client, events)));
+    let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client)));
+    let mut lines = Vec::new();
     let mut socket = Rewind::new(stream);
     loop {
         // Parked: nothing of hyper's exists until the client sends (or closes).
@@ -123,57 +130,62 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, lo
         let mut http = router
             .http
             .serve_connection(TokioIo::new(socket), handler.clone());
-        let mut bridge = None;
-        let ended = drive(&mut http, &handler.0, &mut queue, &log, &mut bridge).await;
-        let (released, parked) = match ended {
+        let ended = drive(&mut http, &handler.0, &mut lines, &log).await;
+        let released = match ended {
             Ended::Finished { parked } => {
                 let parts = http.into_parts();
                 let mut socket = parts.io.into_inner();
                 socket.unread(parts.read_buf);
-                (Some(socket), parked)
+                Some((socket, parked))
             }
             Ended::Failed => {
                 drop(http);
-                (None, false)
+                None
             }
         };
-        // hyper's side is gone: requests it cut short have queued their H27 lines, and
-        // a `101` its bridge.
-        while let Ok(event) = queue.try_recv() {
-            on_event(event, &log, &mut bridge).await;
-        }
+        // hyper's side is gone: requests it cut short have left their H27 lines.
+        send_lines(&handler.0, &mut lines, &log).await;
+        let bridge = handler.0.outbox().bridge.take();
         socket = match (released, bridge) {
-            (Some(client), Some(bridge)) => return forward::bridge(client, bridge).await,
-            (Some(socket), None) if parked => socket,
+            (Some((client, _)), Some(bridge)) => return forward::bridge(client, bridge).await,
+            (Some((socket, true)), None) => socket,
             _ => return,
         };
     }
 }
 
-/// Runs hyper on the connection while passing its events on, until the client leaves or
-/// hyper lets go of the socket: after a `101`, or when asked to because it sat idle.
+/// Runs hyper on the connection, sending on the log lines its requests leave, until the
+/// client leaves or hyper lets go of the socket: after a `101`, or when asked to because
+/// the connection sat idle.
 async fn drive(
     http: &mut Http,
     ctx: &ConnCtx,
-    queue: &mut mpsc::UnboundedReceiver<Event>,
+    lines: &mut Vec<RouterLog>,
     log: &LogSender,
-    bridge: &mut Option<Bridge>,
 ) -> Ended {
     let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
     let begun = ctx.requests();
     let mut seen = begun;
     let mut parking = false;
     loop {
-        tokio::select! {
-            biased;
-            done = poll_fn(|cx| http.poll_without_shutdown(cx)) => {
-                return match done {
-                    Ok(()) => Ended::Finished { parked: parking },
-                    Err(_) => Ended::Failed,
-                };
+        let step = poll_fn(|cx| {
+            if let Poll::Ready(done) = http.poll_without_shutdown(cx) {
+                return Poll::Ready(Step::Ended(done));
             }
-            Some(event) = queue.recv() => on_event(event, log, bridge).await,
-            _ = idle.tick(), if !parking => {
+            if !ctx.outbox().lines.is_empty() {
+                return Poll::Ready(Step::Lines);
+            }
+            match parking {
+                false => idle.poll_tick(cx).map(|_| Step::Idle),
+                true => Poll::Pending,
+            }
+        })
+        .await;
+        match step {
+            Step::Ended(Ok(())) => return Ended::Finished { parked: parking },
+            Step::Ended(Err(_)) => return Ended::Failed,
+            Step::Lines => send_lines(ctx, lines, log).await,
+            Step::Idle => {
                 let now = ctx.requests();
                 // Parks only after this round served something and then nothing new:
                 // hyper answers a request it is still reading with `Connection: close`.
@@ -187,9 +199,11 @@ async fn drive(
     }
 }
 
-async fn on_event(event: Event, log: &LogSender, bridge: &mut Option<Bridge>) {
-    match event {
-        Event::Log(line) => log.send(Record::Router(line)).await,
-        Event::Upgrade(b) => *bridge = Some(b),
+/// Sends the lines in the outbox to the printer; `lines` is spare room, swapped in so
+/// neither vector is reallocated.
+async fn send_lines(ctx: &ConnCtx, lines: &mut Vec<RouterLog>, log: &LogSender) {
+    std::mem::swap(&mut ctx.outbox().lines, lines);
+    for line in lines.drain(..) {
+        log.send(Record::Router(line)).await;
     }
 }

@@ -1,18 +1,17 @@
 //! One client connection's view of the router: the hyper service that turns each
-//! request into a forwarded one or a refusal, and the queue through which log lines and
+//! request into a forwarded one or a refusal, and the outbox through which log lines and
 //! upgrades leave the request for the connection's task (`server`).
 //!
 //! A request goes: limits (`headers::check`, 400/417) → `forward::send` (choose an
 //! instance, get a connection, send, wait for the response head) → `forward::respond`,
 //! or a Heroku-style error page when any step gives a [`Code`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Router;
@@ -22,21 +21,24 @@ use super::forward::{self, Bridge};
 use super::headers;
 use crate::output::RouterLog;
 
-/// What a request hands to its connection's task.
-pub(crate) enum Event {
-    /// A finished request's log line, sent on to the printer by the task (which waits
-    /// while the printer is behind, slowing this client down rather than buffering).
-    Log(RouterLog),
+/// What requests leave for their connection's task. Requests and their bodies run inside
+/// that task (in hyper's connection), so the task finds them here after each time it
+/// polls hyper: no channel, no extra wake-up.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// Finished requests' log lines, sent on to the printer by the task, which waits
+    /// while the printer is behind: this client is slowed down rather than buffered.
+    pub(crate) lines: Vec<RouterLog>,
     /// A `101` to bridge once hyper has let go of the client connection.
-    Upgrade(Bridge),
+    pub(crate) bridge: Option<Bridge>,
 }
 
-/// Per client connection: the router, who the client is, and the way out for events.
+/// Per client connection: the router, who the client is, and the outbox.
 pub(crate) struct ConnCtx {
     pub(crate) router: Arc<Router>,
     /// The client's address as a header value (`X-Forwarded-For`, `fwd=`).
     client: HeaderValue,
-    events: mpsc::UnboundedSender<Event>,
+    outbox: Mutex<Outbox>,
     /// Requests begun and finished (logged) on this connection: the connection is idle
     /// when they are equal, and may then be parked (`server`).
     begun: AtomicU64,
@@ -44,18 +46,27 @@ pub(crate) struct ConnCtx {
 }
 
 impl ConnCtx {
-    pub(crate) fn new(
-        router: Arc<Router>,
-        client: HeaderValue,
-        events: mpsc::UnboundedSender<Event>,
-    ) -> ConnCtx {
+    pub(crate) fn new(router: Arc<Router>, client: HeaderValue) -> ConnCtx {
         ConnCtx {
             router,
             client,
-            events,
+            outbox: Mutex::default(),
             begun: AtomicU64::new(0),
             finished: AtomicU64::new(0),
         }
+    }
+
+    pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn log(&self, code: Option<Code>, entry: &Entry) {
+        let line = codes::fields(code, entry);
+        self.outbox().lines.push(line);
+    }
+
+    pub(crate) fn bridge(&self, bridge: Bridge) {
+        self.outbox().bridge = Some(bridge);
     }
 
     pub(crate) fn begin(&self) {
@@ -73,16 +84,6 @@ impl ConnCtx {
 
     pub(crate) fn is_idle(&self) -> bool {
         self.finished.load(Ordering::Relaxed) == self.begun.load(Ordering::Relaxed)
-    }
-
-    /// Queues the log line of a request. The queue is unbounded but drained by the
-    /// connection's own task, which stops serving this client while the printer is full.
-    pub(crate) fn log(&self, code: Option<Code>, entry: &Entry) {
-        let _gone = self.events.send(Event::Log(codes::fields(code, entry)));
-    }
-
-    pub(crate) fn bridge(&self, bridge: Bridge) {
-        let _gone = self.events.send(Event::Upgrade(bridge));
     }
 }
 

@@ -232,7 +232,7 @@ async fn h27_when_the_client_leaves_first_and_nothing_leaks() {
         },
     )
     .await;
-    let mut rig = Rig::start(vec![slow.backend.clone()]).await;
+    let mut rig = Rig::here(vec![slow.backend.clone()], Duration::from_secs(30)).await;
     // Every long-lived task is up once a first request went through.
     fetch(rig.v4(), get("/")).await;
     rig.log().await;
@@ -328,7 +328,7 @@ async fn h12_leaves_no_task_behind() {
         },
     )
     .await;
-    let mut rig = rig_with_timeout(vec![slow.backend.clone()], Duration::from_millis(200)).await;
+    let mut rig = Rig::here(vec![slow.backend.clone()], Duration::from_millis(200)).await;
     fetch(rig.v4(), get("/warm")).await;
     rig.log().await;
     let baseline = settled(&tasks).await;

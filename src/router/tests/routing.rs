@@ -351,8 +351,10 @@ async fn a_new_generation_never_gets_an_old_connection() {
     })
     .await;
     let rig = Rig::start(vec![server.backend.clone()]).await;
-    let (_, first) = fetch(rig.v4(), get("/")).await;
-    let (_, again) = fetch(rig.v4(), get("/")).await;
+    // One client connection: its requests share a worker, and so a backend pool.
+    let mut client = connect(rig.v4()).await;
+    let first = send(&mut client, get("/")).await;
+    let again = send(&mut client, get("/")).await;
     assert_eq!(
         (&first[..], &again[..]),
         (&b"conn 1"[..], &b"conn 1"[..]),
@@ -364,7 +366,7 @@ async fn a_new_generation_never_gets_an_old_connection() {
         up: vec![restarted],
         ..Backends::default()
     });
-    let (_, after) = fetch(rig.v4(), get("/")).await;
+    let after = send(&mut client, get("/")).await;
     assert_eq!(&after[..], b"conn 2");
     assert_eq!(connections.get(), 2);
 }
@@ -469,4 +471,34 @@ async fn http10_clients_and_absolute_targets_are_served() {
     let answer = raw(rig.v4(), absolute).await;
     assert!(answer.ends_with("\r\n\r\n/abs?q=1 HTTP/1.1"), "{answer}");
     assert_eq!(rig.log().await.word("path"), "/abs?q=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_serve_stops_the_router() {
+    let one = named("web.1", V4).await;
+    let rig = Rig::start(vec![one.backend.clone()]).await;
+    let addr = rig.v4();
+    let (parts, _) = fetch(addr, get("/")).await;
+    assert_eq!(parts.status, 200);
+    drop(rig);
+    within("the listening socket to close", async {
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Sends `req` on an open client connection and collects the body.
+async fn send(
+    client: &mut hyper::client::conn::http1::SendRequest<TestBody>,
+    req: Request<TestBody>,
+) -> Bytes {
+    within("the connection", client.ready())
+        .await
+        .expect("UNWRAP: open");
+    let response = within("a response", client.send_request(req)).await;
+    let body = response.expect("UNWRAP: answered").into_body();
+    let body = within("a body", http_body_util::BodyExt::collect(body)).await;
+    body.expect("UNWRAP: whole").to_bytes()
 }

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::output::{LogSender, Record, RouterLog, RouterValue};
-use crate::router::{Backend, Backends, Balance, RouterConfig, bind, serve};
+use crate::router::{Backend, Backends, Balance, RouterConfig, bind, serve, serve_here};
 
 /// Long enough for a loaded 2-core CI machine; only failures wait this long.
 pub(super) const PATIENCE: Duration = Duration::from_secs(20);
@@ -69,6 +69,16 @@ impl Rig {
     }
 
     pub(super) async fn with(up: Vec<Backend>, timeout: Duration, balance: Balance) -> Rig {
+        Rig::build(up, timeout, balance, false).await
+    }
+
+    /// The router on the test's own runtime rather than its worker threads, so the
+    /// test can count the tasks it leaves behind.
+    pub(super) async fn here(up: Vec<Backend>, timeout: Duration) -> Rig {
+        Rig::build(up, timeout, Balance::RoundRobin, true).await
+    }
+
+    async fn build(up: Vec<Backend>, timeout: Duration, balance: Balance, here: bool) -> Rig {
         let listeners = bind(0).expect("UNWRAP: an ephemeral port is free");
         let port = listeners.port().expect("UNWRAP: bound");
         let (backends, rx) = watch::channel(Backends {
@@ -81,7 +91,12 @@ impl Rig {
             request_timeout: timeout,
             balance,
         };
-        let serve = spawn(serve(listeners, config, rx, log));
+        let serve = if here {
+            let picker = std::sync::Arc::new(crate::router::Picker::new(balance));
+            spawn(serve_here(listeners.sockets, config, rx, picker, log))
+        } else {
+            spawn(serve(listeners, config, rx, log))
+        };
         Rig {
             port,
             backends,
