@@ -139,6 +139,11 @@ impl LogSender {
         let _ = self.tx.send(record).await;
     }
 
+    /// For synchronous callers, outside any runtime thread.
+    pub fn send_blocking(&self, record: Record) {
+        let _ = self.tx.blocking_send(record);
+    }
+
     pub async fn message(&self, about: Option<&Arc<str>>, text: impl Into<String>) {
         self.send(Record::Message {
             about: about.cloned(),
