@@ -163,19 +163,30 @@ impl Drop for Proxied {
 
 /// A client's request body on its way to a backend.
 pub(crate) struct ReqBody {
-    inner: Incoming,
+    /// `None`: no body (a request replayed on a new connection, see `forward::send`).
+    inner: Option<Incoming>,
     wire: Option<Arc<Wire>>,
 }
 
 impl ReqBody {
     pub(crate) fn new(inner: Incoming) -> ReqBody {
-        ReqBody { inner, wire: None }
+        ReqBody {
+            inner: Some(inner),
+            wire: None,
+        }
+    }
+
+    pub(crate) fn empty() -> ReqBody {
+        ReqBody {
+            inner: None,
+            wire: None,
+        }
     }
 
     /// Ties the body to the connection it is sent on, which then knows whether the body
     /// is still being sent.
     pub(crate) fn send_on(&mut self, wire: &Arc<Wire>) {
-        let pending = !self.inner.is_end_stream();
+        let pending = !self.is_end_stream();
         wire.body_pending.store(pending, Ordering::Relaxed);
         self.wire = pending.then(|| Arc::clone(wire));
     }
@@ -196,18 +207,23 @@ impl Body for ReqBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if frame.is_none() || this.inner.is_end_stream() {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
+        if frame.is_none() || inner.is_end_stream() {
             this.sent();
         }
         Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

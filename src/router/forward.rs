@@ -12,14 +12,13 @@
 
 use std::error::Error as _;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, timeout_at};
 
@@ -27,7 +26,7 @@ use super::Router;
 use super::body::{Exchange, Proxied, ReqBody, RouterBody};
 use super::codes::{Cause, Code, Entry};
 use super::headers::{self, Forwarded};
-use super::pool::Backend;
+use super::pool::{Backend, Tried};
 use super::rewind::Rewind;
 use super::service::ConnCtx;
 use super::upstream::{Conn, Key, Upstream, Wire};
@@ -36,7 +35,8 @@ use super::upstream::{Conn, Key, Upstream, Wire};
 /// running web dynos", and 5 seconds before a connection attempt is given up (H19).
 const MAX_CONNECT_ATTEMPTS: usize = 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A request hyper handed back unsent (its connection closed first) is tried again on a
+/// A request hyper handed back unsent (its connection closed first), or a bodiless
+/// idempotent one whose reused connection died before answering, is tried again on a
 /// new connection this many times.
 const MAX_UNSENT_RETRIES: usize = 3;
 
@@ -90,6 +90,7 @@ pub(crate) async fn send(
         // H12 counts from the moment the request could be sent (Heroku § Timeouts).
         let connected = *exchange.connected.get_or_insert_with(Instant::now);
         let deadline = connected + router.config.request_timeout;
+        let replay = replayable(&req);
         req.body_mut().send_on(&conn.wire);
         match timeout_at(deadline, conn.sender.try_send_request(req)).await {
             Err(_elapsed) => return Err(Code::H12),
@@ -97,22 +98,51 @@ pub(crate) async fn send(
                 exchange.lease = Some((Key::of(&backend), conn));
                 return Ok(response);
             }
-            Ok(Err(mut failed)) => match failed.take_message() {
-                Some(unsent) if retries < MAX_UNSENT_RETRIES => {
-                    retries += 1;
-                    req = unsent;
+            Ok(Err(mut failed)) => {
+                let code = classify(failed.error(), &conn.wire);
+                let again = failed
+                    .take_message()
+                    .or_else(|| replay.filter(|_| code == Code::H13));
+                match again {
+                    Some(request) if retries < MAX_UNSENT_RETRIES => {
+                        retries += 1;
+                        req = request;
+                    }
+                    _ => return Err(code),
                 }
-                _ => return Err(classify(failed.error(), &conn.wire)),
-            },
+            }
         }
     }
 }
 
+/// A copy of a request that can safely be sent twice: no body, and an idempotent method
+/// (RFC 9110 §9.2.2). A kept-alive connection the backend closed as the request went out
+/// (the process just died, or its idle timeout hit), or a dying process that still
+/// accepted the connection, is the case: the request never reached a working app, or
+/// reaching it twice does no harm. The retry goes through `connect`, which waits for the
+/// supervisor's news once the dead instance refuses.
+fn replayable(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
+    use hyper::body::Body as _;
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    if !idempotent || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(ReqBody::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
 /// A connection to the next instance: pooled if one is idle, else new; instances that
-/// refuse are skipped until none is left (H21).
+/// refuse are skipped until none is left (H21, after a moment's wait for news).
 async fn connect(
     router: &Router,
-    tried: &mut Vec<SocketAddr>,
+    tried: &mut Vec<Tried>,
     boot_deadline: Instant,
     exchange: &mut Exchange,
     fresh: bool,
@@ -138,7 +168,7 @@ async fn connect(
             Ok(Ok(conn)) => return Ok((backend, conn)),
             // Refused, or any other reason the backend cannot be reached.
             Ok(Err(_refused)) => {
-                tried.push(backend.addr);
+                tried.push((backend.addr, backend.generation));
                 if tried.len() >= MAX_CONNECT_ATTEMPTS {
                     return Err(Code::H21);
                 }

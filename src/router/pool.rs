@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Duration;
+
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -48,12 +50,23 @@ pub struct Backends {
     pub crashed: bool,
 }
 
+/// A backend run that refused a connection for this request: its address and generation
+/// (a restarted instance on the same port is a new run, worth trying).
+pub(crate) type Tried = (SocketAddr, u64);
+
+/// After every up instance refused, how long to wait for the supervisor's next snapshot
+/// before giving H21: a process that just died is seen (SIGCHLD) within milliseconds,
+/// and a restarting instance then makes the request wait instead of fail.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// What to do with a request, given a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
     Forward(Backend),
     /// Nothing is up but something is starting: wait for the next snapshot.
     Wait,
+    /// Every up instance refused: wait briefly for news (a crash being noticed), then H21.
+    Refused,
     Fail(Code),
 }
 
@@ -74,12 +87,12 @@ impl Picker {
 
     /// The routing decision for one snapshot, skipping instances in `tried` (those that
     /// refused a connection for this request: Heroku retries other dynos before H21).
-    pub(crate) fn decide(&self, backends: &Backends, tried: &[SocketAddr]) -> Decision {
+    pub(crate) fn decide(&self, backends: &Backends, tried: &[Tried]) -> Decision {
         let candidates = backends.up.len() - tried_count(backends, tried);
         if candidates > 0 {
             let mut n = self.index(candidates);
             for b in &backends.up {
-                if tried.contains(&b.addr) {
+                if tried.contains(&(b.addr, b.generation)) {
                     continue;
                 }
                 if n == 0 {
@@ -88,8 +101,8 @@ impl Picker {
                 n -= 1;
             }
         }
-        if !tried.is_empty() {
-            Decision::Fail(Code::H21)
+        if tried_count(backends, tried) > 0 {
+            Decision::Refused
         } else if backends.starting {
             Decision::Wait
         } else if backends.crashed {
@@ -111,45 +124,46 @@ impl Picker {
     pub(crate) async fn choose(
         &self,
         backends: &watch::Receiver<Backends>,
-        tried: &[SocketAddr],
+        tried: &[Tried],
         deadline: Instant,
     ) -> Result<Backend, Code> {
         let first = self.decide(&backends.borrow(), tried);
         let mut rx = match first {
             Decision::Forward(b) => return Ok(b),
             Decision::Fail(code) => return Err(code),
-            Decision::Wait => backends.clone(),
+            Decision::Wait | Decision::Refused => backends.clone(),
         };
         loop {
             let decision = self.decide(&rx.borrow_and_update(), tried);
-            match decision {
+            let (until, timed_out) = match decision {
                 Decision::Forward(b) => return Ok(b),
                 Decision::Fail(code) => return Err(code),
-                Decision::Wait => match tokio::time::timeout_at(deadline, rx.changed()).await {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(_closed)) => return Err(Code::H14),
-                    Err(_elapsed) => return Err(Code::H20),
-                },
+                Decision::Wait => (deadline, Code::H20),
+                Decision::Refused => ((Instant::now() + SETTLE).min(deadline), Code::H21),
+            };
+            match tokio::time::timeout_at(until, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_closed)) => return Err(Code::H14),
+                Err(_elapsed) => return Err(timed_out),
             }
         }
     }
 }
 
-fn tried_count(backends: &Backends, tried: &[SocketAddr]) -> usize {
+fn tried_count(backends: &Backends, tried: &[Tried]) -> usize {
     if tried.is_empty() {
         return 0;
     }
     backends
         .up
         .iter()
-        .filter(|b| tried.contains(&b.addr))
+        .filter(|b| tried.contains(&(b.addr, b.generation)))
         .count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn backend(n: u16) -> Backend {
         Backend {
@@ -212,12 +226,37 @@ mod tests {
     #[test]
     fn refused_instances_are_skipped_then_h21() {
         let p = Picker::new(Balance::RoundRobin);
-        let tried = [backend(1).addr];
+        let tried = [(backend(1).addr, 0)];
         for _ in 0..3 {
             assert_eq!(name(p.decide(&up(2), &tried)), "web.2");
         }
-        let all = [backend(1).addr, backend(2).addr];
-        assert_eq!(p.decide(&up(2), &all), Decision::Fail(Code::H21));
+        let all = [(backend(1).addr, 0), (backend(2).addr, 0)];
+        assert_eq!(p.decide(&up(2), &all), Decision::Refused);
+    }
+
+    #[test]
+    fn a_new_run_on_the_same_port_is_worth_trying() {
+        let p = Picker::new(Balance::RoundRobin);
+        let mut restarted = up(1);
+        restarted.up[0].generation = 1;
+        assert_eq!(name(p.decide(&restarted, &[(backend(1).addr, 0)])), "web.1");
+    }
+
+    #[tokio::test]
+    async fn refused_waits_for_news_then_h21() {
+        let (tx, rx) = watch::channel(up(1));
+        let p = Picker::new(Balance::RoundRobin);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let tried = [(backend(1).addr, 0)];
+        assert_eq!(p.choose(&rx, &tried, deadline).await, Err(Code::H21));
+        let mut restarted = up(1);
+        restarted.up[0].generation = 1;
+        let publish = async {
+            tokio::task::yield_now().await;
+            tx.send_replace(restarted);
+        };
+        let (chosen, ()) = tokio::join!(p.choose(&rx, &tried, deadline), publish);
+        assert_eq!(chosen.map(|b| b.generation), Ok(1));
     }
 
     #[tokio::test]

@@ -142,10 +142,14 @@ pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> B
             }
         }
     }
+    // A crash whose process group is still being cleared has not had its restart
+    // decided yet: hold requests rather than answer H10 for that moment.
     let starting = running
-        && web
-            .iter()
-            .any(|s| matches!(s.state, None | Some(State::Starting)) || s.is_pending());
+        && web.iter().any(|s| {
+            matches!(s.state, None | Some(State::Starting))
+                || s.is_pending()
+                || (s.run.is_some() && matches!(s.state, Some(State::Crashed | State::Exited)))
+        });
     let crashed = !starting
         && !web.is_empty()
         && web
