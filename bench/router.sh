@@ -43,6 +43,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# nginx as a reverse proxy in front of the backends at $3 and $3+1, with access-log
+# directive $2, measured under label $1.
+nginx_proxy() {
+    local label=$1 access_log=$2 b=$3 proxy nginx_pid
+    proxy=$(free_ports 1)
+    sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
+        -e "s|__BACKEND2__|$((b + 1))|g" -e "s|__ACCESS_LOG__|$access_log|" \
+        "$here/router/proxy.conf" >"$work/proxy.conf"
+    nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    wait_http "http://127.0.0.1:$proxy/" 10
+    measure "$label" "http://127.0.0.1:$proxy/" "$nginx_pid $(pgrep -P "$nginx_pid")"
+    stop_pid "$nginx_pid"
+}
+
 install_tools() {
     if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
         say "installing wrk and nginx..."
@@ -223,22 +239,15 @@ main() {
     head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/index.html"
     procfile
 
-    local b proxy nfp hp
+    local b nfp hp
     b=$(free_ports 2)
     start_backend "$b"
     local backend_pid=$!
     start_backend "$((b + 1))"
     measure "direct (one backend)" "http://127.0.0.1:$b/" "$backend_pid $(pgrep -P "$backend_pid")"
 
-    proxy=$(free_ports 1)
-    sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
-        -e "s|__BACKEND2__|$((b + 1))|g" "$here/router/proxy.conf" >"$work/proxy.conf"
-    nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
-    local nginx_pid=$!
-    pids+=("$nginx_pid")
-    wait_http "http://127.0.0.1:$proxy/" 10
-    measure "nginx proxy (keepalive)" "http://127.0.0.1:$proxy/" "$nginx_pid $(pgrep -P "$nginx_pid")"
-    stop_pid "$nginx_pid"
+    nginx_proxy "nginx proxy (keepalive)" "access_log off;" "$b"
+    nginx_proxy "nginx proxy (keepalive, logging)" "access_log /dev/null router;" "$b"
 
     hp=$(free_ports 3)
     local how="hlocal start"
