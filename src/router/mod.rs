@@ -13,10 +13,6 @@
 //! together; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
-// The binary reaches this module once `app.rs` calls `bind` and `serve` (the supervisor's
-// branch); until then only the tests do. Remove this line when it is wired in.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
-
 mod body;
 mod codes;
 mod forward;
@@ -64,8 +60,9 @@ pub struct Listeners {
     pub sockets: Vec<std::net::TcpListener>,
 }
 
+#[cfg(test)]
 impl Listeners {
-    /// The port actually bound (useful after binding port 0).
+    /// The port actually bound (the tests bind port 0).
     pub fn port(&self) -> Option<u16> {
         self.sockets
             .first()
