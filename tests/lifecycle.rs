@@ -22,6 +22,19 @@ fn start_with_settings(procfile: &str, settings: &str, args: &[&str]) -> Running
 
 const SERVER: &str = "python3 server.py";
 
+/// Runs hlocal without the router on an app prepared by the caller.
+fn start_server(app: Hlocal) -> Running {
+    let port = free_port(LAYOUT);
+    app.args([
+        "start",
+        "--no-timestamp",
+        "--no-router",
+        "-p",
+        &port.to_string(),
+    ])
+    .spawn()
+}
+
 fn with_server(app: Hlocal) -> Hlocal {
     app.file(
         "server.py",
@@ -31,18 +44,11 @@ fn with_server(app: Hlocal) -> Hlocal {
 
 #[test]
 fn a_web_instance_is_up_once_it_listens_on_its_port() {
-    let port = free_port(LAYOUT);
-    let app = with_server(Hlocal::new())
-        .procfile(&format!("web: {SERVER}\n"))
-        .env("BOOT_DELAY", "0.5")
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
-        .spawn();
+    let app = start_server(
+        with_server(Hlocal::new())
+            .procfile(&format!("web: {SERVER}\n"))
+            .env("BOOT_DELAY", "0.5"),
+    );
     app.wait_for(&format!(
         r"hlocal +\| web\.1: Starting process with command `{SERVER}`$"
     ));
@@ -62,18 +68,11 @@ fn a_web_instance_is_up_once_it_listens_on_its_port() {
 #[test]
 fn ipv6_and_dual_stack_listeners_count_as_up() {
     for bind in ["::", "::1"] {
-        let port = free_port(LAYOUT);
-        let app = with_server(Hlocal::new())
-            .procfile(&format!("web: {SERVER}\n"))
-            .env("BIND", bind)
-            .args([
-                "start",
-                "--no-timestamp",
-                "--no-router",
-                "-p",
-                &port.to_string(),
-            ])
-            .spawn();
+        let app = start_server(
+            with_server(Hlocal::new())
+                .procfile(&format!("web: {SERVER}\n"))
+                .env("BIND", bind),
+        );
         app.wait_for(r"web\.1: State changed from starting to up$");
         app.stop();
     }
@@ -193,22 +192,15 @@ fn a_log_regex_ready_check_defines_up() {
 
 #[test]
 fn an_http_ready_check_defines_up() {
-    let port = free_port(LAYOUT);
-    let app = with_server(Hlocal::new())
-        .procfile(&format!("api: {SERVER}\n"))
-        .file(
-            "hlocal.toml",
-            "[process.api]\nready = { http = \"/health\" }\n",
-        )
-        .env("BOOT_DELAY", "0.3")
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
-        .spawn();
+    let app = start_server(
+        with_server(Hlocal::new())
+            .procfile(&format!("api: {SERVER}\n"))
+            .file(
+                "hlocal.toml",
+                "[process.api]\nready = { http = \"/health\" }\n",
+            )
+            .env("BOOT_DELAY", "0.3"),
+    );
     app.wait_for(r"api\.1 +\| .*GET /health");
     app.wait_for(r"api\.1: State changed from starting to up$");
     app.stop();
@@ -290,20 +282,12 @@ fn a_crash_waiting_to_restart_is_down_after_shutdown() {
 
 #[test]
 fn without_the_router_the_ready_url_is_web_1s_port() {
-    let port = free_port(LAYOUT);
-    let app = with_server(Hlocal::new())
-        .procfile(&format!("redis: sleep 1000\nweb: {SERVER}\n"))
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
-        .spawn();
-    app.wait_for(&format!(
-        r"hlocal +\| ready: http://localhost:{}$",
-        port + 100
-    ));
+    let app = start_server(
+        with_server(Hlocal::new()).procfile(&format!("redis: sleep 1000\nweb: {SERVER}\n")),
+    );
+    // No router: the instance ports start at the public port; web is type 1.
+    let ports = app.wait_for(r"hlocal +\| ports: ");
+    let web = ports.split("web.1=").nth(1).unwrap_or("").to_string();
+    app.wait_for(&format!(r"hlocal +\| ready: http://localhost:{web}$"));
     app.stop();
 }
