@@ -6,9 +6,10 @@
 //! client's connection task and the backend's, and on a work-stealing runtime those hops
 //! can land on, and wake, the other worker thread (futex, context switch). On a runtime
 //! of its own, each hop is a local queue push and a connection's tasks share one core's
-//! caches (bench/router.sh, 64 connections: about 15% more requests per second, and a
-//! lower p99). Each worker has its own backend connection pool. What a worker does with
-//! a connection is `server`'s.
+//! caches. Measured on a shared 2-core machine the gain is within noise (one A/B run
+//! favoured it by ~15% at 64 connections, a later full bench/router.sh run did not):
+//! re-measure before relying on it. Each worker has its own backend connection pool.
+//! What a worker does with a connection is `server`'s.
 
 use std::io;
 use std::num::NonZeroUsize;
