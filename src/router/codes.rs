@@ -311,18 +311,7 @@ mod tests {
 
     /// Renders fields as the plain printer does, to compare with Heroku's lines.
     fn line(log: &RouterLog) -> String {
-        let parts: Vec<String> = log
-            .fields
-            .iter()
-            .map(|(k, v)| match v {
-                RouterValue::Word(s) => format!("{k}={s}"),
-                RouterValue::Quoted(s) => format!("{k}=\"{s}\""),
-                RouterValue::Millis(n) => format!("{k}={n}ms"),
-                RouterValue::Number(n) => format!("{k}={n}"),
-                RouterValue::Empty => format!("{k}="),
-            })
-            .collect();
-        parts.join(" ")
+        crate::output::format::router_text(log)
     }
 
     #[test]

@@ -144,19 +144,7 @@ pub(super) struct Log(pub(super) RouterLog);
 impl Log {
     /// Rendered as the plain printer does.
     pub(super) fn text(&self) -> String {
-        let parts: Vec<String> = self
-            .0
-            .fields
-            .iter()
-            .map(|(k, v)| match v {
-                RouterValue::Word(s) => format!("{k}={s}"),
-                RouterValue::Quoted(s) => format!("{k}=\"{s}\""),
-                RouterValue::Millis(n) => format!("{k}={n}ms"),
-                RouterValue::Number(n) => format!("{k}={n}"),
-                RouterValue::Empty => format!("{k}="),
-            })
-            .collect();
-        parts.join(" ")
+        crate::output::format::router_text(&self.0)
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&RouterValue> {
