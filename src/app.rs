@@ -83,20 +83,15 @@ async fn run(
     });
     announce_ports(&config, &log).await;
     let config = Arc::new(config);
-    let backends = listeners
-        .zip(config.router.clone())
-        .map(|(listeners, router)| {
-            // Web instances are on their way from the first moment (release phase included):
-            // requests arriving before the first one is up wait instead of getting H14.
-            let web_coming = config.types.iter().any(|t| t.name == "web" && t.count > 0);
-            let (tx, rx) = watch::channel(Backends {
-                starting: web_coming,
-                ..Backends::default()
-            });
-            tokio::spawn(router::serve(listeners, router, rx, log.clone()));
-            tx
-        });
-    let supervisor = Supervisor::new(Arc::clone(&config), log, watchdog, backends, session);
+    let router = listeners.zip(config.router.clone());
+    let (pool_tx, pool_rx) = watch::channel(Backends::default());
+    let publish = router.is_some().then_some(pool_tx);
+    // The supervisor publishes its first snapshot as it is made (web instances on their
+    // way, release phase included), so the router never sees an empty default.
+    let supervisor = Supervisor::new(Arc::clone(&config), log.clone(), watchdog, publish, session);
+    if let Some((listeners, router)) = router {
+        tokio::spawn(router::serve(listeners, router, pool_rx, log));
+    }
     Ok(supervisor.run(events).await)
 }
 

@@ -95,7 +95,7 @@ impl Supervisor {
     ) -> Supervisor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let slots = slot::formation_slots(&config);
-        Supervisor {
+        let supervisor = Supervisor {
             config,
             log,
             watchdog,
@@ -107,7 +107,9 @@ impl Supervisor {
             failures: Vec::new(),
             ready_announced: false,
             session: session.into(),
-        }
+        };
+        supervisor.publish_backends();
+        supervisor
     }
 
     /// Runs the release phase, then the formation, until the app stops; returns hlocal's
