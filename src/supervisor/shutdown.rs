@@ -2,9 +2,7 @@
 //! and SIGKILL), the second Ctrl-C that kills at once, and the final sweep for
 //! processes that left their process group.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::sync::Arc;
 
 use super::instance::{Control, RunEvent, RunId};
 use super::slot::Slot;
@@ -81,20 +79,10 @@ impl Supervisor {
     /// Whatever left its process group (a daemon that called `setsid`) but still carries
     /// this session's mark goes too: SIGTERM, the grace period, SIGKILL.
     pub(super) async fn sweep_session(&self) {
-        let members = sys::session_members(&self.session);
-        if members.is_empty() {
-            return;
-        }
-        for &pid in &members {
-            sys::signal_process(pid, Signal::Term);
-        }
-        let deadline = Instant::now() + self.config.timeout;
-        while Instant::now() < deadline && !sys::session_members(&self.session).is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for pid in sys::session_members(&self.session) {
-            sys::signal_process(pid, Signal::Kill);
-        }
+        let (token, grace) = (Arc::clone(&self.session), self.config.timeout);
+        let sweep = tokio::task::spawn_blocking(move || sys::stop_session(&token, grace));
+        // A failed join means the sweep thread panicked: nothing more can be done.
+        let _ = sweep.await;
     }
 
     /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.

@@ -14,5 +14,5 @@ pub use signal::Signal;
 pub use unix::{
     MergedOutput, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, exit_code, group_alive,
     group_holds_socket, listeners_on, merged_output, own_process_group, process_command,
-    session_members, signal_group, signal_process, socket_holder,
+    signal_group, socket_holder, stop_session,
 };

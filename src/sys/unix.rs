@@ -112,7 +112,7 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
 pub const SESSION_VAR: &str = "HLOCAL_SESSION";
 
 /// Live processes (other than this one) whose environment has `HLOCAL_SESSION=token`.
-pub fn session_members(token: &str) -> Vec<u32> {
+fn session_members(token: &str) -> Vec<u32> {
     let needle = format!("{SESSION_VAR}={token}");
     let own = std::process::id();
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -135,7 +135,7 @@ fn proc_state(pid: u32) -> Option<char> {
 }
 
 /// Sends `signal` to one process. `false` when it is gone.
-pub fn signal_process(pid: u32, signal: Signal) -> bool {
+fn signal_process(pid: u32, signal: Signal) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
@@ -398,34 +398,33 @@ fn apply_watchdog_command(groups: &mut HashSet<u32>, line: &str) {
 }
 
 /// SIGTERM, a grace period while any is alive, SIGKILL: the same end as a shutdown.
-pub fn stop_groups(groups: &HashSet<u32>, grace: Duration) {
-    let alive: Vec<u32> = groups
-        .iter()
-        .copied()
-        .filter(|&g| signal_group(g, Signal::Term))
-        .collect();
+/// `alive` lists what is left; `signal` reaches one of them (a group or a process).
+fn term_wait_kill(alive: impl Fn() -> Vec<u32>, signal: fn(u32, Signal) -> bool, grace: Duration) {
+    let first = alive();
+    if first.is_empty() {
+        return;
+    }
+    for &target in &first {
+        signal(target, Signal::Term);
+    }
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && alive.iter().any(|&g| group_alive(g)) {
+    while Instant::now() < deadline && !alive().is_empty() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    for g in alive {
-        signal_group(g, Signal::Kill);
+    for target in alive() {
+        signal(target, Signal::Kill);
     }
 }
 
-/// The same for processes marked with the session token that are in no listed group.
-fn stop_session(token: &str, grace: Duration) {
-    let members = session_members(token);
-    for &pid in &members {
-        signal_process(pid, Signal::Term);
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && !session_members(token).is_empty() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for pid in session_members(token) {
-        signal_process(pid, Signal::Kill);
-    }
+fn stop_groups(groups: &HashSet<u32>, grace: Duration) {
+    let alive = || groups.iter().copied().filter(|&g| group_alive(g)).collect();
+    term_wait_kill(alive, signal_group, grace);
+}
+
+/// Stops the processes marked with the session token (those that left their group):
+/// the watchdog after hlocal died, the supervisor at the end of a shutdown. Blocking.
+pub fn stop_session(token: &str, grace: Duration) {
+    term_wait_kill(|| session_members(token), signal_process, grace);
 }
 
 /// hlocal's own shutdown signals, as a stream of events.
