@@ -31,6 +31,16 @@ fn ready(app: &App) {
     app.running.wait_for(r"hlocal +\| ready: ");
 }
 
+/// A connection with `head` written on it, for tests that read the answer byte by byte.
+fn send_raw(port: u16, head: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(head.as_bytes()).expect("write");
+    stream
+}
+
 fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
@@ -303,11 +313,10 @@ fn expect_100_continue_is_answered_and_other_expectations_get_417() {
         .status,
         417
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(stream, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").expect("write");
+    let mut stream = send_raw(
+        app.port,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    );
     let mut interim = [0u8; 25];
     stream.read_exact(&mut interim).expect("100 Continue");
     assert!(
@@ -357,15 +366,10 @@ fn a_50_mib_upload_and_download_stream_through_intact() {
 fn an_upgrade_is_bridged_both_ways() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
-    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-    )
-    .expect("write");
+    let mut stream = send_raw(
+        app.port,
+        "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -391,15 +395,10 @@ fn an_upgrade_is_bridged_both_ways() {
 fn server_sent_events_arrive_as_they_are_sent() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
-    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET /sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
+    let mut stream = send_raw(
+        app.port,
+        "GET /sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     let started = Instant::now();
     let mut seen = String::new();
     let mut arrivals = Vec::new();

@@ -48,18 +48,7 @@ async fn round_robin_alternates_between_two_backends() {
     let mut client = connect(rig.v4()).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
-        within("the connection", client.ready())
-            .await
-            .expect("UNWRAP: open");
-        let response = within("a response", client.send_request(get("/"))).await;
-        let body =
-            http_body_util::BodyExt::collect(response.expect("UNWRAP: answered").into_body());
-        seen.push(
-            within("a body", body)
-                .await
-                .expect("UNWRAP: whole")
-                .to_bytes(),
-        );
+        seen.push(send(&mut client, get("/")).await);
     }
     assert_eq!(seen, ["web.1", "web.2", "web.1", "web.2"]);
     let mut dynos = Vec::new();
@@ -293,35 +282,13 @@ async fn crashed_instances_leave_and_new_ones_join_at_once() {
     let rig = Rig::start(vec![one.backend.clone()]).await;
     let mut client = connect(rig.v4()).await;
     for want in ["web.1", "web.1"] {
-        within("the connection", client.ready())
-            .await
-            .expect("UNWRAP: open");
-        let response = within("a response", client.send_request(get("/")))
-            .await
-            .expect("UNWRAP: answered");
-        let body = within(
-            "a body",
-            http_body_util::BodyExt::collect(response.into_body()),
-        )
-        .await;
-        assert_eq!(body.expect("UNWRAP: whole").to_bytes(), want);
+        assert_eq!(send(&mut client, get("/")).await, want);
     }
     rig.publish(Backends {
         up: vec![two.backend.clone()],
         ..Backends::default()
     });
-    within("the connection", client.ready())
-        .await
-        .expect("UNWRAP: open");
-    let response = within("a response", client.send_request(get("/")))
-        .await
-        .expect("UNWRAP: answered");
-    let body = within(
-        "a body",
-        http_body_util::BodyExt::collect(response.into_body()),
-    )
-    .await;
-    assert_eq!(body.expect("UNWRAP: whole").to_bytes(), "web.2");
+    assert_eq!(send(&mut client, get("/")).await, "web.2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
