@@ -8,13 +8,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 main() {
-    ensure_python
-    ensure_tools
-    ensure_hlocal
-    build_helpers
+    prepare_bench
     ensure_honcho
     ensure_nf
-    make_work_dir
     wait_quiet
     print_header "Lifecycle (bench/lifecycle.sh)"
     echo "- runs: (a) median of 3, (b) and (c) median of ${REPS:-5}; runners in turn"

@@ -13,13 +13,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 main() {
-    ensure_python
-    ensure_tools
-    ensure_hlocal
-    build_helpers
+    prepare_bench
     ensure_honcho
     ensure_nf
-    make_work_dir
     wait_quiet
     print_header "Log throughput (bench/logs.sh)"
     echo "- runs: median of ${REPS:-5} (direct, hlocal) and ${PEER_REPS:-3} (honcho, node-foreman), interleaved"

@@ -9,12 +9,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 main() {
-    ensure_python
-    ensure_tools
-    ensure_hlocal
-    build_helpers
+    prepare_bench
     ensure_watchexec
-    make_work_dir
     wait_quiet
     print_header "Restart on file change (bench/restart.sh)"
     echo "- ${CHANGES:-20} changes per debounce; each write waits for the previous restart's \`up\` + 300 ms"

@@ -141,6 +141,16 @@ cpu_busy_pct() {
 # The machine has 2 cores shared with other people's builds: wait (up to
 # BENCH_WAIT_MAX seconds, default 600) until both cores are less than BENCH_MAX_BUSY
 # percent busy (default 15) over 3 s, then go on regardless and say what it was.
+# What every benchmark needs before its runners: python, the system tools, a current
+# release build of hlocal, the C helpers, and a fresh work directory.
+prepare_bench() {
+    ensure_python
+    ensure_tools
+    ensure_hlocal
+    build_helpers
+    make_work_dir
+}
+
 wait_quiet() {
     local max_busy=${BENCH_MAX_BUSY:-15} waited=0 limit=${BENCH_WAIT_MAX:-600} busy
     while busy=$(cpu_busy_pct 3) && ((busy >= max_busy)); do
