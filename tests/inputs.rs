@@ -163,3 +163,19 @@ fn a_watch_path_named_like_a_process_type_gets_a_hint() {
         .run()
         .assert_error("hlocal: error: watch path web does not exist; to start only some process types, name them before -w (hlocal start web -w)\n");
 }
+
+#[test]
+fn an_unknown_key_in_hlocal_toml_names_key_and_line() {
+    let out = Hlocal::new()
+        .procfile("web: a\n")
+        .file("hlocal.toml", "port = 5006\nfrmation = \"web=2\"\n")
+        .args(["start"])
+        .run();
+    assert!(
+        out.stderr.starts_with("hlocal: error: hlocal.toml:2: ") && out.stderr.contains("frmation"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+    assert_eq!(out.code(), Some(1));
+}

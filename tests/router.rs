@@ -480,3 +480,22 @@ fn backends_on_ipv6_only_and_dual_stack_are_reached() {
         app.running.stop();
     }
 }
+
+#[test]
+fn balance_random_reaches_every_instance() {
+    let app = server_app(
+        "web: python3 server.py\n",
+        &["-m", "web=2", "--balance", "random"],
+    );
+    ready(&app);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let body = get(app.port, "/").expect("get").body;
+        seen.insert(json(&body)["ps"].as_str().unwrap_or("").to_string());
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    app.running.stop();
+}

@@ -371,3 +371,119 @@ fn an_empty_formation_says_there_is_nothing_to_start() {
     assert_eq!(app.wait_exit().code(), Some(0));
     app.wait_for(r"hlocal +\| nothing to start: the formation has no instances$");
 }
+
+#[test]
+fn hlocal_toml_gives_defaults_and_flags_beat_it() {
+    let (file_port, flag_port) = (free_port(LAYOUT), free_port(LAYOUT));
+    let app = Hlocal::new()
+        .procfile("worker: echo \"port $PORT\"; sleep 1000\n")
+        .file(
+            "hlocal.toml",
+            &format!("formation = \"worker=2\"\nport = {file_port}\nno_timestamp = true\n"),
+        )
+        .args(["start", "--no-router"])
+        .spawn();
+    app.wait_for(&format!(r"^worker\.1 +\| port {file_port}$"));
+    app.wait_for(&format!(r"^worker\.2 +\| port {}$", file_port + 1));
+    app.stop();
+    let app = Hlocal::new()
+        .procfile("worker: echo \"port $PORT\"; sleep 1000\n")
+        .file(
+            "hlocal.toml",
+            &format!("formation = \"worker=2\"\nport = {file_port}\nno_timestamp = true\n"),
+        )
+        .args([
+            "start",
+            "--no-router",
+            "-p",
+            &flag_port.to_string(),
+            "-m",
+            "worker=1",
+        ])
+        .spawn();
+    app.wait_for(&format!(r"^worker\.1 +\| port {flag_port}$"));
+    app.wait_for("ready: ");
+    assert_eq!(app.count(r"worker\.2"), 0, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn all_n_scales_every_type() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("a: sleep 1000\nb: sleep 1000\n")
+        .args([
+            "start",
+            "--no-timestamp",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "all=2",
+        ])
+        .spawn();
+    app.wait_for(&format!(
+        r"hlocal +\| ports: a\.1={port} a\.2={} b\.1={} b\.2={}$",
+        port + 1,
+        port + 100,
+        port + 101
+    ));
+    app.stop();
+}
+
+#[test]
+fn procfile_flag_makes_its_directory_the_app_root() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .file(
+            "sub/Procfile",
+            "worker: echo \"in $(basename $(pwd)) $GREETING\"; sleep 1000\n",
+        )
+        .file("sub/.env", "GREETING=hi\n")
+        .args([
+            "start",
+            "--no-timestamp",
+            "-f",
+            "sub/Procfile",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| in sub hi$");
+    app.stop();
+    let app = Hlocal::new()
+        .file(
+            "sub/Procfile",
+            "worker: echo \"in $(basename $(pwd))\"; sleep 1000\n",
+        )
+        .args([
+            "start",
+            "--no-timestamp",
+            "-d",
+            "sub",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| in sub$");
+    app.stop();
+}
+
+#[test]
+fn start_cmd_runs_a_web_process_without_a_procfile() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .args([
+            "--start-cmd",
+            "python3 -m http.server $PORT --bind 127.0.0.1",
+        ])
+        .spawn();
+    app.wait_for(r"web\.1: State changed from starting to up$");
+    app.stop();
+}

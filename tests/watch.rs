@@ -119,3 +119,62 @@ fn a_new_empty_directory_is_not_a_change_but_a_file_in_it_is() {
     );
     app.stop();
 }
+
+#[test]
+fn watch_paths_limit_what_is_watched_and_per_type_true_works_without_w() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("api: echo api run; sleep 1000\nworker: echo worker run; sleep 1000\n")
+        .file(
+            "hlocal.toml",
+            "watch_debounce = \"100ms\"\n[process.worker]\nwatch = true\n",
+        )
+        .file("src/app.py", "1\n")
+        .file("notes.txt", "1\n")
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    app.wait_for(r"hlocal +\| ready:");
+    write(&app, "notes.txt", "2\n");
+    app.wait_for(r"Restarting worker\.1: notes\.txt changed$");
+    assert_eq!(
+        app.count(r"Restarting api\.1"),
+        0,
+        "without -w only worker watches: {}",
+        app.output()
+    );
+    app.stop();
+
+    let app = watched_paths(&["-w", "src"]);
+    write(&app, "notes.txt", "3\n");
+    write(&app, "src/app.py", "2\n");
+    let first = app.wait_for(r"Restarting api\.1: ");
+    assert!(first.ends_with("src/app.py changed"), "{}", app.output());
+    app.stop();
+}
+
+fn watched_paths(args: &[&str]) -> Running {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("api: echo api run; sleep 1000\n")
+        .file("src/app.py", "1\n")
+        .file("notes.txt", "1\n")
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "--watch-debounce",
+            "100ms",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(args)
+        .spawn();
+    app.wait_for(r"hlocal +\| ready:");
+    app
+}
