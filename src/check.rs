@@ -12,8 +12,8 @@ pub fn check(args: AppArgs) -> Result<(), Error> {
         ..StartArgs::default()
     };
     let app = config::load_app(&start.app)?;
-    config::resolve_start(&start)?;
-    let names: Vec<&str> = app.types.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<String> = app.types.iter().map(|t| t.name.clone()).collect();
+    config::resolve_loaded(&start, app)?;
     println!("valid procfile detected ({})", names.join(", "));
     Ok(())
 }

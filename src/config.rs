@@ -237,7 +237,11 @@ pub fn public_port(
 
 /// Resolves `hlocal start`'s flags over hlocal.toml over defaults.
 pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
-    let app = load_app(&args.app)?;
+    resolve_loaded(args, load_app(&args.app)?)
+}
+
+/// As [`resolve_start`], for an app already loaded (`check` lists its types too).
+pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> {
     let file = app.settings.clone().unwrap_or_default();
     let port = public_port(args.port, Some(&file), &app.env)?;
     let (release, formation_types) =
