@@ -158,7 +158,11 @@ impl Formatter {
             } => self.write_output(source, *stream, lines, out),
             Record::Message { about, text } => self.write_message(about.as_deref(), text, out),
             Record::State(change) => self.write_state(change, out),
-            Record::Router(log) => self.write_router(log, out),
+            Record::Router(logs) => {
+                for log in logs {
+                    self.write_router(log, out);
+                }
+            }
             Record::Ready { url } => self.write_ready(url.as_deref(), out),
         }
     }
@@ -374,20 +378,27 @@ pub(crate) fn router_text(log: &RouterLog) -> String {
 }
 
 fn push_router_fields(log: &RouterLog, out: &mut Vec<u8>) {
-    for (i, (key, value)) in log.fields.iter().enumerate() {
+    let mut digits = itoa::Buffer::new();
+    for (i, (key, value)) in log.fields().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
         out.extend_from_slice(key.as_bytes());
         out.push(b'=');
-        // Writing into a Vec cannot fail.
-        let _ = match value {
-            RouterValue::Word(w) => out.write_all(w.as_bytes()),
-            RouterValue::Quoted(q) => write!(out, "\"{q}\""),
-            RouterValue::Millis(ms) => write!(out, "{ms}ms"),
-            RouterValue::Number(n) => write!(out, "{n}"),
-            RouterValue::Empty => Ok(()),
-        };
+        match value {
+            RouterValue::Word(w) => out.extend_from_slice(w.as_bytes()),
+            RouterValue::Quoted(q) => {
+                out.push(b'"');
+                out.extend_from_slice(q.as_bytes());
+                out.push(b'"');
+            }
+            RouterValue::Millis(ms) => {
+                out.extend_from_slice(digits.format(ms).as_bytes());
+                out.extend_from_slice(b"ms");
+            }
+            RouterValue::Number(n) => out.extend_from_slice(digits.format(n).as_bytes()),
+            RouterValue::Empty => {}
+        }
     }
 }
 
@@ -456,13 +467,13 @@ fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
     let mut object = serde_json::Map::new();
     object.insert("ts".into(), ts.into());
     object.insert("event".into(), "router".into());
-    for (key, value) in &log.fields {
+    for (key, value) in log.fields() {
         let value = match value {
-            RouterValue::Word(s) | RouterValue::Quoted(s) => serde_json::Value::from(s.as_str()),
-            RouterValue::Millis(n) | RouterValue::Number(n) => serde_json::Value::from(*n),
+            RouterValue::Word(s) | RouterValue::Quoted(s) => serde_json::Value::from(s),
+            RouterValue::Millis(n) | RouterValue::Number(n) => serde_json::Value::from(n),
             RouterValue::Empty => serde_json::Value::Null,
         };
-        object.insert((*key).to_string(), value);
+        object.insert(key.to_string(), value);
     }
     json_line(out, &object);
 }
@@ -594,15 +605,13 @@ mod tests {
     }
 
     fn router_log() -> RouterLog {
-        RouterLog {
-            fields: vec![
-                ("at", RouterValue::Word("info".into())),
-                ("path", RouterValue::Quoted("/".into())),
-                ("dyno", RouterValue::Empty),
-                ("connect", RouterValue::Millis(0)),
-                ("status", RouterValue::Number(200)),
-            ],
-        }
+        let mut log = RouterLog::default();
+        log.push("at", RouterValue::Word("info"));
+        log.push("path", RouterValue::Quoted("/"));
+        log.push("dyno", RouterValue::Empty);
+        log.push("connect", RouterValue::Millis(0));
+        log.push("status", RouterValue::Number(200));
+        log
     }
 
     #[test]
@@ -610,7 +619,7 @@ mod tests {
         let got = render(
             style(LogFormat::Plain, false, false),
             6,
-            &Record::Router(router_log()),
+            &Record::Router(vec![router_log()]),
         );
         assert_eq!(
             got,
@@ -623,7 +632,7 @@ mod tests {
         let got = render(
             style(LogFormat::Plain, true, false),
             6,
-            &Record::Router(router_log()),
+            &Record::Router(vec![router_log()]),
         );
         let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
         assert_eq!(v["event"], "router");

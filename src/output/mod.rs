@@ -8,6 +8,7 @@
 pub mod format;
 pub mod lines;
 mod printer;
+mod router_log;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 
 pub use format::{ColorChoice, LogFormat, OutputStyle};
 pub use printer::Printer;
+pub use router_log::{RouterLog, RouterValue};
 
 /// Who produced a line. Colors follow the process type's position in the Procfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +77,8 @@ pub enum Record {
     },
     /// A change of an instance's state, printed as `text` and as a JSON `state` event.
     State(StateChange),
-    /// One request through the router.
-    Router(RouterLog),
+    /// Requests through the router, one line each, in the order they finished.
+    Router(Vec<RouterLog>),
     /// Every instance of the formation is up; `url` is where the app answers (none
     /// without a web process).
     Ready { url: Option<String> },
@@ -93,27 +95,6 @@ pub struct StateChange {
     pub code: Option<i32>,
     /// The lifecycle line in Heroku's words (`State changed from starting to up`).
     pub text: String,
-}
-
-/// A router log line as ordered `key=value` fields, Heroku's order:
-/// `at=info method=GET path="/" host=… request_id=… fwd="…" dyno=web.1 connect=0ms …`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouterLog {
-    pub fields: Vec<(&'static str, RouterValue)>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum RouterValue {
-    /// Printed bare: `at=info`, `method=GET`, `dyno=web.1`.
-    Word(String),
-    /// Printed in double quotes: `path="/"`, `desc="App crashed"`.
-    Quoted(String),
-    /// Printed as `3ms`; a number of milliseconds in JSON.
-    Millis(u64),
-    /// Printed bare; a number in JSON (`status`, `bytes`).
-    Number(u64),
-    /// Printed as `dyno=`; `null` in JSON (Heroku leaves unknown fields empty on errors).
-    Empty,
 }
 
 /// The producers' end of the printer's queue. Cheap to clone.

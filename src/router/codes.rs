@@ -197,52 +197,55 @@ pub(crate) struct Entry {
 /// The log line of a request: `at=info …` when `code` is `None`, else Heroku's error
 /// shape for that code.
 pub(crate) fn fields(code: Option<Code>, e: &Entry) -> RouterLog {
-    let mut f: Vec<(&'static str, RouterValue)> = Vec::with_capacity(16);
+    let mut f = RouterLog::with_capacity(16, 192);
     match code {
-        None => f.push(("at", word("info"))),
+        None => f.push("at", RouterValue::Word("info")),
         Some(code) => {
             if let Some(sock) = code.sock() {
-                f.push(("sock", word(sock)));
+                f.push("sock", RouterValue::Word(sock));
             }
-            f.push(("at", word(code.at())));
-            f.push(("code", word(code.name())));
-            f.push(("desc", RouterValue::Quoted(code.desc().to_owned())));
+            f.push("at", RouterValue::Word(code.at()));
+            f.push("code", RouterValue::Word(code.name()));
+            f.push("desc", RouterValue::Quoted(code.desc()));
             if let Code::H26(cause) = code {
-                f.push(("cause", RouterValue::Quoted(cause.text().to_owned())));
+                f.push("cause", RouterValue::Quoted(cause.text()));
             }
         }
     }
-    f.push(("method", word(e.method.as_str())));
-    f.push(("path", RouterValue::Quoted(path(&e.uri).to_owned())));
-    f.push(("host", e.host.as_ref().map_or(RouterValue::Empty, text)));
-    f.push(("request_id", text(&e.request_id)));
-    f.push(("fwd", RouterValue::Quoted(lossy(&e.fwd))));
+    f.push("method", RouterValue::Word(e.method.as_str()));
+    f.push("path", RouterValue::Quoted(path(&e.uri)));
+    match &e.host {
+        Some(host) => f.push("host", RouterValue::Word(&lossy(host))),
+        None => f.push("host", RouterValue::Empty),
+    }
+    f.push("request_id", RouterValue::Word(&lossy(&e.request_id)));
+    f.push("fwd", RouterValue::Quoted(&lossy(&e.fwd)));
     push_timings(&mut f, code, e);
-    f.push(("protocol", word(protocol(e.version))));
-    RouterLog { fields: f }
+    f.push("protocol", RouterValue::Word(protocol(e.version)));
+    f
 }
 
 /// `dyno connect service status bytes`, blanked the way Heroku's examples show them:
 /// codes decided before a backend was chosen leave all but `status` empty; H19 and H21
 /// have no `service`; a router-made 503 has no `bytes`, except the ones after a backend answered
 /// part of the exchange (H12, H13, H17, H18: `bytes=0`).
-fn push_timings(f: &mut Vec<(&'static str, RouterValue)>, code: Option<Code>, e: &Entry) {
+fn push_timings(f: &mut RouterLog, code: Option<Code>, e: &Entry) {
     let blank = code.is_some_and(Code::before_backend);
     let dyno = e.dyno.as_deref().filter(|_| !blank);
-    f.push(("dyno", dyno.map_or(RouterValue::Empty, word)));
+    f.push("dyno", dyno.map_or(RouterValue::Empty, RouterValue::Word));
     let connect = e.connect.filter(|_| !blank);
-    f.push(("connect", millis(connect)));
+    f.push("connect", millis(connect));
     let service = e
         .service
         .filter(|_| !blank && !matches!(code, Some(Code::H19 | Code::H21)));
-    f.push(("service", millis(service)));
+    f.push("service", millis(service));
     let status = code.map_or(e.status, |c| Some(c.status()));
-    f.push((
+    f.push(
         "status",
         status.map_or(RouterValue::Empty, |s| {
             RouterValue::Number(s.as_u16().into())
         }),
-    ));
+    );
     let bytes = match code {
         None | Some(Code::H12 | Code::H13 | Code::H17 | Code::H18 | Code::H27) => {
             RouterValue::Number(e.bytes)
@@ -250,25 +253,15 @@ fn push_timings(f: &mut Vec<(&'static str, RouterValue)>, code: Option<Code>, e:
         Some(Code::H26(_)) if e.dyno.is_some() => RouterValue::Number(e.bytes),
         Some(_) => RouterValue::Empty,
     };
-    f.push(("bytes", bytes));
+    f.push("bytes", bytes);
 }
 
-fn word(s: &str) -> RouterValue {
-    RouterValue::Word(s.to_owned())
+/// A header's text; bytes that are not UTF-8 are shown as U+FFFD.
+fn lossy(v: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(v.as_bytes())
 }
 
-fn text(v: &HeaderValue) -> RouterValue {
-    RouterValue::Word(lossy(v))
-}
-
-fn lossy(v: &HeaderValue) -> String {
-    v.to_str().map_or_else(
-        |_| String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        str::to_owned,
-    )
-}
-
-fn millis(d: Option<Duration>) -> RouterValue {
+fn millis(d: Option<Duration>) -> RouterValue<'static> {
     d.map_or(RouterValue::Empty, |d| {
         RouterValue::Millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     })

@@ -13,6 +13,7 @@
 //! together; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
+mod batch;
 mod body;
 mod codes;
 mod forward;
@@ -40,6 +41,7 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::output::LogSender;
+use batch::LogBatch;
 pub(crate) use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
 use upstream::Upstream;
@@ -163,12 +165,18 @@ pub(crate) async fn serve_here(
     for socket in sockets {
         match server::listener(socket) {
             Ok(listener) => {
-                accepting.spawn(server::accept(listener, Arc::clone(&router), log.clone()));
+                accepting.spawn(server::accept(listener, Arc::clone(&router)));
             }
             Err(e) => log.message(None, format!("router: {e}")).await,
         }
     }
-    while accepting.join_next().await.is_some() {}
+    let printing = router.logs.send_all(&log);
+    let accepted_all = async { while accepting.join_next().await.is_some() {} };
+    // The batch sender never ends by itself; serving ends when every listener has.
+    tokio::select! {
+        () = printing => {}
+        () = accepted_all => {}
+    }
 }
 
 /// What every connection shares.
@@ -180,6 +188,8 @@ pub(crate) struct Router {
     /// `X-Forwarded-Port`, made once.
     forwarded_port: HeaderValue,
     http: http1::Builder,
+    /// This worker's log lines on their way to the printer.
+    logs: LogBatch,
 }
 
 impl Router {
@@ -195,6 +205,7 @@ impl Router {
             config,
             backends,
             upstream: Upstream::default(),
+            logs: LogBatch::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Accepted connections: the accept loop, hyper's HTTP/1.1 server on each connection
 //! (keep-alive, the request limits hyper enforces itself), and the connection task that
-//! forwards the connection's log lines to the printer.
+//! hands the connection's log lines on to the worker's batch (`batch`).
 //!
 //! The task takes the socket back from hyper whenever it can: after a `101`, to bridge
 //! it to the backend, and after a moment without requests, to *park* it: an idle
@@ -33,7 +33,7 @@ use super::forward;
 use super::headers;
 use super::rewind::Rewind;
 use super::service::{self, ConnCtx};
-use crate::output::{LogSender, Record, RouterLog};
+use crate::output::RouterLog;
 
 /// hyper rejects a request with more headers than this with a 431 before the router
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
@@ -61,13 +61,13 @@ pub(crate) fn listener(socket: std::net::TcpListener) -> io::Result<TcpListener>
 }
 
 /// Accepts until aborted; each connection runs in a task of this loop's `JoinSet`.
-pub(crate) async fn accept(listener: TcpListener, router: Arc<Router>, log: LogSender) {
+pub(crate) async fn accept(listener: TcpListener, router: Arc<Router>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(connection(stream, peer, Arc::clone(&router), log.clone()));
+                    connections.spawn(connection(stream, peer, Arc::clone(&router)));
                 }
                 // A connection reset before it was accepted, or no file descriptors
                 // left: nothing to report per connection; pause so EMFILE cannot spin.
@@ -115,7 +115,7 @@ enum Step {
 }
 
 /// One client connection, from accept to close (or to the end of its upgrade bridge).
-async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, log: LogSender) {
+async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
     // Nagle would hold small responses back for the client's delayed ACK.
     let _ = stream.set_nodelay(true);
     let client = headers::ip_value(headers::client_ip(peer));
@@ -130,7 +130,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, lo
         let mut http = router
             .http
             .serve_connection(TokioIo::new(socket), handler.clone());
-        let ended = drive(&mut http, &handler.0, &mut lines, &log).await;
+        let ended = drive(&mut http, &handler.0, &mut lines).await;
         let released = match ended {
             Ended::Finished { parked } => {
                 let parts = http.into_parts();
@@ -144,7 +144,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, lo
             }
         };
         // hyper's side is gone: requests it cut short have left their H27 lines.
-        send_lines(&handler.0, &mut lines, &log).await;
+        send_lines(&handler.0, &mut lines).await;
         let bridge = handler.0.outbox().bridge.take();
         socket = match (released, bridge) {
             (Some((client, _)), Some(bridge)) => return forward::bridge(client, bridge).await,
@@ -157,12 +157,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, lo
 /// Runs hyper on the connection, sending on the log lines its requests leave, until the
 /// client leaves or hyper lets go of the socket: after a `101`, or when asked to because
 /// the connection sat idle.
-async fn drive(
-    http: &mut Http,
-    ctx: &ConnCtx,
-    lines: &mut Vec<RouterLog>,
-    log: &LogSender,
-) -> Ended {
+async fn drive(http: &mut Http, ctx: &ConnCtx, lines: &mut Vec<RouterLog>) -> Ended {
     let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
     let begun = ctx.requests();
     let mut seen = begun;
@@ -184,7 +179,7 @@ async fn drive(
         match step {
             Step::Ended(Ok(())) => return Ended::Finished { parked: parking },
             Step::Ended(Err(_)) => return Ended::Failed,
-            Step::Lines => send_lines(ctx, lines, log).await,
+            Step::Lines => send_lines(ctx, lines).await,
             Step::Idle => {
                 let now = ctx.requests();
                 // Parks only after this round served something and then nothing new:
@@ -199,11 +194,9 @@ async fn drive(
     }
 }
 
-/// Sends the lines in the outbox to the printer; `lines` is spare room, swapped in so
-/// neither vector is reallocated.
-async fn send_lines(ctx: &ConnCtx, lines: &mut Vec<RouterLog>, log: &LogSender) {
+/// Moves the lines in the outbox to the worker's batch for the printer; `lines` is
+/// spare room, swapped in so neither vector is reallocated.
+async fn send_lines(ctx: &ConnCtx, lines: &mut Vec<RouterLog>) {
     std::mem::swap(&mut ctx.outbox().lines, lines);
-    for line in lines.drain(..) {
-        log.send(Record::Router(line)).await;
-    }
+    ctx.router.logs.append(lines).await;
 }

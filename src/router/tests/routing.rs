@@ -173,7 +173,7 @@ async fn log_line_has_every_field_in_herokus_order() {
     let (parts, body) = fetch(rig.v4(), get("/hello?name=x")).await;
     assert_eq!(parts.status, 200);
     let log = rig.log().await;
-    let keys: Vec<&str> = log.0.fields.iter().map(|(k, _)| *k).collect();
+    let keys: Vec<&str> = log.0.fields().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
         [

@@ -2,6 +2,7 @@
 //! hyper servers and raw TCP misbehavers), clients (hyper and raw bytes), and
 //! deadline-bounded waits. Every task started here is aborted when its handle drops.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -60,6 +61,8 @@ pub(super) struct Rig {
     pub(super) port: u16,
     pub(super) backends: watch::Sender<Backends>,
     logs: mpsc::Receiver<Record>,
+    /// Lines received in a batch and not yet looked at.
+    pending: VecDeque<RouterLog>,
     _serve: Task,
 }
 
@@ -101,6 +104,7 @@ impl Rig {
             port,
             backends,
             logs,
+            pending: VecDeque::new(),
             _serve: serve,
         }
     }
@@ -120,8 +124,11 @@ impl Rig {
     /// The next router log line.
     pub(super) async fn log(&mut self) -> Log {
         loop {
+            if let Some(line) = self.pending.pop_front() {
+                return Log(line);
+            }
             match within("a router log line", self.logs.recv()).await {
-                Some(Record::Router(line)) => return Log(line),
+                Some(Record::Router(lines)) => self.pending.extend(lines),
                 Some(_) => continue,
                 None => panic!("the router's log channel closed"),
             }
@@ -130,9 +137,13 @@ impl Rig {
 
     /// No further log line arrives within a short while.
     pub(super) async fn no_more_logs(&mut self) {
-        let quiet = tokio::time::timeout(Duration::from_millis(200), self.logs.recv()).await;
-        if let Ok(Some(Record::Router(line))) = quiet {
+        if let Some(line) = self.pending.pop_front() {
             panic!("unexpected log line {:?}", Log(line).text());
+        }
+        let quiet = tokio::time::timeout(Duration::from_millis(200), self.logs.recv()).await;
+        if let Ok(Some(Record::Router(lines))) = quiet {
+            let texts: Vec<String> = lines.into_iter().map(|l| Log(l).text()).collect();
+            panic!("unexpected log lines {texts:?}");
         }
     }
 }
@@ -147,17 +158,13 @@ impl Log {
         crate::output::format::router_text(&self.0)
     }
 
-    pub(super) fn get(&self, key: &str) -> Option<&RouterValue> {
-        self.0
-            .fields
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+    pub(super) fn get(&self, key: &str) -> Option<RouterValue<'_>> {
+        self.0.fields().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     pub(super) fn word(&self, key: &str) -> String {
         match self.get(key) {
-            Some(RouterValue::Word(s) | RouterValue::Quoted(s)) => s.clone(),
+            Some(RouterValue::Word(s) | RouterValue::Quoted(s)) => s.to_owned(),
             Some(RouterValue::Number(n) | RouterValue::Millis(n)) => n.to_string(),
             Some(RouterValue::Empty) => String::new(),
             None => panic!("no {key}= in {}", self.text()),
