@@ -158,11 +158,7 @@ impl Formatter {
             } => self.write_output(source, *stream, lines, out),
             Record::Message { about, text } => self.write_message(about.as_deref(), text, out),
             Record::State(change) => self.write_state(change, out),
-            Record::Router(logs) => {
-                for log in logs {
-                    self.write_router(log, out);
-                }
-            }
+            Record::Router(logs) => self.write_router(logs, out),
             Record::Ready { url } => self.write_ready(url.as_deref(), out),
         }
     }
@@ -278,15 +274,25 @@ impl Formatter {
         }
     }
 
-    /// One per request: written straight into the batch, no intermediate text.
-    fn write_router(&mut self, log: &RouterLog, out: &mut Vec<u8>) {
+    /// One line per request, written straight into the batch; the lines of one record
+    /// share a timestamp, so their prefix is made once.
+    fn write_router(&mut self, logs: &[RouterLog], out: &mut Vec<u8>) {
         if self.style.json {
-            json_router(out, &self.rfc3339(), log);
+            let ts = self.rfc3339();
+            for log in logs {
+                json_router(out, &ts, log);
+            }
             return;
         }
-        self.push_prefix(ROUTER, SourceKind::Router, Channel::Heroku, out);
-        push_router_fields(log, out);
-        out.push(b'\n');
+        let mut prefix = std::mem::take(&mut self.line_prefix);
+        prefix.clear();
+        self.push_prefix(ROUTER, SourceKind::Router, Channel::Heroku, &mut prefix);
+        for log in logs {
+            out.extend_from_slice(&prefix);
+            push_router_fields(log, out);
+            out.push(b'\n');
+        }
+        self.line_prefix = prefix;
     }
 
     /// hlocal's lines (lifecycle, ports, ready, …).

@@ -200,6 +200,9 @@ pub(crate) fn prepare_request(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
         headers.insert(header::UPGRADE, protocol);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+    // Room for the six below at once: the map hyper parsed is sized to the client's
+    // headers, and growing it field by field would reallocate and rehash repeatedly.
+    headers.reserve(6);
     headers.insert(X_REQUEST_ID, fwd.request_id.clone());
     headers.insert(X_FORWARDED_FOR, fwd.forwarded_for.clone());
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
@@ -222,6 +225,7 @@ pub(crate) fn prepare_response(headers: &mut HeaderMap, request_id: &HeaderValue
         protocol.map(|p| headers.insert(header::UPGRADE, p));
         connection.map(|c| headers.insert(header::CONNECTION, c));
     }
+    headers.reserve(2);
     headers.insert(X_REQUEST_ID, request_id.clone());
     headers.append(header::VIA, VIA);
 }
