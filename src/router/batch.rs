@@ -4,13 +4,14 @@
 //! thousands of requests a second that is a context switch per request, the largest
 //! single cost the router had over nginx. Here connections append their finished lines
 //! to their worker's batch, and one task per worker sends the whole batch once the
-//! worker has run every connection that was ready (a tick of its event loop), so a
-//! busy worker sends one record for many requests while a lone request is printed at
-//! once. A printer that falls behind still slows clients down: past [`MAX_QUEUED`]
-//! lines, connections wait for the batch to be taken.
+//! worker has run every connection that was ready (a tick of its event loop), and at
+//! most one batch per [`PAUSE`], so a busy worker sends one record for many requests
+//! while a lone request is printed at once. A printer that falls behind still slows
+//! clients down: past [`MAX_QUEUED`] lines, connections wait for the batch to be taken.
 
 use std::pin::pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -18,6 +19,10 @@ use crate::output::{LogSender, Record, RouterLog};
 
 /// Lines a worker holds while the printer is behind, before connections wait.
 const MAX_QUEUED: usize = 4096;
+/// After a batch leaves, the next waits this long, so steady traffic (even one request
+/// at a time) wakes the printer at most a few hundred times a second per worker; a
+/// line after a quiet moment still leaves at once.
+const PAUSE: Duration = Duration::from_millis(2);
 
 #[derive(Default)]
 pub(crate) struct LogBatch {
@@ -61,6 +66,7 @@ impl LogBatch {
             self.taken.notify_waiters();
             if !lines.is_empty() {
                 log.send(Record::Router(lines)).await;
+                tokio::time::sleep(PAUSE).await;
             }
         }
     }
