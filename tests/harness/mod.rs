@@ -39,20 +39,47 @@ pub struct Hlocal {
     pub marker: String,
 }
 
-/// A fresh, empty directory under the system temp dir, unique to this test.
+/// A fresh, empty directory unique to this test, under `$TMPDIR/hlocal-tests/<pid>/`.
+/// Tests may read their app directory until the end, so a run keeps its own; the first
+/// call of a run removes what earlier runs (no longer alive) left.
 pub fn temp_dir(tag: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = std::env::temp_dir().join("hlocal-tests");
+    SWEPT.call_once(|| remove_dead_runs(&root));
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("hlocal-test-{}-{n}-{tag}", std::process::id()));
+    let dir = root
+        .join(std::process::id().to_string())
+        .join(format!("{n}-{tag}"));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }
 
+/// Removes the directories of test runs whose process has ended.
+fn remove_dead_runs(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let alive = name
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Hlocal {
     pub fn new() -> Hlocal {
         let dir = temp_dir("app");
+        // The run's pid too: two test runs at once must not take each other's processes
+        // for leftovers.
         let marker = format!(
-            "HLOCAL_TEST_MARKER_{}",
+            "HLOCAL_TEST_MARKER_{}_{}",
+            std::process::id(),
             dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
         );
         Hlocal {
