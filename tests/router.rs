@@ -144,6 +144,32 @@ fn every_request_is_logged_in_herokus_router_format() {
 }
 
 #[test]
+fn heroku_format_prints_each_router_line_under_heroku_router() {
+    let app = server_app("web: python3 server.py\n", &["--log-format", "heroku"]);
+    app.running.wait_for(r"heroku\[hlocal\]: ready: ");
+    // Several at once, so some share a batch (and its prefix) on the way to the printer.
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let port = app.port;
+            std::thread::spawn(move || get(port, &format!("/h{i}")).map(|r| r.status))
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().expect("client thread").expect("get"), 200);
+    }
+    let stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00";
+    for i in 0..4 {
+        let line = app.running.wait_for(&format!(r#"path="/h{i}""#));
+        let expected = format!(r#"^{stamp} heroku\[router\]: at=info method=GET path="/h{i}" "#);
+        assert!(
+            regex::Regex::new(&expected).expect("re").is_match(&line),
+            "{line}"
+        );
+    }
+    app.running.stop();
+}
+
+#[test]
 fn the_router_log_is_a_json_event_with_json() {
     let app = server_app("web: python3 server.py\n", &["--json"]);
     app.running.wait_for(r#""event":"ready""#);
