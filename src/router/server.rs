@@ -1,6 +1,6 @@
 //! Accepted connections: the accept loop, hyper's HTTP/1.1 server on each connection
-//! (keep-alive, the request limits hyper enforces itself), and the connection task that
-//! hands the connection's log lines on to the worker's batch (`batch`).
+//! (keep-alive, the request limits hyper enforces itself), and the connection task, which
+//! stops reading requests while the worker's log batch is full (`batch`).
 //!
 //! The task takes the socket back from hyper whenever it can: after a `101`, to bridge
 //! it to the backend, and after a moment without requests, to *park* it: an idle
@@ -33,7 +33,6 @@ use super::forward;
 use super::headers;
 use super::rewind::Rewind;
 use super::service::{self, ConnCtx};
-use crate::output::RouterLog;
 
 /// hyper rejects a request with more headers than this with a 431 before the router
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
@@ -110,7 +109,8 @@ enum Ended {
 /// What woke the connection's task.
 enum Step {
     Ended(hyper::Result<()>),
-    Lines,
+    /// The worker's log lines wait for the printer: serve nothing more until they left.
+    Backlog,
     Idle,
 }
 
@@ -120,7 +120,6 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
     let _ = stream.set_nodelay(true);
     let client = headers::ip_value(headers::client_ip(peer));
     let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client)));
-    let mut lines = Vec::new();
     let mut socket = Rewind::new(stream);
     loop {
         // Parked: nothing of hyper's exists until the client sends (or closes).
@@ -130,7 +129,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
         let mut http = router
             .http
             .serve_connection(TokioIo::new(socket), handler.clone());
-        let ended = drive(&mut http, &handler.0, &mut lines).await;
+        let ended = drive(&mut http, &handler.0).await;
         let released = match ended {
             Ended::Finished { parked } => {
                 let parts = http.into_parts();
@@ -143,9 +142,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
                 None
             }
         };
-        // hyper's side is gone: requests it cut short have left their H27 lines.
-        send_lines(&handler.0, &mut lines).await;
-        let bridge = handler.0.outbox().bridge.take();
+        let bridge = handler.0.take_bridge();
         socket = match (released, bridge) {
             (Some((client, _)), Some(bridge)) => return forward::bridge(client, bridge).await,
             (Some((socket, true)), None) => socket,
@@ -154,21 +151,21 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
     }
 }
 
-/// Runs hyper on the connection, sending on the log lines its requests leave, until the
-/// client leaves or hyper lets go of the socket: after a `101`, or when asked to because
-/// the connection sat idle.
-async fn drive(http: &mut Http, ctx: &ConnCtx, lines: &mut Vec<RouterLog>) -> Ended {
+/// Runs hyper on the connection until the client leaves or hyper lets go of the socket:
+/// after a `101`, or when asked to because the connection sat idle. While the printer is
+/// behind, the client is slowed down rather than its log lines buffered without bound.
+async fn drive(http: &mut Http, ctx: &ConnCtx) -> Ended {
     let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
     let begun = ctx.requests();
     let mut seen = begun;
     let mut parking = false;
     loop {
         let step = poll_fn(|cx| {
+            if ctx.router.logs.is_full() {
+                return Poll::Ready(Step::Backlog);
+            }
             if let Poll::Ready(done) = http.poll_without_shutdown(cx) {
                 return Poll::Ready(Step::Ended(done));
-            }
-            if !ctx.outbox().lines.is_empty() {
-                return Poll::Ready(Step::Lines);
             }
             match parking {
                 false => idle.poll_tick(cx).map(|_| Step::Idle),
@@ -179,7 +176,7 @@ async fn drive(http: &mut Http, ctx: &ConnCtx, lines: &mut Vec<RouterLog>) -> En
         match step {
             Step::Ended(Ok(())) => return Ended::Finished { parked: parking },
             Step::Ended(Err(_)) => return Ended::Failed,
-            Step::Lines => send_lines(ctx, lines).await,
+            Step::Backlog => ctx.router.logs.room().await,
             Step::Idle => {
                 let now = ctx.requests();
                 // Parks only after this round served something and then nothing new:
@@ -192,11 +189,4 @@ async fn drive(http: &mut Http, ctx: &ConnCtx, lines: &mut Vec<RouterLog>) -> En
             }
         }
     }
-}
-
-/// Moves the lines in the outbox to the worker's batch for the printer; `lines` is
-/// spare room, swapped in so neither vector is reallocated.
-async fn send_lines(ctx: &ConnCtx, lines: &mut Vec<RouterLog>) {
-    std::mem::swap(&mut ctx.outbox().lines, lines);
-    ctx.router.logs.append(lines).await;
 }

@@ -1,6 +1,6 @@
 //! One client connection's view of the router: the hyper service that turns each
-//! request into a forwarded one or a refusal, and the outbox through which log lines and
-//! upgrades leave the request for the connection's task (`server`).
+//! request into a forwarded one or a refusal. Log lines go straight into the worker's
+//! batch (`batch`); an upgrade is left for the connection's task (`server`).
 //!
 //! A request goes: limits (`headers::check`, 400/417) → `forward::send` (choose an
 //! instance, get a connection, send, wait for the response head) → `forward::respond`,
@@ -19,26 +19,16 @@ use super::body::{Exchange, RouterBody};
 use super::codes::{self, Code, Entry};
 use super::forward::{self, Bridge};
 use super::headers;
-use crate::output::RouterLog;
 
-/// What requests leave for their connection's task. Requests and their bodies run inside
-/// that task (in hyper's connection), so the task finds them here after each time it
-/// polls hyper: no channel, no extra wake-up.
-#[derive(Default)]
-pub(crate) struct Outbox {
-    /// Finished requests' log lines, sent on to the printer by the task, which waits
-    /// while the printer is behind: this client is slowed down rather than buffered.
-    pub(crate) lines: Vec<RouterLog>,
-    /// A `101` to bridge once hyper has let go of the client connection.
-    pub(crate) bridge: Option<Bridge>,
-}
-
-/// Per client connection: the router, who the client is, and the outbox.
+/// Per client connection: the router, who the client is, and a pending upgrade.
 pub(crate) struct ConnCtx {
     pub(crate) router: Arc<Router>,
     /// The client's address as a header value (`X-Forwarded-For`, `fwd=`).
     client: HeaderValue,
-    outbox: Mutex<Outbox>,
+    /// A `101` to bridge once hyper has let go of the client connection. Requests run
+    /// inside the connection's task (in hyper's connection), so the task finds it here
+    /// when hyper returns: no channel, no extra wake-up.
+    bridge: Mutex<Option<Bridge>>,
     /// Requests begun and finished (logged) on this connection: the connection is idle
     /// when they are equal, and may then be parked (`server`).
     begun: AtomicU64,
@@ -50,23 +40,27 @@ impl ConnCtx {
         ConnCtx {
             router,
             client,
-            outbox: Mutex::default(),
+            bridge: Mutex::default(),
             begun: AtomicU64::new(0),
             finished: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
-        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    fn pending_bridge(&self) -> MutexGuard<'_, Option<Bridge>> {
+        self.bridge.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn log(&self, code: Option<Code>, entry: &Entry) {
-        let line = codes::fields(code, entry);
-        self.outbox().lines.push(line);
+        self.router.logs.push(codes::fields(code, entry));
     }
 
     pub(crate) fn bridge(&self, bridge: Bridge) {
-        self.outbox().bridge = Some(bridge);
+        *self.pending_bridge() = Some(bridge);
+    }
+
+    /// The upgrade a request left, if any.
+    pub(crate) fn take_bridge(&self) -> Option<Bridge> {
+        self.pending_bridge().take()
     }
 
     pub(crate) fn begin(&self) {
