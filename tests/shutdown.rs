@@ -95,21 +95,34 @@ fn a_process_ignoring_sigterm_gets_r12_then_sigkill() {
 
 #[test]
 fn a_second_ctrl_c_kills_at_once_with_130() {
-    let port = free_port(LAYOUT);
-    let app = Hlocal::new()
-        .procfile("stubborn: trap '' TERM; echo armed; while true; do sleep 0.1; done\n")
-        .args(["start", "-t", "60", "-p", &port.to_string()])
-        .spawn();
-    app.wait_for(r"stubborn\.1 +\| armed");
-    app.signal(Signal::SIGINT);
-    app.wait_for("Stopping all processes with SIGTERM");
-    assert_second_signal_kills_at_once(app);
+    assert_second_ctrl_c_kills_at_once(
+        "stubborn: trap '' TERM; echo armed; while true; do sleep 0.1; done\n",
+        r"stubborn\.1 +\| armed",
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_kills_what_is_left_of_a_group_whose_main_process_exited() {
+    assert_second_ctrl_c_kills_at_once(
+        "w: (trap '' TERM; echo armed; exec sleep 300) & wait\n",
+        r"w\.1 +\| armed",
+    );
 }
 
 /// Signals this close together count as one request (hlocal coalesces within 200 ms).
 const PAST_COALESCE_WINDOW: Duration = Duration::from_millis(400);
 
-fn assert_second_signal_kills_at_once(mut app: Running) {
+/// `procfile` ignores SIGTERM and prints `armed`: a first Ctrl-C starts a 60 s grace
+/// period, a second one (past the coalescing window) must not wait for it.
+fn assert_second_ctrl_c_kills_at_once(procfile: &str, armed: &str) {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile(procfile)
+        .args(["start", "-t", "60", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(armed);
+    app.signal(Signal::SIGINT);
+    app.wait_for("Stopping all processes with SIGTERM");
     std::thread::sleep(PAST_COALESCE_WINDOW);
     let second = Instant::now();
     app.signal(Signal::SIGINT);
@@ -120,19 +133,6 @@ fn assert_second_signal_kills_at_once(mut app: Running) {
         second.elapsed()
     );
     assert_no_leftovers(&app.marker);
-}
-
-#[test]
-fn a_second_ctrl_c_kills_what_is_left_of_a_group_whose_main_process_exited() {
-    let port = free_port(LAYOUT);
-    let app = Hlocal::new()
-        .procfile("w: (trap '' TERM; echo armed; exec sleep 300) & wait\n")
-        .args(["start", "-t", "60", "-p", &port.to_string()])
-        .spawn();
-    app.wait_for(r"w\.1 +\| armed");
-    app.signal(Signal::SIGINT);
-    app.wait_for("Stopping all processes with SIGTERM");
-    assert_second_signal_kills_at_once(app);
 }
 
 #[test]
