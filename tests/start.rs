@@ -273,6 +273,19 @@ fn the_release_is_stopped_with_its_own_stop_signal() {
 }
 
 #[test]
+fn a_release_killed_by_a_signal_from_elsewhere_aborts_with_128_plus_n() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("web: echo web started; sleep 1000\nrelease: echo migrating; kill -TERM $$\n")
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .args(quiet())
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(143), "{}", app.output());
+    app.wait_for("Release phase failed with status 143, not starting the app");
+    assert_eq!(app.count("web started"), 0, "{}", app.output());
+}
+
+#[test]
 fn no_release_skips_it() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()
