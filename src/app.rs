@@ -95,9 +95,19 @@ async fn run(
     Ok(supervisor.run(events).await)
 }
 
+/// Signals closer together than this are one request: `timeout -s INT`, some editors
+/// and terminals send the same SIGINT to hlocal's pid and to its process group.
+const SIGNAL_COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
+
 async fn forward_signals(mut signals: ShutdownSignals, events: mpsc::UnboundedSender<Event>) {
+    let mut last: Option<tokio::time::Instant> = None;
     loop {
         let signal = signals.recv().await;
+        let now = tokio::time::Instant::now();
+        if last.is_some_and(|at| now - at < SIGNAL_COALESCE) {
+            continue;
+        }
+        last = Some(now);
         if events.send(Event::Signal(signal)).is_err() {
             return;
         }

@@ -84,6 +84,9 @@ pub struct ReleaseSpec {
     pub command: String,
     /// Its position in the Procfile, for its color.
     pub index: usize,
+    /// `[process.release]`'s, for a shutdown during the release phase.
+    pub stop_signal: Signal,
+    pub stop_timeout: Duration,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -244,17 +247,17 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
 pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> {
     let file = app.settings.clone().unwrap_or_default();
     let port = public_port(args.port, Some(&file), &app.env)?;
-    let (release, formation_types) =
-        split_release(&app.types, args.no_release || file.no_release == Some(true));
-    let counts = resolve_formation(args, &file, &formation_types)?;
-    let has_web = formation_types.iter().any(|t| t.name == "web");
-    let router_on = has_web && !(args.no_router || file.no_router == Some(true));
     let timeout = duration_flag(
         "--timeout",
         args.timeout.as_deref(),
         file.timeout,
         DEFAULT_TIMEOUT,
     )?;
+    let skip_release = args.no_release || file.no_release == Some(true);
+    let (release, formation_types) = split_release(&app.types, skip_release, &file, timeout);
+    let counts = resolve_formation(args, &file, &formation_types)?;
+    let has_web = formation_types.iter().any(|t| t.name == "web");
+    let router_on = has_web && !(args.no_router || file.no_router == Some(true));
     let types = type_specs(
         &formation_types,
         &counts,
@@ -334,7 +337,13 @@ fn duration_flag(
 }
 
 /// `release` leaves the formation; it runs first unless `--no-release`.
-fn split_release(types: &[ProcessType], skip: bool) -> (Option<ReleaseSpec>, Vec<ProcessType>) {
+fn split_release(
+    types: &[ProcessType],
+    skip: bool,
+    file: &Settings,
+    timeout: Duration,
+) -> (Option<ReleaseSpec>, Vec<ProcessType>) {
+    let own = file.processes.iter().find(|p| p.name == procfile::RELEASE);
     let release = types.iter().position(|t| t.name == procfile::RELEASE);
     let formation: Vec<ProcessType> = types
         .iter()
@@ -348,6 +357,8 @@ fn split_release(types: &[ProcessType], skip: bool) -> (Option<ReleaseSpec>, Vec
             .map(|t| t.command.clone())
             .unwrap_or_default(),
         index: formation.len(),
+        stop_signal: own.and_then(|p| p.stop_signal).unwrap_or(Signal::Term),
+        stop_timeout: own.and_then(|p| p.stop_timeout).unwrap_or(timeout),
     });
     (spec, formation)
 }

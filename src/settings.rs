@@ -150,6 +150,10 @@ pub enum SettingsError {
     UnknownDependency { name: String, known: String },
     #[error("\"release\" runs once before anything else starts, so depends_on cannot involve it")]
     Release,
+    #[error(
+        "{0} in [process.release]: release runs once, to completion, so only stop_signal and stop_timeout apply"
+    )]
+    ReleaseSetting(&'static str),
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
     #[error(transparent)]
@@ -199,8 +203,8 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
             };
             return Err((process.line, error));
         }
-        if process.name == RELEASE && !process.depends_on.is_empty() {
-            return Err((process.line, SettingsError::Release));
+        if process.name == RELEASE {
+            release_settings(process).map_err(|e| (process.line, e))?;
         }
         for dep in &process.depends_on {
             if dep.value == RELEASE {
@@ -217,6 +221,23 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
     }
     match find_cycle(&settings.processes) {
         Some((line, cycle)) => Err((line, SettingsError::Cycle(cycle))),
+        None => Ok(()),
+    }
+}
+
+/// `[process.release]` may set how the release is stopped; restarts, readiness and
+/// watching make no sense for a run-once command.
+fn release_settings(process: &ProcessSettings) -> Result<(), SettingsError> {
+    if !process.depends_on.is_empty() {
+        return Err(SettingsError::Release);
+    }
+    let refused = [
+        ("restart", process.restart.is_some()),
+        ("ready", process.ready.is_some()),
+        ("watch", process.watch.is_some()),
+    ];
+    match refused.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(SettingsError::ReleaseSetting(key)),
         None => Ok(()),
     }
 }
@@ -890,6 +911,15 @@ depends_on = ["redis"]
             e.to_string(),
             r#"unknown process type "postgres" in depends_on (the Procfile has: release, web, worker, redis)"#
         );
+    }
+
+    #[test]
+    fn release_refuses_what_only_long_running_types_use() {
+        let (line, e) = check_error(
+            "port = 1\n[process.release]\nstop_timeout = \"5s\"\nrestart = \"always\"\n",
+        );
+        assert_eq!((line, e), (2, SettingsError::ReleaseSetting("restart")));
+        assert!(check(&ok("[process.release]\nstop_signal = \"INT\"\n"), TYPES).is_ok());
     }
 
     #[test]

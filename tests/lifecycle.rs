@@ -291,3 +291,39 @@ fn without_the_router_the_ready_url_is_web_1s_port() {
     app.wait_for(&format!(r"hlocal +\| ready: http://localhost:{web}$"));
     app.stop();
 }
+
+#[test]
+fn a_command_that_cannot_run_is_crashed_for_good_with_one_reason() {
+    let mut app = start_server(
+        Hlocal::new()
+            .procfile("missing: nonexistent-server --port $PORT\nlocked: ./x\n")
+            .file("x", "#!/bin/sh\necho never\n"),
+    );
+    // The first failure's status: which of the two ends first is up to the scheduler.
+    let code = app.wait_exit().code();
+    assert!(
+        matches!(code, Some(126 | 127)),
+        "{code:?}: {}",
+        app.output()
+    );
+    let reasons = [
+        r"missing\.1: command not found: nonexistent-server$",
+        r"locked\.1: permission denied / not executable: \./x$",
+    ];
+    for (reason, name) in reasons.iter().zip(["missing", "locked"]) {
+        assert_eq!(app.count(reason), 1, "{}", app.output());
+        let started = format!(r"{name}\.1: State changed from crashed to starting");
+        assert_eq!(app.count(&started), 0, "{}", app.output());
+    }
+    assert_eq!(app.count("restarting in"), 0, "{}", app.output());
+}
+
+#[test]
+fn a_file_change_runs_a_command_that_could_not_run_again() {
+    let app = start("missing: nonexistent-server\nidle: sleep 1000\n", &["-w"]);
+    app.wait_for(r"missing\.1: command not found: nonexistent-server$");
+    std::fs::write(app.dir.join("touched.txt"), "new code").expect("write");
+    app.wait_for(r"missing\.1: State changed from crashed to starting$");
+    app.wait_for_nth(r"missing\.1: command not found: nonexistent-server$", 1);
+    app.stop();
+}

@@ -95,22 +95,91 @@ fn a_process_ignoring_sigterm_gets_r12_then_sigkill() {
 
 #[test]
 fn a_second_ctrl_c_kills_at_once_with_130() {
+    assert_second_ctrl_c_kills_at_once(
+        "stubborn: trap '' TERM; echo armed; while true; do sleep 0.1; done\n",
+        r"stubborn\.1 +\| armed",
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_kills_what_is_left_of_a_group_whose_main_process_exited() {
+    assert_second_ctrl_c_kills_at_once(
+        "w: (trap '' TERM; echo armed; exec sleep 300) & wait\n",
+        r"w\.1 +\| armed",
+    );
+}
+
+/// Signals this close together count as one request (hlocal coalesces within 200 ms).
+const PAST_COALESCE_WINDOW: Duration = Duration::from_millis(400);
+
+/// `procfile` ignores SIGTERM and prints `armed`: a first Ctrl-C starts a 60 s grace
+/// period, a second one (past the coalescing window) must not wait for it.
+fn assert_second_ctrl_c_kills_at_once(procfile: &str, armed: &str) {
     let port = free_port(LAYOUT);
     let mut app = Hlocal::new()
-        .procfile("stubborn: trap '' TERM; echo armed; while true; do sleep 0.1; done\n")
+        .procfile(procfile)
         .args(["start", "-t", "60", "-p", &port.to_string()])
         .spawn();
-    app.wait_for(r"stubborn\.1 +\| armed");
+    app.wait_for(armed);
     app.signal(Signal::SIGINT);
     app.wait_for("Stopping all processes with SIGTERM");
+    std::thread::sleep(PAST_COALESCE_WINDOW);
     let second = Instant::now();
     app.signal(Signal::SIGINT);
     assert_eq!(app.wait_exit().code(), Some(130), "{}", app.output());
     assert!(
-        second.elapsed() < Duration::from_secs(10),
+        second.elapsed() < Duration::from_secs(5),
         "took {:?}",
         second.elapsed()
     );
+    assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn the_exit_is_reported_once_the_whole_group_is_gone() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .file(
+            "sub/app.py",
+            "import signal, sys, time\n\
+             def stop(*_):\n    print('handling')\n    time.sleep(1)\n    print('handled')\n    sys.exit(0)\n\
+             signal.signal(signal.SIGTERM, stop)\n\
+             print('armed')\n\
+             while True:\n    time.sleep(0.1)\n",
+        )
+        .procfile("worker: cd sub && python3 app.py\n")
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"worker\.1 +\| armed");
+    let mut app = app;
+    app.signal(Signal::SIGINT);
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    let lines = app.lines();
+    let at = |pattern: &str| {
+        let re = regex::Regex::new(pattern).expect("regex");
+        lines.iter().position(|l| re.is_match(l))
+    };
+    let handled = at(r"worker\.1 +\| handled$").expect("the handler ran to its end");
+    let exited = at(r"worker\.1: Process exited with status 143$").expect("exit line");
+    assert!(handled < exited, "{}", app.output());
+    assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn one_sigint_to_hlocal_and_its_group_is_one_graceful_stop() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("worker: trap 'sleep 1; echo handled; exit 0' TERM; echo armed; while true; do sleep 0.1; done\n")
+        .args(["start", "-t", "20", "-p", &port.to_string()])
+        .spawn_in_own_group();
+    app.wait_for(r"worker\.1 +\| armed");
+    // As GNU `timeout -s INT` and some terminals do: the same SIGINT, twice over.
+    // The two copies arrive a little apart (well within the window), as they do there.
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(app.pid()), Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(50));
+    app.signal(Signal::SIGINT);
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    app.wait_for(r"worker\.1 +\| handled$");
     assert_no_leftovers(&app.marker);
 }
 

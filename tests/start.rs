@@ -234,6 +234,57 @@ fn failing_release_aborts_the_start_with_its_code() {
     );
 }
 
+/// A release that announces itself, then runs until stopped (stopping it with `signal`
+/// prints `stopped`).
+fn endless_release(settings: &str, signal: &str) -> crate::harness::Running {
+    let port = free_port(LAYOUT);
+    let release = format!(
+        "release: trap 'echo stopped; exit 0' {signal}; echo migrating; while true; do sleep 0.1; done\n"
+    );
+    let app = Hlocal::new()
+        .file("hlocal.toml", settings)
+        .procfile(&format!("web: echo web started; sleep 1000\n{release}"))
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .args(quiet())
+        .spawn();
+    app.wait_for(r"release\.1 +\| migrating");
+    app
+}
+
+fn assert_interrupted_release_starts_nothing(mut app: crate::harness::Running) {
+    app.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    app.wait_for(r"release\.1 +\| stopped$");
+    app.wait_for("Release phase interrupted, not starting the app");
+    assert_eq!(app.count("web started"), 0, "{}", app.output());
+    assert_eq!(app.count(r"web\.1: "), 0, "{}", app.output());
+    crate::harness::assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn ctrl_c_during_the_release_starts_nothing() {
+    assert_interrupted_release_starts_nothing(endless_release("", "TERM"));
+}
+
+#[test]
+fn the_release_is_stopped_with_its_own_stop_signal() {
+    let settings = "[process.release]\nstop_signal = \"SIGUSR1\"\nstop_timeout = \"20s\"\n";
+    assert_interrupted_release_starts_nothing(endless_release(settings, "USR1"));
+}
+
+#[test]
+fn a_release_killed_by_a_signal_from_elsewhere_aborts_with_128_plus_n() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("web: echo web started; sleep 1000\nrelease: echo migrating; kill -TERM $$\n")
+        .args(["start", "--no-router", "-p", &port.to_string()])
+        .args(quiet())
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(143), "{}", app.output());
+    app.wait_for("Release phase failed with status 143, not starting the app");
+    assert_eq!(app.count("web started"), 0, "{}", app.output());
+}
+
 #[test]
 fn no_release_skips_it() {
     let port = free_port(LAYOUT);
@@ -486,4 +537,14 @@ fn start_cmd_runs_a_web_process_without_a_procfile() {
         .spawn();
     app.wait_for(r"web\.1: State changed from starting to up$");
     app.stop();
+}
+
+#[test]
+fn release_settings_that_make_no_sense_are_refused() {
+    Hlocal::new()
+        .file("hlocal.toml", "port = 5006\n[process.release]\nrestart = \"always\"\n")
+        .procfile("web: sleep 1000\nrelease: echo migrating\n")
+        .args(["check"])
+        .run()
+        .assert_error("hlocal: error: hlocal.toml:2: restart in [process.release]: release runs once, to completion, so only stop_signal and stop_timeout apply\n");
 }

@@ -128,7 +128,11 @@ pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
     // The parent's copies of the pipe's write ends go with `command`, so the reader
     // sees end-of-file when the process (and its children) close theirs.
     drop(command);
-    let pid = child.id().unwrap_or_default();
+    // `None` only once the child was reaped, which nothing did yet; a pid of 0 must never
+    // reach the watchdog or `killpg` (it would mean hlocal's own group).
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("the process ended before its pid was known"))?;
     watchdog.watch_group(pid);
     let output = match merged {
         Some(pipe) => Output::Merged(pipe),
@@ -220,7 +224,7 @@ impl RunTask {
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                Some(order) = control.recv() => stopping = self.obey(order, stopping),
+                Some(order) = control.recv() => stopping = Some(self.obey(order, stopping)),
                 () = deadline_passed(stopping.as_ref()) => {
                     if let Some(d) = stopping {
                         stopping = Some(self.escalate(d).await);
@@ -231,11 +235,13 @@ impl RunTask {
         if let Some(probe) = probe {
             probe.abort();
         }
-        drain(readers).await;
         let code = status.map_or(1, sys::exit_code);
-        self.report(RunEvent::Exited { code });
-        self.clear_group(stopping).await;
+        // The exit is reported once nothing of the group is left: `sh -c 'cd x && app'`
+        // exits at the first SIGTERM while `app` may still be running its handler.
+        self.clear_group(stopping, &mut control).await;
         self.watchdog.forget_group(self.pid);
+        drain(readers).await;
+        self.report(RunEvent::Exited { code });
         self.report(RunEvent::Finished);
     }
 
@@ -246,19 +252,20 @@ impl RunTask {
         });
     }
 
-    fn obey(&self, order: Control, stopping: Option<Deadline>) -> Option<Deadline> {
+    fn obey(&self, order: Control, stopping: Option<Deadline>) -> Deadline {
         match order {
             Control::Stop { signal, grace } => {
-                Some(stopping.unwrap_or_else(|| self.begin_stop(signal, grace)))
+                stopping.unwrap_or_else(|| self.begin_stop(signal, grace))
             }
             Control::Kill => {
                 sys::signal_group(self.pid, Signal::Kill);
                 let killed =
                     stopping.unwrap_or_else(|| self.begin_stop(Signal::Kill, Duration::ZERO));
-                Some(Deadline {
+                Deadline {
+                    at: Instant::now() + KILL_WAIT,
                     escalated: true,
                     ..killed
-                })
+                }
             }
         }
     }
@@ -296,8 +303,13 @@ impl RunTask {
     /// After the main process exited, nothing of its group may outlive the run: leftover
     /// children get the same signal → grace → SIGKILL as a stop (Heroku tears a dyno down
     /// whole). A process that survives SIGKILL (stuck in the kernel) is given up on after
-    /// `KILL_WAIT`, rather than hanging hlocal.
-    async fn clear_group(&self, stopping: Option<Deadline>) {
+    /// `KILL_WAIT`, rather than hanging hlocal. Orders still count meanwhile: a second
+    /// Ctrl-C kills the leftovers at once instead of waiting out the grace period.
+    async fn clear_group(
+        &self,
+        stopping: Option<Deadline>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) {
         if !sys::group_alive(self.pid) {
             return;
         }
@@ -310,7 +322,12 @@ impl RunTask {
                 }
                 deadline = self.escalate(deadline).await;
             }
-            tokio::time::sleep(GROUP_POLL).await;
+            tokio::select! {
+                Some(order) = control.recv() => {
+                    deadline = self.obey(order, Some(deadline));
+                }
+                () = tokio::time::sleep(GROUP_POLL) => {}
+            }
         }
     }
 

@@ -189,7 +189,10 @@ impl Supervisor {
 
     async fn on_current_report(&mut self, idx: usize, event: RunEvent) {
         match event {
-            RunEvent::Ready { addr } => self.on_ready(idx, addr).await,
+            RunEvent::Ready { addr } => {
+                self.slots[idx].passed_check = true;
+                self.on_ready(idx, addr).await;
+            }
             RunEvent::BootTimeout => self.on_boot_timeout(idx).await,
             RunEvent::Exited { code } => self.on_exited(idx, code).await,
             RunEvent::Finished => {
@@ -286,6 +289,9 @@ impl Supervisor {
             State::Exited
         };
         self.set_state(idx, to, Some(code)).await;
+        if let Some(reason) = self.cannot_run(idx) {
+            self.log.message(Some(&name), reason).await;
+        }
         if self.config.exit_on_exit && self.phase == Phase::Running {
             self.begin_shutdown(code).await;
         }
@@ -309,18 +315,30 @@ impl Supervisor {
         }
     }
 
+    /// Why the slot's last run could not run at all (exit 126/127 before its readiness
+    /// check passed): restarting it would only fail the same way.
+    fn cannot_run(&self, idx: usize) -> Option<String> {
+        let s = &self.slots[idx];
+        if s.passed_check || s.state != Some(State::Crashed) {
+            return None;
+        }
+        let command = &self.config.types[s.type_index].command;
+        shell::cannot_run(command, s.exit_code?)
+    }
+
     /// Restart policy and back-off, for a run that ended by itself.
     async fn schedule_restart(&mut self, idx: usize) {
         if self.phase != Phase::Running {
             return;
         }
         let policy = self.config.types[self.slots[idx].type_index].restart;
+        let cannot_run = self.cannot_run(idx).is_some();
         let s = &mut self.slots[idx];
         if s.restart_at.is_some() {
             return;
         }
         let succeeded = s.state == Some(State::Exited);
-        if !policy.should_restart(succeeded) {
+        if cannot_run || !policy.should_restart(succeeded) {
             if !succeeded {
                 self.failures.push(s.exit_code.unwrap_or(1));
             }
@@ -366,6 +384,7 @@ impl Supervisor {
         s.generation += 1;
         s.port = port;
         s.boot_timed_out = false;
+        s.passed_check = false;
         s.exit_code = None;
         s.run_started = Instant::now();
         let id = RunId {
@@ -396,7 +415,9 @@ impl Supervisor {
         }
     }
 
-    /// `sh` itself could not be started (out of processes, no `sh`): a crash like any.
+    /// `sh` itself could not be started (no `sh`, the app directory gone, out of
+    /// processes): crashed for good, as a command that cannot run, rather than a loop of
+    /// failures; a file change starts it again.
     async fn spawn_failed(&mut self, idx: usize, error: &std::io::Error) {
         let name = Arc::clone(&self.slots[idx].name);
         self.log
@@ -406,7 +427,9 @@ impl Supervisor {
         self.set_state(idx, State::Starting, None).await;
         self.slots[idx].exit_code = Some(127);
         self.set_state(idx, State::Crashed, Some(127)).await;
-        self.schedule_restart(idx).await;
+        if self.phase == Phase::Running {
+            self.failures.push(127);
+        }
     }
 
     fn run_spec(&self, idx: usize, port: u16) -> RunSpec {

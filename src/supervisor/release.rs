@@ -9,7 +9,6 @@ use super::instance::{self, Control, RunEvent, RunId, RunSpec};
 use super::ready::Readiness;
 use super::{Event, KILLED_CODE, Supervisor};
 use crate::output::Source;
-use crate::sys::Signal;
 
 /// Reports about the release run use a slot number no formation instance has.
 const RELEASE_SLOT: usize = usize::MAX;
@@ -34,8 +33,8 @@ impl Supervisor {
             port: None,
             ready: Readiness::Spawned,
             boot_timeout: self.config.boot_timeout,
-            stop_signal: Signal::Term,
-            grace: self.config.timeout,
+            stop_signal: release.stop_signal,
+            grace: release.stop_timeout,
             merge_output: !self.config.style.json,
         };
         let id = RunId {
@@ -59,20 +58,23 @@ impl Supervisor {
                 return Err(1);
             }
         };
-        let code = self.wait_release(&run, &name, events).await;
-        if code == 0 {
-            return Ok(());
-        }
-        Err(code)
+        let stop = Control::Stop {
+            signal: release.stop_signal,
+            grace: release.stop_timeout,
+        };
+        self.wait_release(&run, stop, &name, events).await
     }
 
-    /// The release's exit status, or hlocal's own when a signal interrupts it.
+    /// `Ok` once the release succeeded; else hlocal's exit status: the release's own
+    /// when it failed (128+N when a signal from elsewhere killed it), hlocal's when a
+    /// signal interrupted it. Either way nothing of the app starts.
     async fn wait_release(
         &mut self,
         run: &instance::Run,
+        stop: Control,
         name: &Arc<str>,
         events: &mut mpsc::UnboundedReceiver<Event>,
-    ) -> i32 {
+    ) -> Result<(), i32> {
         let mut exit = None;
         let mut interrupted: Option<i32> = None;
         loop {
@@ -87,26 +89,30 @@ impl Supervisor {
                     RunEvent::Ready { .. } | RunEvent::BootTimeout => {}
                 },
                 Some(event) = events.recv() => {
-                    interrupted = self.interrupt_release(run, interrupted, event).await;
+                    interrupted = self.interrupt_release(run, stop, interrupted, event).await;
                 }
             }
         }
-        match (interrupted, exit) {
-            (Some(code), _) => code,
-            (None, Some(0)) => 0,
+        let (code, text) = match (interrupted, exit) {
+            (None, Some(0)) => return Ok(()),
+            (Some(code), _) => (code, "Release phase interrupted".to_string()),
             (None, code) => {
                 let code = code.unwrap_or(1);
-                let text = format!("Release phase failed with status {code}, not starting the app");
-                self.log.message(None, text).await;
-                code
+                (code, format!("Release phase failed with status {code}"))
             }
-        }
+        };
+        self.log
+            .message(None, format!("{text}, not starting the app"))
+            .await;
+        Err(code)
     }
 
-    /// First signal: stop the release gracefully (exit 0); second: kill it (exit 130).
+    /// First signal: stop the release with its stop signal and grace (exit 0, as any
+    /// requested shutdown); second: kill it (exit 130).
     async fn interrupt_release(
         &self,
         run: &instance::Run,
+        stop: Control,
         before: Option<i32>,
         event: Event,
     ) -> Option<i32> {
@@ -114,10 +120,7 @@ impl Supervisor {
             (Event::Signal(signal), None) => {
                 let text = format!("Received {signal}, stopping the release phase");
                 self.log.message(None, text).await;
-                run.send(Control::Stop {
-                    signal: Signal::Term,
-                    grace: self.config.timeout,
-                });
+                run.send(stop);
                 Some(0)
             }
             (Event::Signal(_), Some(_)) => {

@@ -24,6 +24,21 @@ const NOT_EXECUTABLE: &[&str] = &[
     "while",
 ];
 
+/// Why a run that exited with `code` before it was ever up cannot run at all: `sh`'s
+/// 127 (not found) and 126 (found, not executable). Names the program of a simple
+/// command (without the `exec` hlocal added), else the command as written.
+pub fn cannot_run(command: &str, code: i32) -> Option<String> {
+    let what = match command.split_whitespace().next() {
+        Some(program) if is_simple(command) => program,
+        _ => command.trim(),
+    };
+    match code {
+        127 => Some(format!("command not found: {what}")),
+        126 => Some(format!("permission denied / not executable: {what}")),
+        _ => None,
+    }
+}
+
 fn is_simple(command: &str) -> bool {
     let has_operator = command
         .chars()
@@ -52,6 +67,23 @@ mod tests {
             shell_command("bundle exec puma -p \"$PORT\""),
             "exec bundle exec puma -p \"$PORT\""
         );
+    }
+
+    #[test]
+    fn cannot_run_names_the_program_without_exec() {
+        assert_eq!(
+            cannot_run("nonexistent-server --port $PORT", 127).as_deref(),
+            Some("command not found: nonexistent-server")
+        );
+        assert_eq!(
+            cannot_run("./x", 126).as_deref(),
+            Some("permission denied / not executable: ./x")
+        );
+        assert_eq!(
+            cannot_run("cd sub && nope ", 127).as_deref(),
+            Some("command not found: cd sub && nope")
+        );
+        assert_eq!(cannot_run("./x", 1), None);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub(super) struct Slot {
     pub restart_after_stop: bool,
     pub run_started: Instant,
     pub boot_timed_out: bool,
+    /// The current run's readiness check passed (not counting "up once spawned").
+    pub passed_check: bool,
     pub exit_code: Option<i32>,
 }
 
@@ -75,6 +77,7 @@ pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
                 restart_after_stop: false,
                 run_started: Instant::now(),
                 boot_timed_out: false,
+                passed_check: false,
                 exit_code: None,
             });
         }

@@ -16,17 +16,12 @@ use signal_hook::iterator::Signals;
 pub fn run_foreground(mut command: Command) -> io::Result<i32> {
     let mut signals = Signals::new([SIGINT, SIGQUIT, SIGHUP, SIGTERM])?;
     let mut child = command.spawn()?;
-    let Ok(pid) = i32::try_from(child.id()) else {
-        return Err(io::Error::other("child pid out of range"));
-    };
+    let pid = child.id();
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
         for signal in signals.forever() {
             if signal == SIGTERM {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
+                super::unix::signal_process(pid, super::Signal::Term);
             }
         }
     });

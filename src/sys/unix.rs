@@ -54,12 +54,22 @@ pub fn merged_output(command: &mut tokio::process::Command) -> io::Result<Merged
     MergedOutput::from_owned_fd(read_end)
 }
 
+/// A pid or process group id that may be signalled. Never 0 (`kill(0)` and `killpg(0)`
+/// reach hlocal's own group), 1 (init; `kill(-1)` reaches every process of the user)
+/// or beyond `i32` (would turn negative): such an id is a bug upstream, not a target.
+fn signal_target(id: u32) -> Option<Pid> {
+    i32::try_from(id)
+        .ok()
+        .filter(|&id| id > 1)
+        .map(Pid::from_raw)
+}
+
 /// Sends `signal` to every process of group `pgid`. `false` when the group is gone.
 pub fn signal_group(pgid: u32, signal: Signal) -> bool {
-    let Ok(pgid) = i32::try_from(pgid) else {
+    let Some(pgid) = signal_target(pgid) else {
         return false;
     };
-    nix_signal::killpg(Pid::from_raw(pgid), to_nix(signal)) != Err(Errno::ESRCH)
+    nix_signal::killpg(pgid, to_nix(signal)) != Err(Errno::ESRCH)
 }
 
 /// Whether any live (non-zombie) process is left in group `pgid`.
@@ -72,10 +82,10 @@ pub fn group_alive(pgid: u32) -> bool {
 }
 
 fn signal_group_probe(pgid: u32) -> bool {
-    let Ok(pgid) = i32::try_from(pgid) else {
+    let Some(pgid) = signal_target(pgid) else {
         return false;
     };
-    nix_signal::killpg(Pid::from_raw(pgid), None) != Err(Errno::ESRCH)
+    nix_signal::killpg(pgid, None) != Err(Errno::ESRCH)
 }
 
 /// Live members of a process group, from `/proc/*/stat`.
@@ -135,11 +145,11 @@ fn proc_state(pid: u32) -> Option<char> {
 }
 
 /// Sends `signal` to one process. `false` when it is gone.
-fn signal_process(pid: u32, signal: Signal) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
+pub(super) fn signal_process(pid: u32, signal: Signal) -> bool {
+    let Some(pid) = signal_target(pid) else {
         return false;
     };
-    nix_signal::kill(Pid::from_raw(pid), to_nix(signal)) != Err(Errno::ESRCH)
+    nix_signal::kill(pid, to_nix(signal)) != Err(Errno::ESRCH)
 }
 
 /// The command line of a process, for messages (`python3 -m http.server 5006`).
@@ -456,6 +466,18 @@ impl ShutdownSignals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_0_and_1_and_beyond_i32_are_never_signalled() {
+        // Unguarded, each of these would succeed (SIGWINCH is harmless: ignored by
+        // default) and report the target alive.
+        for id in [0, 1, u32::MAX, 1 << 31] {
+            assert!(!signal_group(id, Signal::Winch), "group {id}");
+            assert!(!signal_process(id, Signal::Winch), "pid {id}");
+            assert!(!group_alive(id), "group {id}");
+        }
+        assert!(signal_process(std::process::id(), Signal::Winch));
+    }
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0
