@@ -525,3 +525,80 @@ fn balance_random_reaches_every_instance() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     app.running.stop();
 }
+
+/// The `key=value` fields of a router line as a logfmt reader splits them: values in
+/// double quotes may hold spaces and backslash escapes.
+fn logfmt_fields(line: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            chars.next(); // the space after the closing quote
+        } else {
+            value = chars.by_ref().take_while(|&c| c != ' ').collect();
+        }
+        fields.push((key, value));
+    }
+    fields
+}
+
+#[test]
+fn client_values_cannot_add_fields_to_router_lines() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let mut stream = send_raw(
+        app.port,
+        "GET /in\"jected HTTP/1.1\r\nHost: evil at=error code=H99\r\nX-Forwarded-For: 1.2.3.4\" status=200\r\nConnection: close\r\n\r\n",
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let line = app.running.wait_for(r"^router +\| at=info ");
+    let fields = logfmt_fields(line.split_once("| ").map_or("", |(_, f)| f));
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "at",
+            "method",
+            "path",
+            "host",
+            "request_id",
+            "fwd",
+            "dyno",
+            "connect",
+            "service",
+            "status",
+            "bytes",
+            "protocol"
+        ],
+        "{line}"
+    );
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value("path").as_deref(), Some("/in\"jected"), "{line}");
+    assert_eq!(
+        value("host").as_deref(),
+        Some("evil at=error code=H99"),
+        "{line}"
+    );
+    assert_eq!(
+        value("fwd").as_deref(),
+        Some("1.2.3.4\" status=200, 127.0.0.1"),
+        "{line}"
+    );
+    app.running.stop();
+}
