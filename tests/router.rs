@@ -281,6 +281,11 @@ fn requests_during_a_crash_restart_succeed() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
     let _ = get(app.port, "/crash");
+    // A request sent while the app is exiting may reach its dying listener on a fresh
+    // connection: H13, as on Heroku (never sent twice). Once the exit is seen, requests
+    // wait for the restart.
+    app.running
+        .wait_for(r"web\.1: Process exited with status 1");
     for _ in 0..3 {
         let response = get(app.port, "/").expect("get");
         assert_eq!(response.status, 200, "{}", response.text());
@@ -600,5 +605,22 @@ fn client_values_cannot_add_fields_to_router_lines() {
         Some("1.2.3.4\" status=200, 127.0.0.1"),
         "{line}"
     );
+    app.running.stop();
+}
+
+#[test]
+fn a_request_that_crashes_the_app_is_delivered_once() {
+    let app = server_app_with(
+        Hlocal::new().env("REQUEST_LOG", "requests.log"),
+        "web: python3 server.py\n",
+        &[],
+    );
+    ready(&app);
+    let response = get(app.port, "/die").expect("get");
+    assert_eq!(response.status, 503, "{}", response.text());
+    app.running
+        .wait_for(r"^router +\| at=error code=H13 .*path=./die. ");
+    let received = std::fs::read_to_string(app.running.dir.join("requests.log")).expect("log");
+    assert_eq!(received, "/die\n", "the app received: {received:?}");
     app.running.stop();
 }
