@@ -624,3 +624,37 @@ fn a_request_that_crashes_the_app_is_delivered_once() {
     assert_eq!(received, "/die\n", "the app received: {received:?}");
     app.running.stop();
 }
+
+#[test]
+fn a_web_process_listening_elsewhere_is_kept_and_the_router_says_where() {
+    let own = crate::harness::free_port(&[0]);
+    let app = server_app(
+        &format!("web: env PORT={own} python3 server.py\n"),
+        &["--boot-timeout", "2"],
+    );
+    let note = format!(
+        r"web\.1: listening on {own}, not on PORT=\d+: the router cannot reach it; pass \$PORT to the server$"
+    );
+    app.running.wait_for(&note);
+    app.running
+        .wait_for(r"web\.1: State changed from starting to up$");
+    let response = get(app.port, "/").expect("get");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response
+            .text()
+            .contains(&format!("web.1: listening on {own}, not on PORT=")),
+        "{}",
+        response.text()
+    );
+    app.running.wait_for(r"^router +\| at=error code=H21 ");
+    assert_eq!(get(own, "/health").expect("its own port").status, 200);
+    assert_eq!(app.running.count(&note), 1, "{}", app.running.output());
+    assert_eq!(
+        app.running.count("R10|SIGKILL"),
+        0,
+        "{}",
+        app.running.output()
+    );
+    app.running.stop();
+}
