@@ -10,6 +10,8 @@
 //! `Host: evil at=error code=H99` prints `host="evil at=error code=H99"`, never a second
 //! `code=` field, in every format (JSON carries the same escaped text).
 
+use std::fmt::Write as _;
+
 /// One field's value as the printer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouterValue<'a> {
@@ -53,15 +55,12 @@ impl RouterLog {
     /// Appends a field.
     pub fn push(&mut self, key: &'static str, value: RouterValue<'_>) {
         let slot = match value {
-            RouterValue::Word(s) if s.bytes().any(needs_quotes) => {
-                let (start, end) = self.store(s);
-                Slot::Quoted(start, end)
-            }
-            RouterValue::Word(s) => {
-                let (start, end) = self.store(s);
+            // Nothing to quote means nothing to escape: one scan for a plain word.
+            RouterValue::Word(s) if !s.bytes().any(needs_quotes) => {
+                let (start, end) = self.store_verbatim(s);
                 Slot::Word(start, end)
             }
-            RouterValue::Quoted(s) => {
+            RouterValue::Word(s) | RouterValue::Quoted(s) => {
                 let (start, end) = self.store(s);
                 Slot::Quoted(start, end)
             }
@@ -74,12 +73,17 @@ impl RouterLog {
 
     /// Appends `s` escaped; the common text, with nothing to escape, is copied at once.
     fn store(&mut self, s: &str) -> (usize, usize) {
-        let start = self.text.len();
-        if s.bytes().any(needs_escape) {
-            push_escaped(&mut self.text, s);
-        } else {
-            self.text.push_str(s);
+        if !s.bytes().any(needs_escape) {
+            return self.store_verbatim(s);
         }
+        let start = self.text.len();
+        push_escaped(&mut self.text, s);
+        (start, self.text.len())
+    }
+
+    fn store_verbatim(&mut self, s: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(s);
         (start, self.text.len())
     }
 
@@ -118,8 +122,8 @@ fn push_escaped(out: &mut String, s: &str) {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             c if c.is_ascii_control() => {
-                let _infallible =
-                    std::fmt::Write::write_fmt(out, format_args!("\\x{:02x}", u32::from(c)));
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
             }
             c => out.push(c),
         }
