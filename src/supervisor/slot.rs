@@ -262,6 +262,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_port_holder_is_named_with_what_happens_to_it() {
+        let holder = |ours| PortHolder {
+            pid: 42,
+            command: Some("node server.js".into()),
+            ours,
+        };
+        assert_eq!(
+            port_holder_text(5007, Some(&holder(true))),
+            "pid 42 (node server.js) left the process group and still holds PORT=5007: stopping it"
+        );
+        assert_eq!(
+            port_holder_text(5007, Some(&holder(false))),
+            "PORT=5007 is held by pid 42 (node server.js), outside hlocal: stop it so the instance can bind"
+        );
+        assert_eq!(
+            port_holder_text(5007, None),
+            "PORT=5007 is still held by another user's process"
+        );
+    }
+
+    #[test]
     fn instance_env_sets_port_ps_and_worker_name_but_no_dyno_by_default() {
         let env = instance_env("web.1", Some(5007), false);
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();

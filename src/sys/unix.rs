@@ -283,14 +283,19 @@ pub struct PortHolder {
     pub ours: bool,
 }
 
-/// Who holds the listeners on `port`: `None` for one whose holder cannot be seen
-/// (another user's process). Blocking: scans every process's fds, only when a listener
-/// is found.
+/// Who holds the listeners on `port`, each once (a server often listens on IPv4 and
+/// IPv6): `None` for one whose holder cannot be seen (another user's process).
+/// Blocking: scans every process's fds, only when a listener is found.
 pub fn port_holders(port: u16, session: &str) -> Vec<Option<PortHolder>> {
-    listeners_on(port)
+    let mut pids: Vec<Option<u32>> = listeners_on(port)
         .iter()
-        .map(|l| {
-            socket_holder(l.inode).map(|pid| PortHolder {
+        .map(|l| socket_holder(l.inode))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter()
+        .map(|pid| {
+            pid.map(|pid| PortHolder {
                 pid,
                 command: process_command(pid),
                 ours: in_session(pid, session),
@@ -570,6 +575,18 @@ mod tests {
         let found = listeners_on(port);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(socket_holder(found[0].inode), Some(std::process::id()));
+    }
+
+    #[test]
+    fn a_port_holder_is_named_once_and_not_taken_for_ours() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = v4.local_addr().expect("addr").port();
+        let _v6 = std::net::TcpListener::bind(("::1", port));
+        let holders = port_holders(port, "no-such-session");
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        let holder = holders[0].as_ref().expect("visible");
+        assert_eq!(holder.pid, std::process::id());
+        assert!(!holder.ours);
     }
 
     #[test]
