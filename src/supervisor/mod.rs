@@ -293,9 +293,10 @@ impl Supervisor {
         self.set_state(idx, State::Up, None).await;
     }
 
-    /// A web instance's `PORT` still held after its process group ended: by a process
-    /// that left the group (`setsid`, a daemonizing server) it would make every restart
-    /// fail with "Address already in use". One of ours is stopped; another is named.
+    /// A web instance's `PORT` still held when it is about to (re)start: by a process
+    /// that left the last run's group (`setsid`, a daemonizing server) it would make every
+    /// restart fail with "Address already in use". One of ours is stopped; another is
+    /// named. (An instance that ended for good keeps its daemon until the shutdown.)
     async fn release_port(&mut self, idx: usize) {
         let s = &self.slots[idx];
         if !s.is_web(&self.config) || self.phase != Phase::Running {
@@ -342,7 +343,6 @@ impl Supervisor {
 
     /// The run is over and its process group gone: stopped, restarted, or ended.
     async fn after_run(&mut self, idx: usize) {
-        self.release_port(idx).await;
         let s = &mut self.slots[idx];
         match s.state {
             Some(State::Stopping) => {
@@ -406,6 +406,7 @@ impl Supervisor {
 
     /// Spawns a new run for the slot on its current port.
     async fn start_slot(&mut self, idx: usize) {
+        self.release_port(idx).await;
         let port = self.slots[idx].port;
         self.start_run_on(idx, port).await;
     }
