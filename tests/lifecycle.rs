@@ -327,3 +327,16 @@ fn a_file_change_runs_a_command_that_could_not_run_again() {
     app.wait_for_nth(r"missing\.1: command not found: nonexistent-server$", 1);
     app.stop();
 }
+
+#[test]
+fn a_listener_that_left_the_group_is_stopped_before_the_restart() {
+    // The server escapes the process group (a daemon's `setsid`) and keeps PORT after the
+    // instance's group ends; the restart's server must still be able to bind it.
+    let app = start_server(
+        with_server(Hlocal::new()).procfile("web: setsid -f python3 server.py; sleep 1; exit 1\n"),
+    );
+    app.wait_for(r"web\.1: pid \d+ \(.*python3 server\.py\) left the process group and still holds PORT=\d+: stopping it$");
+    app.wait_for_nth(r"listening on 127\.0\.0\.1 port", 1);
+    assert_eq!(app.count("Address already in use"), 0, "{}", app.output());
+    app.stop();
+}

@@ -281,6 +281,11 @@ fn requests_during_a_crash_restart_succeed() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);
     let _ = get(app.port, "/crash");
+    // A request sent while the app is exiting may reach its dying listener on a fresh
+    // connection: H13, as on Heroku (never sent twice). Once the exit is seen, requests
+    // wait for the restart.
+    app.running
+        .wait_for(r"web\.1: Process exited with status 1");
     for _ in 0..3 {
         let response = get(app.port, "/").expect("get");
         assert_eq!(response.status, 200, "{}", response.text());
@@ -523,5 +528,133 @@ fn balance_random_reaches_every_instance() {
         }
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
+    app.running.stop();
+}
+
+/// The `key=value` fields of a router line as a logfmt reader splits them: values in
+/// double quotes may hold spaces and backslash escapes.
+fn logfmt_fields(line: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            chars.next(); // the space after the closing quote
+        } else {
+            value = chars.by_ref().take_while(|&c| c != ' ').collect();
+        }
+        fields.push((key, value));
+    }
+    fields
+}
+
+#[test]
+fn client_values_cannot_add_fields_to_router_lines() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let mut stream = send_raw(
+        app.port,
+        "GET /in\"jected HTTP/1.1\r\nHost: evil at=error code=H99\r\nX-Forwarded-For: 1.2.3.4\" status=200\r\nConnection: close\r\n\r\n",
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let line = app.running.wait_for(r"^router +\| at=info ");
+    let fields = logfmt_fields(line.split_once("| ").map_or("", |(_, f)| f));
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "at",
+            "method",
+            "path",
+            "host",
+            "request_id",
+            "fwd",
+            "dyno",
+            "connect",
+            "service",
+            "status",
+            "bytes",
+            "protocol"
+        ],
+        "{line}"
+    );
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value("path").as_deref(), Some("/in\"jected"), "{line}");
+    assert_eq!(
+        value("host").as_deref(),
+        Some("evil at=error code=H99"),
+        "{line}"
+    );
+    assert_eq!(
+        value("fwd").as_deref(),
+        Some("1.2.3.4\" status=200, 127.0.0.1"),
+        "{line}"
+    );
+    app.running.stop();
+}
+
+#[test]
+fn a_request_that_crashes_the_app_is_delivered_once() {
+    let app = server_app_with(
+        Hlocal::new().env("REQUEST_LOG", "requests.log"),
+        "web: python3 server.py\n",
+        &[],
+    );
+    ready(&app);
+    let response = get(app.port, "/die").expect("get");
+    assert_eq!(response.status, 503, "{}", response.text());
+    app.running
+        .wait_for(r"^router +\| at=error code=H13 .*path=./die. ");
+    let received = std::fs::read_to_string(app.running.dir.join("requests.log")).expect("log");
+    assert_eq!(received, "/die\n", "the app received: {received:?}");
+    app.running.stop();
+}
+
+#[test]
+fn a_web_process_listening_elsewhere_is_kept_and_the_router_says_where() {
+    let own = crate::harness::free_port(&[0]);
+    let app = server_app(
+        &format!("web: env PORT={own} python3 server.py\n"),
+        &["--boot-timeout", "2"],
+    );
+    let note = format!(
+        r"web\.1: listening on {own}, not on PORT=\d+: the router cannot reach it; pass \$PORT to the server$"
+    );
+    app.running.wait_for(&note);
+    app.running
+        .wait_for(r"web\.1: State changed from starting to up$");
+    let response = get(app.port, "/").expect("get");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response
+            .text()
+            .contains(&format!("web.1: listening on {own}, not on PORT=")),
+        "{}",
+        response.text()
+    );
+    app.running.wait_for(r"^router +\| at=error code=H21 ");
+    assert_eq!(get(own, "/health").expect("its own port").status, 200);
+    assert_eq!(app.running.count(&note), 1, "{}", app.running.output());
+    assert_eq!(
+        app.running.count("R10|SIGKILL"),
+        0,
+        "{}",
+        app.running.output()
+    );
     app.running.stop();
 }

@@ -3,6 +3,14 @@
 //!
 //! The router makes one per request, so the texts of all fields share one buffer: a line
 //! costs two allocations (and the printer two frees) whatever its number of fields.
+//!
+//! Texts are escaped as they are stored, because several come from the client (`host`,
+//! `path`, `fwd`): `"` and `\` get a backslash, control characters become `\xNN`, and a
+//! word that holds a space, a quote, a backslash or a control character is quoted. So
+//! `Host: evil at=error code=H99` prints `host="evil at=error code=H99"`, never a second
+//! `code=` field, in every format (JSON carries the same escaped text).
+
+use std::fmt::Write as _;
 
 /// One field's value as the printer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +55,12 @@ impl RouterLog {
     /// Appends a field.
     pub fn push(&mut self, key: &'static str, value: RouterValue<'_>) {
         let slot = match value {
-            RouterValue::Word(s) => {
-                let (start, end) = self.store(s);
+            // Nothing to quote means nothing to escape: one scan for a plain word.
+            RouterValue::Word(s) if !s.bytes().any(needs_quotes) => {
+                let (start, end) = self.store_verbatim(s);
                 Slot::Word(start, end)
             }
-            RouterValue::Quoted(s) => {
+            RouterValue::Word(s) | RouterValue::Quoted(s) => {
                 let (start, end) = self.store(s);
                 Slot::Quoted(start, end)
             }
@@ -62,7 +71,17 @@ impl RouterLog {
         self.fields.push((key, slot));
     }
 
+    /// Appends `s` escaped; the common text, with nothing to escape, is copied at once.
     fn store(&mut self, s: &str) -> (usize, usize) {
+        if !s.bytes().any(needs_escape) {
+            return self.store_verbatim(s);
+        }
+        let start = self.text.len();
+        push_escaped(&mut self.text, s);
+        (start, self.text.len())
+    }
+
+    fn store_verbatim(&mut self, s: &str) -> (usize, usize) {
         let start = self.text.len();
         self.text.push_str(s);
         (start, self.text.len())
@@ -83,6 +102,30 @@ impl RouterLog {
             Slot::Millis(n) => RouterValue::Millis(n),
             Slot::Number(n) => RouterValue::Number(n),
             Slot::Empty => RouterValue::Empty,
+        }
+    }
+}
+
+/// A byte that would end a quoted value or start a new line or field.
+fn needs_escape(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b.is_ascii_control()
+}
+
+/// A byte that makes a bare word read as more than one field.
+fn needs_quotes(b: u8) -> bool {
+    b == b' ' || needs_escape(b)
+}
+
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_control() => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
 }
@@ -109,6 +152,33 @@ mod tests {
                 ("connect", RouterValue::Millis(3)),
                 ("status", RouterValue::Number(200)),
             ]
+        );
+    }
+
+    #[test]
+    fn client_text_cannot_add_fields() {
+        let mut log = RouterLog::with_capacity(3, 64);
+        log.push("host", RouterValue::Word("evil at=error code=H99"));
+        log.push("fwd", RouterValue::Quoted("1.2.3.4\" status=200"));
+        log.push("path", RouterValue::Quoted("/a\\b\tc"));
+        let fields: Vec<_> = log.fields().collect();
+        assert_eq!(
+            fields,
+            [
+                ("host", RouterValue::Quoted("evil at=error code=H99")),
+                ("fwd", RouterValue::Quoted("1.2.3.4\\\" status=200")),
+                ("path", RouterValue::Quoted("/a\\\\b\\x09c")),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_words_stay_bare() {
+        let mut log = RouterLog::with_capacity(1, 16);
+        log.push("host", RouterValue::Word("localhost:5006"));
+        assert_eq!(
+            log.fields().next(),
+            Some(("host", RouterValue::Word("localhost:5006")))
         );
     }
 }

@@ -80,6 +80,11 @@ impl RouterBody {
     pub(crate) fn own(text: &'static str) -> RouterBody {
         RouterBody::Own((!text.is_empty()).then(|| Bytes::from_static(text.as_bytes())))
     }
+
+    /// A page made for this request.
+    pub(crate) fn made(text: String) -> RouterBody {
+        RouterBody::Own(Some(Bytes::from(text)))
+    }
 }
 
 impl Body for RouterBody {

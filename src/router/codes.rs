@@ -175,6 +175,27 @@ impl Code {
     }
 }
 
+/// The error page of `code` with a note from hlocal for the developer (what is wrong
+/// with the app and how to fix it), HTML-escaped, after the code.
+pub(crate) fn page_with_note(code: Code, note: &str) -> String {
+    let page = code.page();
+    let end = page.find("</main>").unwrap_or(page.len());
+    let mut text = String::with_capacity(page.len() + note.len() + 16);
+    text.push_str(&page[..end]);
+    text.push_str("<p>");
+    for c in note.chars() {
+        match c {
+            '<' => text.push_str("&lt;"),
+            '>' => text.push_str("&gt;"),
+            '&' => text.push_str("&amp;"),
+            c => text.push(c),
+        }
+    }
+    text.push_str("</p>\n");
+    text.push_str(&page[end..]);
+    text
+}
+
 /// Everything a log line says about one request, gathered while it is proxied. Values
 /// are cheap clones of what the request already holds; the strings of the log line are
 /// made once, by [`fields`].
@@ -403,6 +424,16 @@ mod tests {
         let text = line(&fields(None, &e));
         assert!(text.contains(" host= request_id="), "{text}");
         assert!(text.ends_with("protocol=http1.0"), "{text}");
+    }
+
+    #[test]
+    fn a_note_goes_into_the_page_escaped() {
+        let page = page_with_note(Code::H21, "web.1: pass $PORT <now>");
+        assert!(
+            page.contains("<p>web.1: pass $PORT &lt;now&gt;</p>\n</main>"),
+            "{page}"
+        );
+        assert!(page.contains("H21 Backend connection refused"), "{page}");
     }
 
     #[test]

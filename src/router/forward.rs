@@ -36,8 +36,10 @@ use super::upstream::{Conn, Key, Upstream, Wire};
 const MAX_CONNECT_ATTEMPTS: usize = 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A request hyper handed back unsent (its connection closed first), or a bodiless
-/// idempotent one whose reused connection died before answering, is tried again on a
-/// new connection this many times.
+/// idempotent one whose *reused* connection died before answering, is tried again on a
+/// new connection this many times. A fresh connection that closes unanswered is H13 at
+/// once: the app saw the request, and sending it again could crash it again (pingora's
+/// "retry only reused").
 const MAX_UNSENT_RETRIES: usize = 3;
 
 /// The backend's side of a `101 Switching Protocols`, to be joined to the client's
@@ -100,9 +102,8 @@ pub(crate) async fn send(
             }
             Ok(Err(mut failed)) => {
                 let code = classify(failed.error(), &conn.wire);
-                let again = failed
-                    .take_message()
-                    .or_else(|| replay.filter(|_| code == Code::H13));
+                let stale = conn.reused && code == Code::H13;
+                let again = failed.take_message().or_else(|| replay.filter(|_| stale));
                 match again {
                     Some(request) if retries < MAX_UNSENT_RETRIES => {
                         retries += 1;
@@ -117,10 +118,10 @@ pub(crate) async fn send(
 
 /// A copy of a request that can safely be sent twice: no body, and an idempotent method
 /// (RFC 9110 §9.2.2). A kept-alive connection the backend closed as the request went out
-/// (the process just died, or its idle timeout hit), or a dying process that still
-/// accepted the connection, is the case: the request never reached a working app, or
-/// reaching it twice does no harm. The retry goes through `connect`, which waits for the
-/// supervisor's news once the dead instance refuses.
+/// (the process just died, or its idle timeout hit) is the case: the request most
+/// likely never reached the app, and reaching it twice does no harm. The retry goes
+/// through `connect`, which waits for the supervisor's news once the dead instance
+/// refuses.
 fn replayable(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
     use hyper::body::Body as _;
     let idempotent = matches!(

@@ -48,6 +48,9 @@ pub struct Backends {
     pub starting: bool,
     /// Every web instance crashed and none will restart: H10.
     pub crashed: bool,
+    /// A web instance is up but listens on another port than its `PORT`: what hlocal
+    /// said of it, for the page of the H21 the router answers when nothing else is up.
+    pub elsewhere: Option<Arc<str>>,
 }
 
 /// A backend run that refused a connection for this request: its address and generation
@@ -105,6 +108,8 @@ impl Picker {
             Decision::Refused
         } else if backends.starting {
             Decision::Wait
+        } else if backends.elsewhere.is_some() {
+            Decision::Fail(Code::H21)
         } else if backends.crashed {
             Decision::Fail(Code::H10)
         } else {
@@ -221,6 +226,16 @@ mod tests {
             p.decide(&Backends::default(), &[]),
             Decision::Fail(Code::H14)
         );
+    }
+
+    #[test]
+    fn an_instance_listening_elsewhere_is_h21_at_once() {
+        let p = Picker::new(Balance::RoundRobin);
+        let elsewhere = Backends {
+            elsewhere: Some("web.1: listening on 5173".into()),
+            ..Backends::default()
+        };
+        assert_eq!(p.decide(&elsewhere, &[]), Decision::Fail(Code::H21));
     }
 
     #[test]

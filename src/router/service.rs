@@ -87,14 +87,14 @@ pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respons
     let entry = entry(&ctx, &req);
     let mut exchange = Exchange::new(Arc::clone(&ctx), entry);
     if let Err(cause) = headers::check(req.method(), req.uri(), req.headers()) {
-        return refuse(exchange, Code::H26(cause));
+        return refuse(&ctx.router, exchange, Code::H26(cause));
     }
     let upgrade = headers::wants_upgrade(req.headers());
     let outgoing = forward::prepare(&ctx.router, req, &exchange.entry, upgrade);
     let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived).await;
     match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
         Ok(response) => forward::respond(&ctx, response, exchange),
-        Err(code) => refuse(exchange, code),
+        Err(code) => refuse(&ctx.router, exchange, code),
     }
 }
 
@@ -116,10 +116,19 @@ fn entry(ctx: &ConnCtx, req: &Request<Incoming>) -> Entry {
 }
 
 /// Logs `code` and answers with its status and page. A refused request (H26) closes the
-/// connection: its body, if any, was not read and the framing cannot be trusted.
-fn refuse(mut exchange: Exchange, code: Code) -> Response<RouterBody> {
+/// connection: its body, if any, was not read and the framing cannot be trusted. An H21
+/// while a web instance listens elsewhere says where it listens and what to do.
+fn refuse(router: &Router, mut exchange: Exchange, code: Code) -> Response<RouterBody> {
     exchange.finish(Some(code));
-    let mut response = Response::new(RouterBody::own(code.page()));
+    let note = match code {
+        Code::H21 => router.backends.borrow().elsewhere.clone(),
+        _ => None,
+    };
+    let body = note.map_or_else(
+        || RouterBody::own(code.page()),
+        |note| RouterBody::made(codes::page_with_note(code, &note)),
+    );
+    let mut response = Response::new(body);
     *response.status_mut() = code.status();
     let html = code.status().is_server_error();
     let headers = response.headers_mut();

@@ -63,8 +63,11 @@ impl Supervisor {
                 addr: s.up_addr.take(),
             });
         }
-        let port = slot::preboot_port(s.port, s.home_port);
-        let name = Arc::clone(&s.name);
+        let (current, home, name) = (s.port, s.home_port, Arc::clone(&s.name));
+        // Reads the socket tables: off the runtime's worker threads.
+        let port = tokio::task::spawn_blocking(move || slot::preboot_port(current, home))
+            .await
+            .unwrap_or(home);
         let text = format!(
             "Preboot: starting a new process on port {port}; the old one serves until it is up"
         );

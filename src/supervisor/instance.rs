@@ -60,6 +60,9 @@ pub enum RunEvent {
     Ready { addr: Option<SocketAddr> },
     /// The readiness check did not pass within the boot timeout (R10).
     BootTimeout,
+    /// At the boot timeout, a `web` process listens, but on `port` rather than its
+    /// `PORT`: it is not killed for it. `Ready` follows if it binds `PORT` later.
+    ListeningElsewhere { port: u16 },
     /// The main process exited, with the status a shell would report.
     Exited { code: i32 },
     /// No process of the run's group is left.
@@ -360,10 +363,15 @@ impl RunTask {
     fn spawn_probe(&self, log_line: Option<Arc<Notify>>) -> JoinHandle<()> {
         let (ready, port, pgid) = (self.spec.ready.clone(), self.spec.port, self.pid);
         let (reports, id, timeout) = (self.reports.clone(), self.id, self.spec.boot_timeout);
+        let report = move |event| {
+            let _ = reports.send(Report { run: id, event });
+        };
         tokio::spawn(async move {
+            if let (Readiness::Port, Some(port)) = (&ready, port) {
+                return port_readiness(port, pgid, timeout, report).await;
+            }
             let check = async {
                 match (ready, port) {
-                    (Readiness::Port, Some(port)) => Some(ready::port_bound(port, pgid).await),
                     (Readiness::Http(path), Some(port)) => {
                         Some(ready::http_answers(port, &path).await)
                     }
@@ -380,9 +388,25 @@ impl RunTask {
                 Ok(addr) => RunEvent::Ready { addr },
                 Err(_) => RunEvent::BootTimeout,
             };
-            let _ = reports.send(Report { run: id, event });
+            report(event);
         })
     }
+}
+
+/// A `web` process is up once its group listens on `PORT`. At the boot timeout, one
+/// that listens on another port (a dev server with its own, `-p 3000`) is reported so and
+/// kept, and watched (slowly) for a late bind on `PORT`; one that listens nowhere is R10.
+async fn port_readiness(port: u16, pgid: u32, timeout: Duration, report: impl Fn(RunEvent)) {
+    let bound = ready::port_bound(port, pgid, ready::PORT_POLL);
+    if let Ok(addr) = tokio::time::timeout(timeout, bound).await {
+        return report(RunEvent::Ready { addr: Some(addr) });
+    }
+    let Some(elsewhere) = ready::listening_elsewhere(pgid).await else {
+        return report(RunEvent::BootTimeout);
+    };
+    report(RunEvent::ListeningElsewhere { port: elsewhere });
+    let addr = ready::port_bound(port, pgid, ready::LATE_BIND_POLL).await;
+    report(RunEvent::Ready { addr: Some(addr) });
 }
 
 /// A stop in progress: when to escalate to SIGKILL, and what to say then.

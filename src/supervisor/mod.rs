@@ -194,6 +194,7 @@ impl Supervisor {
                 self.on_ready(idx, addr).await;
             }
             RunEvent::BootTimeout => self.on_boot_timeout(idx).await,
+            RunEvent::ListeningElsewhere { port } => self.on_listening_elsewhere(idx, port).await,
             RunEvent::Exited { code } => self.on_exited(idx, code).await,
             RunEvent::Finished => {
                 self.slots[idx].run = None;
@@ -216,12 +217,23 @@ impl Supervisor {
             RunEvent::Finished => self.slots[idx]
                 .retiring
                 .retain(|r| r.run.id.generation != generation),
-            RunEvent::Ready { .. } | RunEvent::BootTimeout => {}
+            RunEvent::Ready { .. }
+            | RunEvent::BootTimeout
+            | RunEvent::ListeningElsewhere { .. } => {}
         }
     }
 
     async fn on_ready(&mut self, idx: usize, addr: Option<std::net::SocketAddr>) {
         let s = &mut self.slots[idx];
+        if s.state == Some(State::Up) && s.elsewhere.take().is_some() {
+            s.up_addr = Some(addr.unwrap_or_else(|| s.default_addr()));
+            let (name, text) = (
+                Arc::clone(&s.name),
+                format!("listening on PORT={} now", s.port),
+            );
+            self.log.message(Some(&name), text).await;
+            return;
+        }
         if s.state != Some(State::Starting) {
             return;
         }
@@ -270,10 +282,48 @@ impl Supervisor {
             .await;
     }
 
+    /// A web process that listens, but not on its `PORT`, is kept and counted up: it
+    /// serves on its own port (a dev server), only the router cannot reach it (H21, with
+    /// the same words).
+    async fn on_listening_elsewhere(&mut self, idx: usize, port: u16) {
+        let s = &mut self.slots[idx];
+        if s.state != Some(State::Starting) {
+            return;
+        }
+        s.elsewhere = Some(port);
+        let (name, text) = (Arc::clone(&s.name), slot::elsewhere_text(port, s.port));
+        self.log.message(Some(&name), text).await;
+        self.set_state(idx, State::Up, None).await;
+    }
+
+    /// A web instance's `PORT` still held when it is about to (re)start: by a process
+    /// that left the last run's group (`setsid`, a daemonizing server) it would make every
+    /// restart fail with "Address already in use". One of ours is stopped; another is
+    /// named. (An instance that ended for good keeps its daemon until the shutdown.)
+    async fn release_port(&mut self, idx: usize) {
+        let s = &self.slots[idx];
+        if !s.is_web(&self.config) || self.phase != Phase::Running {
+            return;
+        }
+        let (name, port, session) = (Arc::clone(&s.name), s.port, Arc::clone(&self.session));
+        let grace = self.config.types[s.type_index].stop_timeout;
+        let scan = move || crate::sys::port_holders(port, &session);
+        let holders = tokio::task::spawn_blocking(scan).await.unwrap_or_default();
+        for holder in holders {
+            let text = slot::port_holder_text(port, holder.as_ref());
+            self.log.message(Some(&name), text).await;
+            if let Some(ours) = holder.filter(|h| h.ours) {
+                let stop = move || crate::sys::stop_process(ours.pid, grace);
+                let _ = tokio::task::spawn_blocking(stop).await;
+            }
+        }
+    }
+
     async fn on_exited(&mut self, idx: usize, code: i32) {
         let s = &mut self.slots[idx];
         s.exit_code = Some(code);
         s.up_addr = None;
+        s.elsewhere = None;
         let name = Arc::clone(&s.name);
         let was_stopping = s.state == Some(State::Stopping);
         let crashed = s.boot_timed_out || code != 0;
@@ -374,6 +424,7 @@ impl Supervisor {
 
     /// Spawns a new run for the slot on its current port.
     async fn start_slot(&mut self, idx: usize) {
+        self.release_port(idx).await;
         let port = self.slots[idx].port;
         self.start_run_on(idx, port).await;
     }
@@ -385,6 +436,7 @@ impl Supervisor {
         s.port = port;
         s.boot_timed_out = false;
         s.passed_check = false;
+        s.elsewhere = None;
         s.exit_code = None;
         s.run_started = Instant::now();
         let id = RunId {

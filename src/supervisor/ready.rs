@@ -5,6 +5,8 @@
 //! The port check reads the kernel's socket tables instead of connecting, so the app
 //! sees no probe traffic and its logs stay clean. It polls every 20 ms: `up` is reported
 //! well under 100 ms after the bind, for IPv4, IPv6 and dual-stack `[::]` listeners.
+//! The scans (netlink, `/proc`) block, so they run on tokio's blocking threads, never on
+//! the runtime's workers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -27,17 +29,39 @@ pub enum Readiness {
     Http(String),
 }
 
-const PORT_POLL: Duration = Duration::from_millis(20);
+/// How often a booting `web` instance's port is checked.
+pub const PORT_POLL: Duration = Duration::from_millis(20);
+/// How often a web instance that listens elsewhere is checked for a late bind on `PORT`.
+pub const LATE_BIND_POLL: Duration = Duration::from_secs(1);
 const HTTP_POLL: Duration = Duration::from_millis(100);
 
-/// Waits until a process of group `pgid` listens on `port`; returns where to reach it.
-pub async fn port_bound(port: u16, pgid: u32) -> SocketAddr {
+/// Waits until a process of group `pgid` listens on `port`, checking `every` so often;
+/// returns where to reach it.
+pub async fn port_bound(port: u16, pgid: u32, every: Duration) -> SocketAddr {
     loop {
-        if let Some(addr) = bound_by_group(port, pgid) {
+        if let Some(addr) = blocking(move || bound_by_group(port, pgid)).await {
             return addr;
         }
-        tokio::time::sleep(PORT_POLL).await;
+        tokio::time::sleep(every).await;
     }
+}
+
+/// A port the group listens on other than its `PORT` (the lowest), if any.
+pub async fn listening_elsewhere(pgid: u32) -> Option<u16> {
+    blocking(move || {
+        sys::group_listeners(pgid)
+            .iter()
+            .map(SocketAddr::port)
+            .min()
+    })
+    .await
+}
+
+/// Runs a blocking scan off the runtime's worker threads.
+async fn blocking<T: Send + 'static>(
+    scan: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Option<T> {
+    tokio::task::spawn_blocking(scan).await.ok().flatten()
 }
 
 /// A listener on `port` held by the group. One whose holder cannot be seen (another
@@ -147,9 +171,21 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let own_group = nix::unistd::getpgrp().as_raw().cast_unsigned();
-        let addr = tokio::time::timeout(Duration::from_secs(5), port_bound(port, own_group))
-            .await
-            .expect("detected");
+        let addr = tokio::time::timeout(
+            Duration::from_secs(5),
+            port_bound(port, own_group, PORT_POLL),
+        )
+        .await
+        .expect("detected");
         assert_eq!(addr, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+
+    #[tokio::test]
+    async fn finds_where_our_group_listens() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let own_group = nix::unistd::getpgrp().as_raw().cast_unsigned();
+        let found = blocking(move || Some(sys::group_listeners(own_group))).await;
+        assert!(found.is_some_and(|addrs| addrs.iter().any(|a| a.port() == port)));
     }
 }

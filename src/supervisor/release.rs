@@ -86,7 +86,9 @@ impl Supervisor {
                         exit = Some(code);
                     }
                     RunEvent::Finished => break,
-                    RunEvent::Ready { .. } | RunEvent::BootTimeout => {}
+                    RunEvent::Ready { .. }
+                    | RunEvent::BootTimeout
+                    | RunEvent::ListeningElsewhere { .. } => {}
                 },
                 Some(event) = events.recv() => {
                     interrupted = self.interrupt_release(run, stop, interrupted, event).await;

@@ -16,6 +16,7 @@ use crate::config::{StartConfig, TypeSpec};
 use crate::output::Source;
 use crate::ports;
 use crate::router::{Backend, Backends};
+use crate::sys::PortHolder;
 
 /// One instance of the formation (`web.1`).
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub(super) struct Slot {
     pub pid: Option<u32>,
     /// Where the current run listens, once up.
     pub up_addr: Option<SocketAddr>,
+    /// Up, but listening on this port instead of `PORT`: out of the router's reach.
+    pub elsewhere: Option<u16>,
     /// Preboot: older runs, serving (`addr` set) until the new run is up, then stopping.
     pub retiring: Vec<Retiring>,
     pub generation: u64,
@@ -70,6 +73,7 @@ pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
                 run: None,
                 pid: None,
                 up_addr: None,
+                elsewhere: None,
                 retiring: Vec::new(),
                 generation: 0,
                 backoff: Backoff::default(),
@@ -158,10 +162,15 @@ pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> B
         && web
             .iter()
             .all(|s| matches!(s.state, Some(State::Crashed | State::Exited)));
+    let elsewhere = web.iter().find_map(|s| {
+        let port = s.elsewhere.filter(|_| s.state == Some(State::Up))?;
+        Some(format!("{}: {}", s.name, elsewhere_text(port, s.port)).into())
+    });
     Backends {
         up,
         starting,
         crashed,
+        elsewhere,
     }
 }
 
@@ -206,6 +215,30 @@ pub(super) fn instance_env(name: &str, port: Option<u16>, dyno: bool) -> Vec<(St
     env
 }
 
+/// What hlocal says, once, of a web process that listens elsewhere (and the router's
+/// error page too).
+pub(super) fn elsewhere_text(listening: u16, port: u16) -> String {
+    format!(
+        "listening on {listening}, not on PORT={port}: the router cannot reach it; pass $PORT to the server"
+    )
+}
+
+/// What holds a web instance's `PORT` after its process group ended.
+pub(super) fn port_holder_text(port: u16, holder: Option<&PortHolder>) -> String {
+    let Some(holder) = holder else {
+        return format!("PORT={port} is still held by another user's process");
+    };
+    let who = match &holder.command {
+        Some(command) => format!("pid {} ({command})", holder.pid),
+        None => format!("pid {}", holder.pid),
+    };
+    if holder.ours {
+        format!("{who} left the process group and still holds PORT={port}: stopping it")
+    } else {
+        format!("PORT={port} is held by {who}, outside hlocal: stop it so the instance can bind")
+    }
+}
+
 /// Heroku's R10, in its words for a port check, adapted for the other checks.
 pub(super) fn boot_timeout_text(spec: &TypeSpec, timeout: Duration) -> String {
     let within = format!("within {} of launch", seconds(timeout));
@@ -230,6 +263,27 @@ pub(super) fn preboot_port(current: u16, home: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_holder_is_named_with_what_happens_to_it() {
+        let holder = |ours| PortHolder {
+            pid: 42,
+            command: Some("node server.js".into()),
+            ours,
+        };
+        assert_eq!(
+            port_holder_text(5007, Some(&holder(true))),
+            "pid 42 (node server.js) left the process group and still holds PORT=5007: stopping it"
+        );
+        assert_eq!(
+            port_holder_text(5007, Some(&holder(false))),
+            "PORT=5007 is held by pid 42 (node server.js), outside hlocal: stop it so the instance can bind"
+        );
+        assert_eq!(
+            port_holder_text(5007, None),
+            "PORT=5007 is still held by another user's process"
+        );
+    }
 
     #[test]
     fn instance_env_sets_port_ps_and_worker_name_but_no_dyno_by_default() {

@@ -123,7 +123,6 @@ pub const SESSION_VAR: &str = "HLOCAL_SESSION";
 
 /// Live processes (other than this one) whose environment has `HLOCAL_SESSION=token`.
 fn session_members(token: &str) -> Vec<u32> {
-    let needle = format!("{SESSION_VAR}={token}");
     let own = std::process::id();
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -131,12 +130,16 @@ fn session_members(token: &str) -> Vec<u32> {
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != own)
-        .filter(|&pid| {
-            fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-        })
+        .filter(|&pid| in_session(pid, token))
         .filter(|&pid| matches!(proc_state(pid), Some(state) if state != 'Z'))
         .collect()
+}
+
+/// Whether the environment of `pid` has `HLOCAL_SESSION=token`.
+fn in_session(pid: u32, token: &str) -> bool {
+    let needle = format!("{SESSION_VAR}={token}");
+    fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
 }
 
 fn proc_state(pid: u32) -> Option<char> {
@@ -245,6 +248,81 @@ pub fn socket_holder(inode: u64) -> Option<u32> {
         .ok()?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .find(|&pid| process_holds(pid, &target))
+}
+
+/// Where the processes of group `pgid` listen (TCP), whatever the port. Blocking: reads
+/// the group's fds and the socket tables once each.
+pub fn group_listeners(pgid: u32) -> Vec<SocketAddr> {
+    let inodes: HashSet<u64> = group_members(pgid)
+        .into_iter()
+        .flat_map(socket_inodes)
+        .collect();
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    all_listeners()
+        .into_iter()
+        .filter(|l| inodes.contains(&l.inode))
+        .map(|l| l.addr)
+        .collect()
+}
+
+/// The inodes of the sockets process `pid` holds open.
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let text = link.to_str()?;
+            text.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// A process holding a listener on a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    pub pid: u32,
+    pub command: Option<String>,
+    /// It carries this session's `HLOCAL_SESSION` mark: one of hlocal's own processes.
+    pub ours: bool,
+}
+
+/// Who holds the listeners on `port`, each once (a server often listens on IPv4 and
+/// IPv6): `None` for one whose holder cannot be seen (another user's process).
+/// Blocking: scans every process's fds, only when a listener is found.
+pub fn port_holders(port: u16, session: &str) -> Vec<Option<PortHolder>> {
+    let mut pids: Vec<Option<u32>> = listeners_on(port)
+        .iter()
+        .map(|l| socket_holder(l.inode))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter()
+        .map(|pid| {
+            pid.map(|pid| PortHolder {
+                pid,
+                command: process_command(pid),
+                ours: in_session(pid, session),
+            })
+        })
+        .collect()
+}
+
+/// SIGTERM to one process, SIGKILL after `grace` if it is still there. Blocking.
+pub fn stop_process(pid: u32, grace: Duration) {
+    let alive = || {
+        Some(pid)
+            .filter(|&p| matches!(proc_state(p), Some(state) if state != 'Z'))
+            .into_iter()
+            .collect()
+    };
+    term_wait_kill(alive, signal_process, grace);
 }
 
 /// Whether a process of group `pgid` holds socket `inode`.
@@ -519,6 +597,18 @@ mod tests {
         let found = listeners_on(port);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(socket_holder(found[0].inode), Some(std::process::id()));
+    }
+
+    #[test]
+    fn a_port_holder_is_named_once_and_not_taken_for_ours() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = v4.local_addr().expect("addr").port();
+        let _v6 = std::net::TcpListener::bind(("::1", port));
+        let holders = port_holders(port, "no-such-session");
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        let holder = holders[0].as_ref().expect("visible");
+        assert_eq!(holder.pid, std::process::id());
+        assert!(!holder.ours);
     }
 
     #[test]

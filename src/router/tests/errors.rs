@@ -64,6 +64,54 @@ async fn h13_when_the_backend_closes_without_answering() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_connection_closed_unanswered_is_not_sent_again() {
+    let received = Counter::default();
+    let seen = received.clone();
+    let closer = raw_backend("web.1", move |mut stream| {
+        let seen = seen.clone();
+        async move {
+            read_head(&mut stream).await;
+            seen.bump();
+        }
+    })
+    .await;
+    let mut rig = Rig::start(vec![closer.backend.clone()]).await;
+    expect_503(&mut rig, "H13", "Connection closed without response").await;
+    assert_eq!(received.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_connection_closed_unanswered_is_sent_again_on_a_new_one() {
+    // The first connection answers once, then closes on its next request (an idle
+    // timeout racing the request); every later connection answers.
+    let (connections, heads) = (Counter::default(), Counter::default());
+    let (seen, read) = (connections.clone(), heads.clone());
+    let flaky = raw_backend("web.1", move |mut stream| {
+        let first = seen.bump() == 1;
+        let read = read.clone();
+        async move {
+            while !read_head(&mut stream).await.is_empty() {
+                read.bump();
+                if first && read.get() > 1 {
+                    return;
+                }
+                let _ = stream.write_all(ok_backend_reply()).await;
+            }
+        }
+    })
+    .await;
+    // One router (one pool); a request's log line comes after its connection's checkin.
+    let mut rig = Rig::here(vec![flaky.backend.clone()], Duration::from_secs(30)).await;
+    for _ in 0..2 {
+        let (parts, body) = fetch(rig.v4(), get("/")).await;
+        assert_eq!((parts.status.as_u16(), &body[..]), (200, &b"ok"[..]));
+        assert_eq!(rig.log().await.word("status"), "200");
+    }
+    // The second request went out on the pooled connection, then again on a new one.
+    assert_eq!((connections.get(), heads.get()), (2, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h17_when_the_backend_does_not_speak_http() {
     let garbage = raw_backend("web.1", |mut stream| async move {
         read_head(&mut stream).await;

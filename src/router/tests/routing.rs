@@ -226,8 +226,7 @@ async fn requests_wait_while_starting_and_are_served_once_up() {
     assert!(!waiting.is_finished());
     rig.publish(Backends {
         up: vec![one.backend.clone()],
-        starting: false,
-        crashed: false,
+        ..Backends::default()
     });
     let (parts, body) = within("the held request", waiting)
         .await
