@@ -340,3 +340,13 @@ fn a_listener_that_left_the_group_is_stopped_before_the_restart() {
     assert_eq!(app.count("Address already in use"), 0, "{}", app.output());
     app.stop();
 }
+
+#[test]
+fn a_worker_that_ran_before_exiting_127_is_restarted() {
+    // Up once spawned, so no readiness check says it ran: living past the first seconds does.
+    let app = start("worker: sleep 6; exit 127\n", &[]);
+    app.wait_for(r"worker\.1: State changed from up to crashed$");
+    app.wait_for(r"worker\.1: State changed from crashed to starting$");
+    assert_eq!(app.count("command not found"), 0, "{}", app.output());
+    app.stop();
+}

@@ -60,6 +60,9 @@ pub enum Event {
 const STDOUT_CLOSED_CODE: i32 = 141;
 /// Exit status after a second Ctrl-C (SPEC §4).
 const KILLED_CODE: i32 = 130;
+/// How long a run of a type that is up once spawned must live before an exit 126/127
+/// counts as a crash of a program that ran, rather than a command that cannot run.
+const RAN_AFTER: Duration = Duration::from_secs(5);
 /// How long a kill-at-once waits for the runs to confirm their groups are gone.
 const KILL_CONFIRM: Duration = Duration::from_secs(1);
 
@@ -190,7 +193,7 @@ impl Supervisor {
     async fn on_current_report(&mut self, idx: usize, event: RunEvent) {
         match event {
             RunEvent::Ready { addr } => {
-                self.slots[idx].passed_check = true;
+                self.slots[idx].ran = true;
                 self.on_ready(idx, addr).await;
             }
             RunEvent::BootTimeout => self.on_boot_timeout(idx).await,
@@ -291,6 +294,7 @@ impl Supervisor {
             return;
         }
         s.elsewhere = Some(port);
+        s.ran = true;
         let (name, text) = (Arc::clone(&s.name), slot::elsewhere_text(port, s.port));
         self.log.message(Some(&name), text).await;
         self.set_state(idx, State::Up, None).await;
@@ -320,6 +324,7 @@ impl Supervisor {
     }
 
     async fn on_exited(&mut self, idx: usize, code: i32) {
+        self.mark_ran(idx);
         let s = &mut self.slots[idx];
         s.exit_code = Some(code);
         s.up_addr = None;
@@ -365,11 +370,22 @@ impl Supervisor {
         }
     }
 
-    /// Why the slot's last run could not run at all (exit 126/127 before its readiness
-    /// check passed): restarting it would only fail the same way.
+    /// A type that is up once spawned has no check to pass: its run counts as having run
+    /// once it lived [`RAN_AFTER`], so a worker that exits 127 after hours of work is
+    /// restarted, while one whose command is missing (gone in milliseconds) is not.
+    fn mark_ran(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        let spawned = matches!(self.config.types[s.type_index].ready, Readiness::Spawned);
+        if spawned && s.run_started.elapsed() >= RAN_AFTER {
+            s.ran = true;
+        }
+    }
+
+    /// Why the slot's last run could not run at all (exit 126/127 before it ever ran,
+    /// see [`Self::mark_ran`]): restarting it would only fail the same way.
     fn cannot_run(&self, idx: usize) -> Option<String> {
         let s = &self.slots[idx];
-        if s.passed_check || s.state != Some(State::Crashed) {
+        if s.ran || s.state != Some(State::Crashed) {
             return None;
         }
         let command = &self.config.types[s.type_index].command;
@@ -435,7 +451,7 @@ impl Supervisor {
         s.generation += 1;
         s.port = port;
         s.boot_timed_out = false;
-        s.passed_check = false;
+        s.ran = false;
         s.elsewhere = None;
         s.exit_code = None;
         s.run_started = Instant::now();

@@ -46,8 +46,9 @@ pub(super) struct Slot {
     pub restart_after_stop: bool,
     pub run_started: Instant,
     pub boot_timed_out: bool,
-    /// The current run's readiness check passed (not counting "up once spawned").
-    pub passed_check: bool,
+    /// The current run got far enough to count as having run (see `Supervisor::mark_ran`):
+    /// an exit 126/127 after that is a crash like any other, not a command that cannot run.
+    pub ran: bool,
     pub exit_code: Option<i32>,
 }
 
@@ -81,7 +82,7 @@ pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
                 restart_after_stop: false,
                 run_started: Instant::now(),
                 boot_timed_out: false,
-                passed_check: false,
+                ran: false,
                 exit_code: None,
             });
         }
