@@ -100,19 +100,18 @@ fn positional_formation_naming_an_unknown_type_is_an_error() {
 }
 
 #[test]
-fn unknown_flag_is_one_line_and_exit_1() {
+fn unknown_flag_is_claps_message_and_exit_2() {
     let out = Hlocal::new()
         .procfile("web: a\n")
         .args(["start", "--no-such-flag"])
         .run();
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(
         out.stderr
-            .starts_with("hlocal: error: unexpected argument '--no-such-flag'"),
+            .starts_with("error: unexpected argument '--no-such-flag'"),
         "{}",
         out.stderr
     );
-    assert_eq!(out.code(), Some(1));
+    assert_eq!(out.code(), Some(2));
 }
 
 #[test]
