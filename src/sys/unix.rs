@@ -254,6 +254,13 @@ fn process_holds(pid: u32, target: &str) -> bool {
         .any(|link| link.as_os_str() == OsStr::new(target))
 }
 
+/// The kernel's limit on the bytes of one execve's arguments and environment together
+/// (sysconf's ARG_MAX: a quarter of the stack limit on Linux).
+pub fn arg_max() -> Option<usize> {
+    let max = nix::unistd::sysconf(nix::unistd::SysconfVar::ARG_MAX).ok()??;
+    usize::try_from(max).ok()
+}
+
 /// The status a shell would report: the exit code, or 128 + N for a death by signal N.
 pub fn exit_code(status: ExitStatus) -> i32 {
     status
