@@ -124,6 +124,9 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
         .start_cmd
         .clone()
         .or_else(|| settings.as_ref().and_then(|s| s.start_cmd.clone()));
+    // A Procfile named with `-f` or in hlocal.toml must exist, even for `run`.
+    let named = args.procfile.is_some() || settings.as_ref().is_some_and(|s| s.procfile.is_some());
+    let need = if named { Procfile::Required } else { need };
     let types = load_types(&procfile_path, start_cmd, need)?;
     let env_paths = env_paths(args, &root, settings.as_ref())?;
     let env_refs: Vec<&Path> = env_paths.iter().map(PathBuf::as_path).collect();

@@ -150,6 +150,16 @@ fn run_needs_no_procfile() {
 }
 
 #[test]
+fn run_needs_a_procfile_it_was_given() {
+    let out = Hlocal::new()
+        .args(["run", "-f", "Procfile.dev", "true"])
+        .run();
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("no Procfile at /"), "{}", out.stderr);
+    assert!(out.stderr.contains("Procfile.dev"), "{}", out.stderr);
+}
+
+#[test]
 fn a_missing_procfile_names_the_directory_searched() {
     let app = Hlocal::new();
     let dir = app.dir.canonicalize().expect("canonical dir");
