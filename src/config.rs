@@ -178,12 +178,8 @@ fn load_types(
         (false, Some(_), _) | (false, None, Procfile::Optional) => Vec::new(),
         (false, None, Procfile::Required) => return Err(missing_procfile(path)),
     };
+    // No NUL check here: a flag cannot carry one, and hlocal.toml's is checked at its line.
     if let Some(command) = start_cmd {
-        if command.contains('\0') {
-            return Err(Error::input(
-                "the --start-cmd command contains a NUL byte (no process can be given one)",
-            ));
-        }
         let web = ProcessType {
             name: "web".to_string(),
             command,

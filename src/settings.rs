@@ -331,6 +331,11 @@ fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
         if text.trim().is_empty() {
             return Err("expected a command, found an empty string".to_string());
         }
+        if text.contains('\0') {
+            return Err(
+                "the command contains a NUL byte (no process can be given one)".to_string(),
+            );
+        }
         Ok(Some(text.to_string()))
     })
 }

@@ -190,6 +190,24 @@ fn a_nul_byte_in_a_procfile_command_is_refused() {
 }
 
 #[test]
+fn a_nul_byte_in_start_cmd_of_hlocal_toml_is_refused() {
+    let out = Hlocal::new()
+        .file(
+            "hlocal.toml",
+            "port = 5006\nstart_cmd = \"echo a\\u0000b\"\n",
+        )
+        .args(["check"])
+        .run();
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("hlocal: error: hlocal.toml:2: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("NUL"), "{}", out.stderr);
+}
+
+#[test]
 fn an_env_value_over_128_kib_is_refused() {
     let big = "x".repeat(128 * 1024 + 1);
     let out = Hlocal::new()
