@@ -23,7 +23,12 @@ use crate::watch::Watcher;
 /// The watchdog's grace for the groups it stops when hlocal died abruptly.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(3);
 
-pub fn start(config: StartConfig) -> Result<i32, Error> {
+pub fn start(mut config: StartConfig) -> Result<i32, Error> {
+    // Nothing to start (`all=0`): the supervisor says so and exits; a router bound first
+    // would only risk "port in use" for an app that runs nothing.
+    if config.types.iter().all(|t| t.count == 0) {
+        config.router = None;
+    }
     ports::check_free(planned_ports(&config).iter().map(|(n, p)| (n.as_str(), *p)))?;
     let listeners = match &config.router {
         Some(router) => Some(router::bind(router.port)?),
@@ -81,6 +86,9 @@ async fn run(
         tokio::spawn(forward_changes(changes, events_tx.clone()));
         watcher
     });
+    for warning in &config.env_warnings {
+        log.message(None, format!("warning: {warning}")).await;
+    }
     announce_ports(&config, &log).await;
     let config = Arc::new(config);
     let router = listeners.zip(config.router.clone());

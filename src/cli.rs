@@ -14,6 +14,7 @@ use crate::supervisor::policy::RestartPolicy;
     after_help = EXIT_STATUS,
     name = "hlocal",
     version,
+    arg_required_else_help = true,
     about = "Run a Procfile app locally the way Heroku runs it"
 )]
 pub struct Cli {
@@ -28,9 +29,11 @@ Exit status of `hlocal start`:
   N    the exiting process's status with --exit-on-exit; the first failure's status
        when every process ended for good; a failed release phase's status
   1    bad input: nothing was started
+  2    usage error (unknown flag or command, missing argument)
   130  after a second Ctrl-C (everything killed at once)
   141  stdout was closed
-`hlocal run` exits with its command's status (128+N after signal N, 127 not found).";
+`hlocal run` exits with its command's status (128+N after signal N, 127 not found);
+`hlocal check` exits 0 when everything is valid, 1 otherwise; usage errors are 2.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

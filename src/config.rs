@@ -26,6 +26,8 @@ pub struct StartConfig {
     pub root: PathBuf,
     /// Config vars from the env files, in first-seen order.
     pub env: Arc<Vec<(String, String)>>,
+    /// `path:line: ${NAME} is not set…` for each unset reference in the env files.
+    pub env_warnings: Vec<String>,
     /// Process types in Procfile order, `release` excluded.
     pub types: Vec<TypeSpec>,
     pub release: Option<ReleaseSpec>,
@@ -100,14 +102,24 @@ pub struct App {
     /// Procfile types in file order, `release` included.
     pub types: Vec<ProcessType>,
     pub env: Vec<(String, String)>,
+    /// `path:line: ${NAME} is not set…` for each unset reference in the env files.
+    pub env_warnings: Vec<String>,
     pub settings: Option<Settings>,
+}
+
+/// Whether the command needs a Procfile: `hlocal run CMD` does not (as `foreman run`),
+/// `start` and `check` do unless `--start-cmd` gives the web command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Procfile {
+    Required,
+    Optional,
 }
 
 const PROCFILE: &str = "Procfile";
 const DEFAULT_ENV_FILE: &str = ".env";
 
 /// Loads the app as `-f`, `-d`, `-e` and `--start-cmd` describe it.
-pub fn load_app(args: &AppArgs) -> Result<App, Error> {
+pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
     let root = app_root(args);
     let settings = settings::load(&root)?;
     let procfile_path = procfile_path(args, &root, settings.as_ref());
@@ -115,7 +127,10 @@ pub fn load_app(args: &AppArgs) -> Result<App, Error> {
         .start_cmd
         .clone()
         .or_else(|| settings.as_ref().and_then(|s| s.start_cmd.clone()));
-    let types = load_types(&procfile_path, start_cmd)?;
+    // A Procfile named with `-f` or in hlocal.toml must exist, even for `run`.
+    let named = args.procfile.is_some() || settings.as_ref().is_some_and(|s| s.procfile.is_some());
+    let need = if named { Procfile::Required } else { need };
+    let types = load_types(&procfile_path, start_cmd, need)?;
     let env_paths = env_paths(args, &root, settings.as_ref())?;
     let env_refs: Vec<&Path> = env_paths.iter().map(PathBuf::as_path).collect();
     let env = env::load_files(&env_refs)?;
@@ -123,10 +138,12 @@ pub fn load_app(args: &AppArgs) -> Result<App, Error> {
         let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
         settings::validate(s, &root.join(settings::FILE_NAME), &names)?;
     }
+    check_exec_size(&env.vars, &types)?;
     Ok(App {
         root,
         types,
-        env,
+        env: env.vars,
+        env_warnings: env.warnings,
         settings,
     })
 }
@@ -154,17 +171,17 @@ fn procfile_path(args: &AppArgs, root: &Path, settings: Option<&Settings>) -> Pa
 
 /// The Procfile's types; without a Procfile, `--start-cmd` is the `web` type (as in
 /// `heroku local`). With both, `--start-cmd` replaces (or adds) `web`.
-fn load_types(path: &Path, start_cmd: Option<String>) -> Result<Vec<ProcessType>, Error> {
-    let mut types = match (path.exists(), &start_cmd) {
-        (true, _) => procfile::load(path)?,
-        (false, Some(_)) => Vec::new(),
-        (false, None) => {
-            return Err(Error::input(format!(
-                "no Procfile at {} (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)",
-                error::display_path(path)
-            )));
-        }
+fn load_types(
+    path: &Path,
+    start_cmd: Option<String>,
+    need: Procfile,
+) -> Result<Vec<ProcessType>, Error> {
+    let mut types = match (path.exists(), &start_cmd, need) {
+        (true, _, _) => procfile::load(path)?,
+        (false, Some(_), _) | (false, None, Procfile::Optional) => Vec::new(),
+        (false, None, Procfile::Required) => return Err(missing_procfile(path)),
     };
+    // No NUL check here: a flag cannot carry one, and hlocal.toml's is checked at its line.
     if let Some(command) = start_cmd {
         let web = ProcessType {
             name: "web".to_string(),
@@ -179,6 +196,53 @@ fn load_types(path: &Path, start_cmd: Option<String>) -> Result<Vec<ProcessType>
     Ok(types)
 }
 
+/// `no Procfile in /the/app (…)`, naming the directory searched as an absolute path.
+fn missing_procfile(path: &Path) -> Error {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let shown = match absolute.file_name() {
+        Some(name) if name == PROCFILE => absolute
+            .parent()
+            .map(|dir| format!("no Procfile in {}", dir.display())),
+        _ => None,
+    }
+    .unwrap_or_else(|| format!("no Procfile at {}", absolute.display()));
+    Error::input(format!(
+        "{shown} (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)"
+    ))
+}
+
+/// Room left in the exec size limit for what hlocal adds per instance (`PORT`, `DYNO`,
+/// its session marker) and for `sh -c`.
+const EXEC_MARGIN: usize = 8 * 1024;
+
+/// A process whose environment and command line exceed the kernel's limit can never be
+/// started (execve fails with E2BIG, every restart again): refuse it up front. Each
+/// string counts with its NUL and its pointer, as the kernel counts them.
+fn check_exec_size(env: &[(String, String)], types: &[ProcessType]) -> Result<(), Error> {
+    let Some(limit) = crate::sys::arg_max() else {
+        return Ok(());
+    };
+    let entry = |key: &str, value: &str| key.len() + value.len() + 2 + size_of::<usize>();
+    let from_files: usize = env.iter().map(|(k, v)| entry(k, v)).sum();
+    let inherited: usize = std::env::vars_os()
+        .filter(|(k, _)| {
+            !env.iter()
+                .any(|(name, _)| k.as_encoded_bytes() == name.as_bytes())
+        })
+        .map(|(k, v)| k.len() + v.len() + 2 + size_of::<usize>())
+        .sum();
+    let longest_command = types.iter().map(|t| t.command.len()).max().unwrap_or(0);
+    let needed = from_files + inherited + longest_command + EXEC_MARGIN;
+    if needed > limit {
+        return Err(Error::input(format!(
+            "the environment is too big to start a process: {} KiB of variables and command, the system allows {} KiB (ARG_MAX)",
+            needed / 1024,
+            limit / 1024
+        )));
+    }
+    Ok(())
+}
+
 /// `-e` files (relative to the current directory) replace the default; hlocal.toml's
 /// `env` (relative to the app root) comes next; else `.env` in the root if it exists.
 fn env_paths(
@@ -189,7 +253,13 @@ fn env_paths(
     let named: Vec<PathBuf> = if !args.env.is_empty() {
         args.env.clone()
     } else if let Some(files) = settings.and_then(|s| s.env.as_ref()) {
-        files.iter().map(|f| root.join(f)).collect()
+        // A missing optional file (`{ path = …, required = false }`) is skipped silently.
+        files
+            .iter()
+            .map(|f| (root.join(&f.path), f.required))
+            .filter(|(path, required)| *required || path.exists())
+            .map(|(path, _)| path)
+            .collect()
     } else {
         let default = root.join(DEFAULT_ENV_FILE);
         return Ok(if default.exists() {
@@ -224,7 +294,11 @@ pub fn public_port(
         .rev()
         .find(|(k, _)| k == "PORT")
         .map(|(_, v)| (v.clone(), "the env files"));
-    let from_shell = std::env::var("PORT").ok().map(|v| (v, "the environment"));
+    // The shell's PORT is often another tool's leftover: only a port number counts there.
+    let from_shell = std::env::var("PORT")
+        .ok()
+        .filter(|v| v.trim().parse::<u16>().is_ok_and(|p| p > 0))
+        .map(|v| (v, "the environment"));
     match from_files.or(from_shell) {
         Some((value, origin)) => value
             .trim()
@@ -240,7 +314,7 @@ pub fn public_port(
 
 /// Resolves `hlocal start`'s flags over hlocal.toml over defaults.
 pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
-    resolve_loaded(args, load_app(&args.app)?)
+    resolve_loaded(args, load_app(&args.app, Procfile::Required)?)
 }
 
 /// As [`resolve_start`], for an app already loaded (`check` lists its types too).
@@ -286,6 +360,7 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
     )?;
     Ok(StartConfig {
         env: Arc::new(app.env),
+        env_warnings: app.env_warnings,
         release,
         router: router_on
             .then(|| -> Result<RouterConfig, Error> {

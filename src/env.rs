@@ -1,43 +1,74 @@
 //! Config vars from env files (SPEC §1): dotenv files and `heroku local`'s JSON env files.
 //!
-//! Dotenv files go through dotenvy's iterator, which never touches our own environment,
-//! so quoting, `export`, comments, multiline values and `${VAR}` follow dotenvy. All the
-//! dotenv files of one start are fed to a single dotenvy iterator, so a later file can
-//! expand `${VAR}` from an earlier one, as when dotenv files are loaded one after another
-//! (dotenvy looks `VAR` up in the inherited environment first; JSON files' values are not
-//! seen by `${VAR}`).
+//! Dotenv files are parsed here, with dotenvy's quoting rules (an `export` prefix, `#`
+//! comments, single quotes taken literally, double quotes with `\` escapes and values over
+//! several lines) but with values kept literal as foreman, honcho and Heroku keep them:
+//! only `${NAME}` and `${NAME:-default}` expand (unquoted and in double quotes), from the
+//! earlier lines, then the earlier files, then hlocal's own environment. `$` anywhere else
+//! is just a `$`, so a secret such as `p@ss$word` arrives byte for byte. An unset `${NAME}`
+//! without a default expands to nothing and is reported as a [`Warning`].
+//! Errors name the file and line and never show a value (it may be a secret).
 //! The merge: later files override earlier ones, and within a file a later line beats an
 //! earlier one; keys keep the order in which they were first seen.
 //!
 //! This module does not decide which files to read (`config` does: `.env` by default,
 //! `-e` replaces it), nor how the result is layered over the inherited environment.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read};
 use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::error::Error;
+use crate::error::{self, Error};
 use crate::procfile::{excerpt, read_text};
 
 /// Config vars in order: `(name, value)`.
 pub type Vars = Vec<(String, String)>;
 
+/// Linux's MAX_ARG_STRLEN (32 pages): execve refuses one `NAME=value` string longer than
+/// this, NUL included, whatever the total size of the environment.
+pub const MAX_VAR_BYTES: usize = 32 * 4096;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
-    #[error("invalid line {0:?}")]
-    InvalidLine(String),
-    #[error("unterminated quote in {0:?}")]
-    UnterminatedQuote(String),
+    #[error("expected NAME=value, found no \"=\"")]
+    MissingEquals,
+    #[error(
+        "invalid variable name {0:?} (use letters, digits, \"_\" and \".\", not starting with a digit)"
+    )]
+    InvalidKey(String),
+    #[error("the value of {0}: {1}")]
+    InvalidValue(String, ValueProblem),
     #[error("invalid JSON: {0}")]
     Json(String),
     #[error("invalid variable name {0:?} (a name cannot be empty or contain \"=\" or NUL)")]
     InvalidName(String),
     #[error("the value of {0:?} contains a NUL byte")]
     NulInValue(String),
+    #[error(
+        "{0} is {1} bytes long; a process cannot be given a variable over 128 KiB (Linux's MAX_ARG_STRLEN)"
+    )]
+    TooLong(String, usize),
+}
+
+/// What is wrong with a dotenv value, in words that never quote the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("unterminated single quote")]
+    UnterminatedSingle,
+    #[error("unterminated double quote")]
+    UnterminatedDouble,
+    #[error("invalid escape in double quotes (use \\\\, \\\", \\', \\$, \\n, \\r or \\t)")]
+    InvalidEscape,
+    #[error("text after a space (quote a value that contains spaces)")]
+    TextAfterSpace,
+    #[error(
+        "unterminated \"${{\" (write ${{NAME}} or ${{NAME:-default}}, or \\$ in double quotes)"
+    )]
+    UnterminatedReference,
+    #[error("invalid reference (only ${{NAME}} and ${{NAME:-default}} are expanded)")]
+    InvalidReference,
 }
 
 /// A problem in one of the texts given to [`parse_files`]: its index, and the 1-based line.
@@ -48,224 +79,350 @@ pub struct FileError {
     pub error: EnvError,
 }
 
+/// `${NAME}` without a default, and `NAME` set nowhere: it expanded to nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub file: usize,
+    pub line: usize,
+    pub name: String,
+}
+
+/// The config vars, and the warnings to show the user (as `path:line: …` lines).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub vars: Vars,
+    pub warnings: Vec<String>,
+}
+
 /// Reads the files in order; later files override earlier ones. Keys keep the order in
 /// which they were first seen.
-pub fn load_files(paths: &[&Path]) -> Result<Vars, Error> {
+pub fn load_files(paths: &[&Path]) -> Result<Loaded, Error> {
     let texts = paths
         .iter()
         .map(|path| read_text(path, "reading env file"))
         .collect::<Result<Vec<_>, _>>()?;
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    parse_files(&texts).map_err(|e| Error::located(paths[e.file], e.line, e.error))
+    let (vars, warnings) =
+        parse_files(&texts).map_err(|e| Error::located(paths[e.file], e.line, e.error))?;
+    let warnings = warnings
+        .into_iter()
+        .map(|w| {
+            format!(
+                "{}:{}: ${{{}}} is not set; it expands to nothing",
+                error::display_path(paths[w.file]),
+                w.line,
+                w.name
+            )
+        })
+        .collect();
+    Ok(Loaded { vars, warnings })
 }
 
 /// [`load_files`] over the files' contents. A text whose first non-blank character is `{`
 /// is a JSON env file; anything else is a dotenv file.
-pub fn parse_files(texts: &[&str]) -> Result<Vars, FileError> {
-    let texts: Vec<&str> = texts
-        .iter()
-        .map(|text| text.strip_prefix('\u{feff}').unwrap_or(text))
-        .collect();
-    let is_json = |text: &str| text.trim_start().starts_with('{');
-    let mut per_file: Vec<Vars> = vec![Vec::new(); texts.len()];
-    let mut errors: Vec<FileError> = Vec::new();
-    for (file, text) in texts.iter().enumerate().filter(|(_, t)| is_json(t)) {
-        match parse_json(text) {
-            Ok(vars) => per_file[file] = vars,
-            Err((line, error)) => errors.push(FileError { file, line, error }),
-        }
-    }
-    let dotenv: Vec<(usize, &str)> = texts
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, t)| !is_json(t))
-        .collect();
-    match parse_dotenv(&dotenv) {
-        Ok(vars) => vars
-            .into_iter()
-            .for_each(|(file, key, value)| per_file[file].push((key, value))),
-        Err(error) => errors.push(error),
-    }
-    // Report the problem a reader of the files in order meets first.
-    match errors.into_iter().min_by_key(|e| (e.file, e.line)) {
-        Some(error) => Err(error),
-        None => Ok(merge(per_file)),
-    }
-}
-
-fn merge(files: Vec<Vars>) -> Vars {
-    let mut merged: Vars = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (key, value) in files.into_iter().flatten() {
-        match index.get(&key) {
-            Some(&at) => merged[at].1 = value,
-            None => {
-                index.insert(key.clone(), merged.len());
-                merged.push((key, value));
-            }
-        }
-    }
-    merged
-}
-
-/// One physical line of a dotenv file, and where it came from.
-struct Line<'a> {
-    text: &'a str,
-    file: usize,
-    /// 1-based, within its file.
-    number: usize,
-}
-
-/// Parses the dotenv texts `(file index, text)` with one dotenvy iterator, returning
-/// `(file index, key, value)` per entry.
-fn parse_dotenv(texts: &[(usize, &str)]) -> Result<Vec<(usize, String, String)>, FileError> {
-    let lines: Vec<Line> = texts
-        .iter()
-        .flat_map(|&(file, text)| {
-            text.split_inclusive('\n')
-                .enumerate()
-                .map(move |(i, text)| Line {
-                    text,
-                    file,
-                    number: i + 1,
-                })
-        })
-        .collect();
-    if lines.is_empty() {
-        return Ok(Vec::new());
-    }
-    let feed = LineFeed::new(&lines);
-    let mut entries = Vec::new();
-    let mut consumed_before = 0;
-    for item in dotenvy::from_read_iter(&feed) {
-        let consumed = feed.consumed();
-        let span = EntrySpan::new(&lines, consumed_before, consumed);
-        consumed_before = consumed;
-        let (first, last) = (&lines[span.first], &lines[span.last]);
-        let error_at = |line: &Line, error: EnvError| FileError {
-            file: line.file,
-            line: line.number,
-            error,
-        };
-        // A quote left open at the end of one file must not swallow the next one.
-        if first.file != last.file {
-            return Err(error_at(first, EnvError::UnterminatedQuote(shown(first))));
-        }
-        match item {
-            Ok((key, value)) if value.contains('\0') => {
-                return Err(error_at(first, EnvError::NulInValue(key)));
-            }
-            Ok((key, value)) => entries.push((first.file, key, value)),
-            Err(dotenvy::Error::LineParse(text, index)) => {
-                let at = &lines[span.line_of(&lines, &text, index)];
-                // A quote still open at the end of the input comes back as all the text
-                // from the entry on, with the index at its end.
-                let error = if index >= text.len() && text.contains(['"', '\'']) {
-                    EnvError::UnterminatedQuote(shown(at))
-                } else {
-                    EnvError::InvalidLine(shown(at))
-                };
-                return Err(error_at(at, error));
-            }
-            // dotenvy's other errors (I/O, env lookups) cannot come from an in-memory reader.
-            Err(_) => return Err(error_at(first, EnvError::InvalidLine(shown(first)))),
-        }
-    }
-    Ok(entries)
-}
-
-fn shown(line: &Line) -> String {
-    excerpt(line.text.trim())
-}
-
-/// The physical lines (indices into the line list) of the entry dotenvy just yielded.
-struct EntrySpan {
-    first: usize,
-    last: usize,
-}
-
-impl EntrySpan {
-    /// dotenvy skipped the blank and comment lines after the previous entry; this entry
-    /// starts at the first other line and ends at the last line it consumed.
-    fn new(lines: &[Line], consumed_before: usize, consumed: usize) -> EntrySpan {
-        let last = consumed
-            .saturating_sub(1)
-            .min(lines.len().saturating_sub(1));
-        let first = (consumed_before..last)
-            .find(|&i| {
-                let text = lines[i].text.trim();
-                !text.is_empty() && !text.starts_with('#')
-            })
-            .unwrap_or(last);
-        EntrySpan { first, last }
-    }
-
-    /// The line of a `LineParse(text, index)` error. dotenvy reports either the whole
-    /// entry with a byte index (a bad key or a missing `=`, always on the first line) or
-    /// just the value with a char index, which may fall on a later line of a multiline
-    /// value.
-    fn line_of(&self, lines: &[Line], text: &str, index: usize) -> usize {
-        let entry_start = lines[self.first].text.trim_end_matches(['\n', '\r']);
-        let text_start = text.split('\n').next().unwrap_or("").trim_end_matches('\r');
-        if text_start == entry_start {
-            return self.first;
-        }
-        let newlines = text.chars().take(index).filter(|&c| c == '\n').count();
-        (self.first + newlines).min(self.last)
-    }
-}
-
-/// Hands dotenvy one physical line per `read`, so how many lines it has consumed is
-/// known whenever its iterator yields: its `BufReader` only refills when empty, and its
-/// line reader stops at the `\n` that ends each chunk. A file's last line gets a `\n` if
-/// it lacks one, so files never run together.
-struct LineFeed<'a> {
-    lines: &'a [Line<'a>],
-    next: Cell<usize>,
-    offset: Cell<usize>,
-}
-
-impl<'a> LineFeed<'a> {
-    fn new(lines: &'a [Line<'a>]) -> Self {
-        LineFeed {
-            lines,
-            next: Cell::new(0),
-            offset: Cell::new(0),
-        }
-    }
-
-    fn consumed(&self) -> usize {
-        self.next.get()
-    }
-}
-
-impl Read for &LineFeed<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(line) = self.lines.get(self.next.get()) else {
-            return Ok(0);
-        };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let bytes = line.text.as_bytes();
-        let offset = self.offset.get();
-        let n = if offset < bytes.len() {
-            let n = (bytes.len() - offset).min(buf.len());
-            buf[..n].copy_from_slice(&bytes[offset..offset + n]);
-            n
+pub fn parse_files(texts: &[&str]) -> Result<(Vars, Vec<Warning>), FileError> {
+    let mut defined = Defined::default();
+    let mut warnings = Vec::new();
+    for (file, text) in texts.iter().enumerate() {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let located = |(line, error)| FileError { file, line, error };
+        let vars = if text.trim_start().starts_with('{') {
+            parse_json(text).map_err(located)?
         } else {
-            buf[0] = b'\n';
-            1
+            let (vars, unset) = parse_dotenv(text, &defined).map_err(located)?;
+            warnings.extend(
+                unset
+                    .into_iter()
+                    .map(|(line, name)| Warning { file, line, name }),
+            );
+            vars
         };
-        let total = bytes.len() + usize::from(!line.text.ends_with('\n'));
-        if offset + n == total {
-            self.next.set(self.next.get() + 1);
-            self.offset.set(0);
-        } else {
-            self.offset.set(offset + n);
+        defined.extend(vars);
+    }
+    Ok((defined.vars, warnings))
+}
+
+/// The values so far, in first-seen order, with an index for `${NAME}` lookups.
+#[derive(Default)]
+struct Defined {
+    vars: Vars,
+    index: HashMap<String, usize>,
+}
+
+impl Defined {
+    fn extend(&mut self, vars: Vars) {
+        for (key, value) in vars {
+            match self.index.get(&key) {
+                Some(&at) => self.vars[at].1 = value,
+                None => {
+                    self.index.insert(key.clone(), self.vars.len());
+                    self.vars.push((key, value));
+                }
+            }
         }
-        Ok(n)
+    }
+
+    /// `${NAME}`: this file's earlier lines, the earlier files, then hlocal's environment.
+    fn lookup(&self, file_so_far: &Vars, name: &str) -> Option<String> {
+        let in_file = file_so_far.iter().rev().find(|(k, _)| k == name);
+        in_file
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.index.get(name).map(|&at| self.vars[at].1.clone()))
+            .or_else(|| std::env::var(name).ok())
+    }
+}
+
+/// The entries of one dotenv file in order, and the unset references `(line, name)`.
+type Dotenv = (Vars, Vec<(usize, String)>);
+
+fn parse_dotenv(text: &str, defined: &Defined) -> Result<Dotenv, (usize, EnvError)> {
+    let text = text.replace("\r\n", "\n");
+    let mut cursor = Cursor {
+        chars: text.chars().collect(),
+        pos: 0,
+        line: 1,
+    };
+    let mut vars = Vars::new();
+    let mut unset = Vec::new();
+    while let Some((line, key)) = next_key(&mut cursor)? {
+        let mut value = ValueParser {
+            cursor: &mut cursor,
+            key: &key,
+            lookup: |name: &str| defined.lookup(&vars, name),
+            unset: &mut unset,
+            out: String::new(),
+        };
+        let value = value.parse()?;
+        if value.contains('\0') {
+            return Err((line, EnvError::NulInValue(key)));
+        }
+        if key.len() + value.len() + 2 > MAX_VAR_BYTES {
+            return Err((line, EnvError::TooLong(key, value.len())));
+        }
+        vars.push((key, value));
+    }
+    Ok((vars, unset))
+}
+
+/// Skips blank and comment lines and reads the next `[export] NAME=`, leaving the cursor
+/// on the value; `(line, name)`, or `None` at the end of the file.
+fn next_key(cursor: &mut Cursor) -> Result<Option<(usize, String)>, (usize, EnvError)> {
+    loop {
+        cursor.skip_blanks();
+        match cursor.peek() {
+            None => return Ok(None),
+            Some('\n') => cursor.bump(),
+            Some('#') => cursor.skip_line(),
+            Some(_) => break,
+        }
+    }
+    let line = cursor.line;
+    let rest = &cursor.chars[cursor.pos..];
+    let line_end = rest.iter().position(|&c| c == '\n').unwrap_or(rest.len());
+    let Some(equals) = rest[..line_end].iter().position(|&c| c == '=') else {
+        return Err((line, EnvError::MissingEquals));
+    };
+    let head: String = rest[..equals].iter().collect();
+    let head = head.trim();
+    let key = match head.strip_prefix("export") {
+        Some(after) if after.starts_with([' ', '\t']) => after.trim_start(),
+        _ => head,
+    };
+    if !is_dotenv_key(key) {
+        return Err((line, EnvError::InvalidKey(excerpt(key))));
+    }
+    let key = key.to_string();
+    cursor.pos += equals + 1;
+    cursor.skip_blanks();
+    Ok(Some((line, key)))
+}
+
+/// dotenvy's names: a letter or `_`, then letters, digits, `_` and `.`.
+fn is_dotenv_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// `${NAME}` names: a letter or `_`, then letters, digits and `_`.
+fn is_reference_name(name: &str) -> bool {
+    is_dotenv_key(name) && !name.contains('.')
+}
+
+/// A position in a dotenv text, and its 1-based line.
+struct Cursor {
+    chars: Vec<char>,
+    pos: usize,
+    line: usize,
+}
+
+impl Cursor {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += 1;
+        if c == '\n' {
+            self.line += 1;
+        }
+        Some(c)
+    }
+
+    fn bump(&mut self) {
+        self.next();
+    }
+
+    fn skip_blanks(&mut self) {
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Past the end of the line, its `\n` included.
+    fn skip_line(&mut self) {
+        while let Some(c) = self.next() {
+            if c == '\n' {
+                return;
+            }
+        }
+    }
+}
+
+/// One value: unquoted, single- and double-quoted parts, back to back, up to the end
+/// of the line or a ` # comment` (a quoted part may span lines).
+struct ValueParser<'a, F: Fn(&str) -> Option<String>> {
+    cursor: &'a mut Cursor,
+    key: &'a str,
+    lookup: F,
+    unset: &'a mut Vec<(usize, String)>,
+    out: String,
+}
+
+impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
+    fn parse(&mut self) -> Result<String, (usize, EnvError)> {
+        // A `#` right after `=` starts a comment: `A= # nothing` is empty, as in dotenvy.
+        if self.cursor.peek() == Some('#') {
+            self.cursor.skip_line();
+            return Ok(String::new());
+        }
+        loop {
+            match self.cursor.next() {
+                None | Some('\n') => return Ok(std::mem::take(&mut self.out)),
+                Some(' ' | '\t') => return self.after_space(),
+                Some('\'') => self.single_quoted()?,
+                Some('"') => self.double_quoted()?,
+                Some('\\') => {
+                    if let Some(c) = self.cursor.next().filter(|&c| c != '\n') {
+                        self.out.push(c);
+                    }
+                }
+                Some('$') => self.reference()?,
+                Some(c) => self.out.push(c),
+            }
+        }
+    }
+
+    /// Only a comment may follow an unquoted space.
+    fn after_space(&mut self) -> Result<String, (usize, EnvError)> {
+        self.cursor.skip_blanks();
+        match self.cursor.peek() {
+            None | Some('\n') | Some('#') => {
+                self.cursor.skip_line();
+                Ok(std::mem::take(&mut self.out))
+            }
+            Some(_) => Err(self.problem(ValueProblem::TextAfterSpace)),
+        }
+    }
+
+    fn single_quoted(&mut self) -> Result<(), (usize, EnvError)> {
+        let opened = self.cursor.line;
+        loop {
+            match self.cursor.next() {
+                None => return Err(self.problem_at(opened, ValueProblem::UnterminatedSingle)),
+                Some('\'') => return Ok(()),
+                Some(c) => self.out.push(c),
+            }
+        }
+    }
+
+    fn double_quoted(&mut self) -> Result<(), (usize, EnvError)> {
+        let opened = self.cursor.line;
+        loop {
+            match self.cursor.next() {
+                None => return Err(self.problem_at(opened, ValueProblem::UnterminatedDouble)),
+                Some('"') => return Ok(()),
+                Some('\\') => self.escape()?,
+                Some('$') => self.reference()?,
+                Some(c) => self.out.push(c),
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Result<(), (usize, EnvError)> {
+        let line = self.cursor.line;
+        let c = match self.cursor.next() {
+            Some(c @ ('\\' | '"' | '\'' | '$')) => c,
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some('t') => '\t',
+            _ => return Err(self.problem_at(line, ValueProblem::InvalidEscape)),
+        };
+        self.out.push(c);
+        Ok(())
+    }
+
+    /// After a `$`: `${NAME}` or `${NAME:-default}` expands; any other `$` is literal.
+    fn reference(&mut self) -> Result<(), (usize, EnvError)> {
+        if self.cursor.peek() != Some('{') {
+            self.out.push('$');
+            return Ok(());
+        }
+        self.cursor.bump();
+        let mut inner = String::new();
+        loop {
+            match self.cursor.peek() {
+                None | Some('\n') => {
+                    return Err(self.problem(ValueProblem::UnterminatedReference));
+                }
+                Some('}') => break,
+                Some(c) => inner.push(c),
+            }
+            self.cursor.bump();
+        }
+        self.cursor.bump();
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner.as_str(), None),
+        };
+        if !is_reference_name(name) {
+            return Err(self.problem(ValueProblem::InvalidReference));
+        }
+        let value = (self.lookup)(name);
+        match (value, default) {
+            (Some(value), Some(default)) if value.is_empty() => self.out.push_str(default),
+            (Some(value), _) => self.out.push_str(&value),
+            (None, Some(default)) => self.out.push_str(default),
+            (None, None) => {
+                let unset = (self.cursor.line, name.to_string());
+                // `${X}${X}` on one line is one warning.
+                if !self.unset.contains(&unset) {
+                    self.unset.push(unset);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn problem(&self, problem: ValueProblem) -> (usize, EnvError) {
+        self.problem_at(self.cursor.line, problem)
+    }
+
+    fn problem_at(&self, line: usize, problem: ValueProblem) -> (usize, EnvError) {
+        (line, EnvError::InvalidValue(self.key.to_string(), problem))
     }
 }
 
@@ -409,7 +566,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Vars {
-        parse_files(&[text]).unwrap()
+        parse_files(&[text]).unwrap().0
     }
 
     /// `(line, error)` of a single text.
@@ -419,12 +576,12 @@ mod tests {
         (e.line, e.error)
     }
 
-    fn invalid(line: usize, shown: &str) -> (usize, EnvError) {
-        (line, EnvError::InvalidLine(shown.into()))
+    fn invalid(line: usize, key: &str, problem: ValueProblem) -> (usize, EnvError) {
+        (line, EnvError::InvalidValue(key.into(), problem))
     }
 
-    fn unterminated(line: usize, shown: &str) -> (usize, EnvError) {
-        (line, EnvError::UnterminatedQuote(shown.into()))
+    fn bad_key(line: usize, key: &str) -> (usize, EnvError) {
+        (line, EnvError::InvalidKey(key.into()))
     }
 
     #[test]
@@ -468,13 +625,14 @@ H="escaped \" quote\nnewline"
             "HLOCAL_TEST_H2=db\n",
             "HLOCAL_TEST_U2=${HLOCAL_TEST_H2}:5432\n",
         ])
-        .unwrap();
+        .unwrap()
+        .0;
         assert_eq!(merged[1], ("HLOCAL_TEST_U2".into(), "db:5432".into()));
     }
 
     #[test]
     fn later_files_override_and_first_seen_order_is_kept() {
-        let merged = parse_files(&["A=1\nB=2\n", "C=3\nA=override\n"]).unwrap();
+        let merged = parse_files(&["A=1\nB=2\n", "C=3\nA=override\n"]).unwrap().0;
         assert_eq!(merged, vars(&[("A", "override"), ("B", "2"), ("C", "3")]));
     }
 
@@ -493,71 +651,124 @@ H="escaped \" quote\nnewline"
 
     #[test]
     fn files_without_final_newline_do_not_run_together() {
-        let merged = parse_files(&["A=1", "B=2"]).unwrap();
+        let merged = parse_files(&["A=1", "B=2"]).unwrap().0;
         assert_eq!(merged, vars(&[("A", "1"), ("B", "2")]));
     }
 
     #[test]
     fn empty_files_are_empty() {
-        assert_eq!(parse_files(&[]).unwrap(), Vars::new());
+        assert_eq!(parse_files(&[]).unwrap(), (Vars::new(), Vec::new()));
         assert_eq!(parse(""), Vars::new());
         assert_eq!(parse("\n# only a comment\n\n"), Vars::new());
     }
 
     #[test]
-    fn invalid_line_names_its_line() {
-        assert_eq!(error("A=1\n\nFOO BAR\n"), invalid(3, "FOO BAR"));
+    fn values_are_literal_and_only_braced_references_expand() {
+        let text = "A=abc$123\nB=p@ss$word\nC=\"abc$123\"\nD=${HLOCAL_TEST_NEVER:-localhost}\n\
+                    E='x${A}'\nF=\"\\$HOME\"\nG=\"${A}-x\"\nH=$\nI=a#b\n";
         assert_eq!(
-            EnvError::InvalidLine("FOO BAR".into()).to_string(),
-            r#"invalid line "FOO BAR""#
+            parse(text),
+            vars(&[
+                ("A", "abc$123"),
+                ("B", "p@ss$word"),
+                ("C", "abc$123"),
+                ("D", "localhost"),
+                ("E", "x${A}"),
+                ("F", "$HOME"),
+                ("G", "abc$123-x"),
+                ("H", "$"),
+                ("I", "a#b"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_default_replaces_an_empty_value_and_an_unset_reference_warns() {
+        let (vars, warnings) =
+            parse_files(&["E=\nA=${E:-d}\n", "\n\nB=\"x${HLOCAL_TEST_NEVER}y\"\n"]).unwrap();
+        assert_eq!(vars[1].1, "d");
+        assert_eq!(vars[2].1, "xy");
+        assert_eq!(
+            warnings,
+            [Warning {
+                file: 1,
+                line: 3,
+                name: "HLOCAL_TEST_NEVER".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn earlier_lines_beat_the_environment() {
+        assert_eq!(parse("PATH=mine\nA=${PATH}\n")[1].1, "mine");
+    }
+
+    #[test]
+    fn a_line_without_equals_names_its_line_only() {
+        assert_eq!(
+            error("A=1\n\nsk_live_secret\n"),
+            (3, EnvError::MissingEquals)
+        );
+        assert_eq!(
+            EnvError::MissingEquals.to_string(),
+            r#"expected NAME=value, found no "=""#
         );
     }
 
     #[test]
     fn line_numbers_count_comments_blank_lines_and_multiline_values() {
         let text = "# c\n\nA=\"one\ntwo\nthree\"\n  # indented comment\nB=1\n-bad=1\n";
-        assert_eq!(error(text), invalid(8, "-bad=1"));
+        assert_eq!(error(text), bad_key(8, "-bad"));
     }
 
     #[test]
-    fn key_errors_are_on_the_entry_first_line() {
-        assert_eq!(error("A=1\n1A=\"x\ny\"\n"), invalid(2, "1A=\"x"));
-        assert_eq!(error("KEY\n"), invalid(1, "KEY"));
+    fn key_errors_show_the_key_and_never_the_value() {
+        let (line, e) = error("A=1\nSTRIPE KEY=sk_live_secret\n");
+        assert_eq!((line, &e), (2, &EnvError::InvalidKey("STRIPE KEY".into())));
+        assert!(!e.to_string().contains("sk_live"), "{e}");
+        assert_eq!(error("export 1A=\"x\ny\"\n"), bad_key(1, "1A"));
     }
 
     #[test]
     fn value_errors_inside_multiline_values_name_the_later_line() {
-        assert_eq!(error("A=1\nB=\"x\ny\" junk\nC=2\n"), invalid(3, "y\" junk"));
+        assert_eq!(
+            error("A=1\nB=\"x\ny\" junk\nC=2\n"),
+            invalid(3, "B", ValueProblem::TextAfterSpace)
+        );
+        assert_eq!(
+            error("B=\"x\n\\q\"\n"),
+            invalid(2, "B", ValueProblem::InvalidEscape)
+        );
     }
 
     #[test]
-    fn bad_escape_and_trailing_garbage_are_invalid_lines() {
-        assert_eq!(error("A=\"\\q\"\n"), invalid(1, "A=\"\\q\""));
-        assert_eq!(error("A=one two\n"), invalid(1, "A=one two"));
-        assert_eq!(error("A=${OPEN\n"), invalid(1, "A=${OPEN"));
+    fn bad_escape_trailing_text_and_bad_references_are_errors() {
+        use ValueProblem::*;
+        assert_eq!(error("A=\"\\q\"\n"), invalid(1, "A", InvalidEscape));
+        assert_eq!(error("A=one two\n"), invalid(1, "A", TextAfterSpace));
+        assert_eq!(error("A=${OPEN\n"), invalid(1, "A", UnterminatedReference));
+        assert_eq!(error("A=${A B}\n"), invalid(1, "A", InvalidReference));
+        let shown = EnvError::InvalidValue("A".into(), TextAfterSpace).to_string();
+        assert_eq!(
+            shown,
+            "the value of A: text after a space (quote a value that contains spaces)"
+        );
     }
 
     #[test]
     fn unterminated_quote_names_the_line_it_opens() {
-        assert_eq!(error("A=1\nB=\"open\nC=2\n"), unterminated(2, "B=\"open"));
-        assert_eq!(error("A='open"), unterminated(1, "A='open"));
+        use ValueProblem::*;
         assert_eq!(
-            EnvError::UnterminatedQuote("B=\"open".into()).to_string(),
-            r#"unterminated quote in "B=\"open""#
+            error("A=1\nB=\"open\nC=2\n"),
+            invalid(2, "B", UnterminatedDouble)
         );
+        assert_eq!(error("A='open"), invalid(1, "A", UnterminatedSingle));
     }
 
     #[test]
     fn unterminated_quote_does_not_swallow_the_next_file() {
         let e = parse_files(&["A=1\nB=\"open\n", "C=2\"\n"]).unwrap_err();
-        assert_eq!(
-            e,
-            FileError {
-                file: 0,
-                line: 2,
-                error: EnvError::UnterminatedQuote("B=\"open".into())
-            }
-        );
+        assert_eq!((e.file, e.line), (0, 2));
     }
 
     #[test]
@@ -567,18 +778,22 @@ H="escaped \" quote\nnewline"
     }
 
     #[test]
-    fn very_long_lines_are_shortened_in_messages() {
-        let text = format!("A B{}\n", "x".repeat(1000));
+    fn very_long_keys_are_shortened_in_messages() {
+        let text = format!("A B{}=1\n", "x".repeat(1000));
         let (line, e) = error(&text);
         assert_eq!(line, 1);
-        assert!(e.to_string().len() < 100, "{e}");
+        assert!(e.to_string().len() < 200, "{e}");
     }
 
     #[test]
-    fn long_lines_over_the_read_buffer_parse() {
+    fn long_values_parse_and_values_over_max_arg_strlen_are_errors() {
         let long = "v".repeat(20_000);
         assert_eq!(parse(&format!("A={long}\nB=2\n"))[0].1, long);
-        assert_eq!(error(&format!("A={long}\nB 2\n")), invalid(2, "B 2"));
+        let too_long = "v".repeat(MAX_VAR_BYTES);
+        assert_eq!(
+            error(&format!("A=1\nB={too_long}\n")),
+            (2, EnvError::TooLong("B".into(), MAX_VAR_BYTES))
+        );
     }
 
     #[test]
@@ -615,8 +830,9 @@ H="escaped \" quote\nnewline"
 
     #[test]
     fn json_and_dotenv_files_merge_in_order() {
-        let merged =
-            parse_files(&["A=1\nB=1\n", r#"{"b": "json", "c": "json"}"#, "C=3\n"]).unwrap();
+        let merged = parse_files(&["A=1\nB=1\n", r#"{"b": "json", "c": "json"}"#, "C=3\n"])
+            .unwrap()
+            .0;
         assert_eq!(merged, vars(&[("A", "1"), ("B", "json"), ("C", "3")]));
     }
 
@@ -718,13 +934,16 @@ H="escaped \" quote\nnewline"
         let first = dir.file(".env", b"A=1\nB=2\n");
         let second = dir.file(".env.local", b"B=3\n\nFOO BAR\n");
         assert_eq!(
-            load_files(&[&first]).unwrap(),
+            load_files(&[&first]).unwrap().vars,
             vars(&[("A", "1"), ("B", "2")])
         );
         let message = load_files(&[&first, &second]).unwrap_err().to_string();
         assert_eq!(
             message,
-            format!(r#"{}:3: invalid line "FOO BAR""#, second.display())
+            format!(
+                r#"{}:3: expected NAME=value, found no "=""#,
+                second.display()
+            )
         );
     }
 

@@ -1,7 +1,7 @@
 //! hlocal: run a Procfile app locally the way Heroku runs it.
 //!
-//! `main` parses the command line, dispatches, and renders any error once, as
-//! `hlocal: error: …`, with the exit code the error maps to.
+//! `main` parses the command line (usage errors are clap's own, exit 2), dispatches, and
+//! renders any error once, as `hlocal: error: …`, with the exit code the error maps to.
 
 mod app;
 mod check;
@@ -24,7 +24,6 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clap::error::ErrorKind;
 
 use cli::{Cli, Command};
 use error::Error;
@@ -38,11 +37,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(&Error::input(usage_error(&e))),
+        Err(e) => return usage(&e),
     };
     let result = match cli.command {
         Command::Start(args) => config::resolve_start(&args).and_then(app::start),
@@ -60,11 +55,11 @@ fn fail(error: &Error) -> ExitCode {
     ExitCode::from(error.exit_code())
 }
 
-/// clap's first line without its `error: ` (hlocal prints its own), plus the hint to
-/// `--help` that clap puts further down.
-fn usage_error(e: &clap::Error) -> String {
-    let rendered = e.to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (see --help)")
+/// `--help`, `--version` and usage errors exactly as clap renders them, with clap's exit
+/// codes: 0 for help and version, 2 for a usage error and for bare `hlocal` (which prints
+/// the help because of `arg_required_else_help`). clap's whole message is kept: the name
+/// of a missing argument, "a similar subcommand exists", the valid values.
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

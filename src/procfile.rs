@@ -33,6 +33,8 @@ pub enum ProcfileError {
     EmptyCommand(String),
     #[error("duplicate process type {name:?} (first defined on line {first_line})")]
     Duplicate { name: String, first_line: usize },
+    #[error("the command of {0:?} contains a NUL byte (no process can be given one)")]
+    NulInCommand(String),
 }
 
 /// Parses Procfile text. Errors carry the 1-based line.
@@ -76,6 +78,9 @@ fn parse_entry(entry: &str) -> Result<(&str, &str), ProcfileError> {
     }
     if command.is_empty() {
         return Err(ProcfileError::EmptyCommand(name.to_string()));
+    }
+    if command.contains('\0') {
+        return Err(ProcfileError::NulInCommand(name.to_string()));
     }
     Ok((name, command))
 }

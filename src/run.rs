@@ -15,7 +15,8 @@ use crate::error::Error;
 use crate::sys;
 
 pub fn run(args: RunArgs) -> Result<i32, Error> {
-    let app = config::load_app(&args.app)?;
+    let app = config::load_app(&args.app, config::Procfile::Optional)?;
+    crate::check::warn(&app.env_warnings);
     let port = config::public_port(args.port, app.settings.as_ref(), &app.env)?;
     let mut command = build_command(&args.command, &app.types);
     command
@@ -47,7 +48,8 @@ fn build_command(words: &[String], types: &[crate::procfile::ProcessType]) -> Co
     command
 }
 
-/// `sh -c 'CMD "$@"' sh ARGS…`: extra arguments reach the command unquoted by nobody.
+/// `sh -c 'CMD "$@"' sh ARGS…`: extra arguments reach the command as positional
+/// parameters, quoted by nobody.
 fn shell(script: &str, args: &[String]) -> Command {
     let mut command = Command::new("sh");
     if args.is_empty() {
@@ -55,11 +57,44 @@ fn shell(script: &str, args: &[String]) -> Command {
     } else {
         command
             .arg("-c")
-            .arg(format!("{script} \"$@\""))
+            .arg(with_arguments(script))
             .arg("sh")
             .args(args);
     }
     command
+}
+
+/// `CMD "$@"`, with `"$@"` where it still belongs to the command's last word list:
+/// before a trailing `# comment` (which would swallow it) and before a final `;` or `&`
+/// (after which it would be a command of its own).
+fn with_arguments(script: &str) -> String {
+    let body = without_comment(script).trim_end();
+    let (command, terminator) = match body.strip_suffix(';') {
+        Some(command) => (command, ";"),
+        None => match body.strip_suffix('&') {
+            Some(command) if !command.ends_with('&') => (command, " &"),
+            _ => (body, ""),
+        },
+    };
+    format!("{} \"$@\"{terminator}", command.trim_end())
+}
+
+/// The script up to an unquoted `#` that starts a word (the shell's comment).
+fn without_comment(script: &str) -> &str {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut word_start = true;
+    for (at, c) in script.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if word_start && !single && !double => return &script[..at],
+            _ => {}
+        }
+        word_start = !single && !double && (c.is_whitespace() || ";&|()".contains(c));
+    }
+    script
 }
 
 #[cfg(test)]
@@ -92,6 +127,18 @@ mod tests {
         assert_eq!(
             argv(&build_command(&words(&["worker", "--once"]), &types)),
             ["sh", "-c", "python worker.py \"$@\"", "sh", "--once"]
+        );
+    }
+
+    #[test]
+    fn arguments_go_before_a_trailing_comment_semicolon_or_ampersand() {
+        assert_eq!(with_arguments("./server # note"), "./server \"$@\"");
+        assert_eq!(with_arguments("a; b;"), "a; b \"$@\";");
+        assert_eq!(with_arguments("serve &"), "serve \"$@\" &");
+        assert_eq!(with_arguments("a && b"), "a && b \"$@\"");
+        assert_eq!(
+            with_arguments("echo '#x' a#b \\# c"),
+            "echo '#x' a#b \\# c \"$@\""
         );
     }
 

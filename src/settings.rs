@@ -35,10 +35,11 @@ pub const FILE_NAME: &str = "hlocal.toml";
 pub struct Settings {
     #[serde(default, deserialize_with = "non_empty_path")]
     pub procfile: Option<PathBuf>,
-    /// `env = ".env"`, `env = ".env,.env.local"` (split as `-e` is) or an array of paths;
-    /// `env = []` reads no env file at all.
+    /// `env = ".env"`, `env = ".env,.env.local"` (split as `-e` is) or an array of paths
+    /// and `{ path = ".env.local", required = false }` tables; `env = []` reads no env
+    /// file at all.
     #[serde(default, deserialize_with = "env_files")]
-    pub env: Option<Vec<PathBuf>>,
+    pub env: Option<Vec<EnvFile>>,
     #[serde(default, deserialize_with = "non_empty_string")]
     pub start_cmd: Option<String>,
     #[serde(default, deserialize_with = "formation")]
@@ -351,6 +352,11 @@ fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
         if text.trim().is_empty() {
             return Err("expected a command, found an empty string".to_string());
         }
+        if text.contains('\0') {
+            return Err(
+                "the command contains a NUL byte (no process can be given one)".to_string(),
+            );
+        }
         Ok(Some(text.to_string()))
     })
 }
@@ -385,7 +391,69 @@ fn non_empty_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D:
     NonEmptyPath::deserialize(d).map(|p| Some(p.0))
 }
 
-fn env_files<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<PathBuf>>, D::Error> {
+/// One entry of `env`: a missing required file is an error, a missing optional one is
+/// skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: PathBuf,
+    pub required: bool,
+}
+
+impl From<&str> for EnvFile {
+    fn from(path: &str) -> Self {
+        EnvFile {
+            path: PathBuf::from(path),
+            required: true,
+        }
+    }
+}
+
+/// `{ path = ".env.local", required = false }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvFileTable {
+    path: NonEmptyPath,
+    #[serde(default = "required_by_default")]
+    required: bool,
+}
+
+fn required_by_default() -> bool {
+    true
+}
+
+impl<'de> Deserialize<'de> for EnvFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EnvFileVisitor)
+    }
+}
+
+struct EnvFileVisitor;
+
+impl<'de> Visitor<'de> for EnvFileVisitor {
+    type Value = EnvFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an env file path or { path = \"…\", required = false }")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvFile, E> {
+        let path = path_from(v).map_err(E::custom)?.0;
+        Ok(EnvFile {
+            path,
+            required: true,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EnvFile, A::Error> {
+        let table = EnvFileTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(EnvFile {
+            path: table.path.0,
+            required: table.required,
+        })
+    }
+}
+
+fn env_files<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<EnvFile>>, D::Error> {
     d.deserialize_any(EnvFilesVisitor).map(Some)
 }
 
@@ -408,24 +476,24 @@ fn path_from(text: &str) -> Result<NonEmptyPath, String> {
 struct EnvFilesVisitor;
 
 impl<'de> Visitor<'de> for EnvFilesVisitor {
-    type Value = Vec<PathBuf>;
+    type Value = Vec<EnvFile>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an env file path, comma-separated paths, or an array of paths")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<PathBuf>, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<EnvFile>, E> {
         v.split(',')
-            .map(|part| path_from(part.trim()).map(|p| p.0).map_err(E::custom))
+            .map(|part| EnvFileVisitor.visit_str(part.trim()))
             .collect()
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<PathBuf>, A::Error> {
-        let mut paths = Vec::new();
-        while let Some(NonEmptyPath(path)) = seq.next_element()? {
-            paths.push(path);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<EnvFile>, A::Error> {
+        let mut files = Vec::new();
+        while let Some(file) = seq.next_element()? {
+            files.push(file);
         }
-        Ok(paths)
+        Ok(files)
     }
 }
 
@@ -684,6 +752,16 @@ watch_ignore = ["*.tmp", "log/"]
             Some(vec![".env".into(), ".env.local".into()])
         );
         assert_eq!(ok("env = []").env, Some(Vec::new()));
+        assert_eq!(
+            ok(r#"env = [".env", { path = ".env.local", required = false }]"#).env,
+            Some(vec![
+                ".env".into(),
+                EnvFile {
+                    path: ".env.local".into(),
+                    required: false
+                }
+            ])
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ mod unix;
 pub use foreground::run_foreground;
 pub use signal::Signal;
 pub use unix::{
-    MergedOutput, PortHolder, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, exit_code,
-    group_alive, group_holds_socket, group_listeners, listeners_on, merged_output,
+    MergedOutput, PortHolder, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, arg_max,
+    exit_code, group_alive, group_holds_socket, group_listeners, listeners_on, merged_output,
     own_process_group, port_holders, process_command, signal_group, socket_holder, stop_process,
     stop_session,
 };

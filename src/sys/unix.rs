@@ -342,6 +342,20 @@ fn process_holds(pid: u32, target: &str) -> bool {
         .any(|link| link.as_os_str() == OsStr::new(target))
 }
 
+/// The kernel's limit on the bytes of one execve's arguments and environment together
+/// (sysconf's ARG_MAX: a quarter of the stack limit on Linux). Linux (4.13+) also caps
+/// it at 6 MiB (3/4 of _STK_LIM) whatever the stack limit, which sysconf does not know.
+pub fn arg_max() -> Option<usize> {
+    const LINUX_CAP: usize = 6 * 1024 * 1024;
+    let max = nix::unistd::sysconf(nix::unistd::SysconfVar::ARG_MAX).ok()??;
+    let max = usize::try_from(max).ok()?;
+    Some(if cfg!(target_os = "linux") {
+        max.min(LINUX_CAP)
+    } else {
+        max
+    })
+}
+
 /// The status a shell would report: the exit code, or 128 + N for a death by signal N.
 pub fn exit_code(status: ExitStatus) -> i32 {
     status
