@@ -3,12 +3,13 @@
 
 mod harness;
 
+/// Configuration as users write it: `.env` literals and `${VAR}`, optional env files,
+/// `run` without a Procfile, unspawnable inputs, usage errors.
+mod config;
 /// `--log-format heroku`, `--json`, colors.
 mod formats;
 /// Bad input: exact one-line errors with file and line, exit 1, nothing started.
 mod inputs;
-/// Issue 9's input items: `.env` literals, `run`, `check`, usage errors.
-mod issue9_inputs;
 /// States, readiness, restart policy and back-off, boot timeout, dependencies.
 mod lifecycle;
 /// Log integrity: partial lines, invalid UTF-8, long lines, a million lines.

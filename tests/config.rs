@@ -1,5 +1,6 @@
-//! Issue 9's input items: literal `.env` values, optional env files, `run` without a
-//! Procfile, inputs that could never be spawned, `run` arguments, usage errors.
+//! The app's configuration as users write it: literal `.env` values and `${VAR}`,
+//! optional env files, `run` without a Procfile, inputs that could never be spawned,
+//! `run` arguments, usage errors.
 
 use std::net::TcpListener;
 
