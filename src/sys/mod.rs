@@ -7,10 +7,12 @@ mod foreground;
 mod signal;
 #[cfg(target_os = "linux")]
 mod sockdiag;
+mod stdio;
 mod unix;
 
 pub use foreground::run_foreground;
 pub use signal::Signal;
+pub use stdio::write_stdout;
 pub use unix::{
     MergedOutput, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, exit_code, group_alive,
     group_holds_socket, listeners_on, merged_output, own_process_group, process_command,
