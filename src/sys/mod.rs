@@ -12,7 +12,7 @@ mod unix;
 
 pub use foreground::run_foreground;
 pub use signal::Signal;
-pub use stdio::write_stdout;
+pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
 pub use unix::{
     MergedOutput, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, exit_code, group_alive,
     group_holds_socket, listeners_on, merged_output, own_process_group, process_command,
