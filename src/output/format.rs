@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use nu_ansi_term::{Color, Style};
 use serde::Serialize;
 
-use super::lines::{clean_line, needs_cleaning, split_long};
+use super::lines::{clean_line, needs_cleaning, split_lines, split_long};
 use super::{Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream};
 
 /// `--log-format`.
@@ -214,12 +214,13 @@ impl Formatter {
             self.push_prefix(&source.name, source.kind, Channel::App, &mut prefix);
             String::new()
         };
-        // One check for the whole chunk; line by line only when it has such bytes.
-        let valid = std::str::from_utf8(lines).is_ok();
+        // One check for the whole chunk; line by line only when it has such bytes. JSON
+        // strings are made valid by `from_utf8_lossy` anyway.
+        let valid = !json && std::str::from_utf8(lines).is_ok();
         let dirty = needs_cleaning(lines);
         let keep_colors = self.style.color && !json;
         let mut cleaned = std::mem::take(&mut self.cleaned);
-        for line in lines.split(|&b| b == b'\n') {
+        for line in split_lines(lines) {
             let line = if dirty && needs_cleaning(line) {
                 cleaned.clear();
                 clean_line(line, keep_colors, &mut cleaned);

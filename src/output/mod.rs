@@ -3,7 +3,8 @@
 //!
 //! Producers (instance readers, the supervisor, the router) send [`Record`]s through a
 //! [`LogSender`]; the printer formats them (`format`) and writes each drained batch with
-//! one syscall. Framing a pipe into whole lines lives in `lines`.
+//! a few syscalls. Framing a pipe into whole lines, and cleaning a line of what would
+//! move the cursor, live in `lines`.
 
 pub mod format;
 pub mod lines;

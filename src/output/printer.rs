@@ -1,8 +1,8 @@
 //! The printer thread: the only writer of stdout.
 //!
 //! It blocks on the queue for one record, drains whatever else is already queued, and
-//! writes the batch with one `write` call: a million lines cost a few hundred syscalls,
-//! not a million, and a line is still printed as soon as it is complete. It runs on a
+//! writes the batch in pipe-sized `write` calls: a million lines cost a few hundred
+//! syscalls, not a million, and a line is still printed as soon as it is complete. It runs on a
 //! thread of its own because a slow terminal must stall only the printer (and, through
 //! the queue's bound on app output, the processes writing faster than it), never the
 //! supervisor.
