@@ -110,3 +110,70 @@ fn color_follows_the_flag() {
     app.wait_for("\u{1b}\\[36mworker\\.1 \\|\u{1b}\\[0m hi$");
     app.stop();
 }
+
+/// A progress bar, a CRLF line and a line full of terminal control, as one process prints.
+const TERMINAL_TRICKS: &str = concat!(
+    r"tty: printf '10%%\r50%%\r100%%\n'; printf 'crlf\r\n';",
+    r" printf '\033[2K\033[1Gclear \033]0;title\007titled \033[31mred\033[0m\033[?25l\n'",
+    "\n"
+);
+
+fn tricks_through(args: &[&str]) -> Vec<String> {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile(TERMINAL_TRICKS)
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .args(args)
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    app.lines()
+}
+
+fn app_lines<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .collect()
+}
+
+#[test]
+fn carriage_returns_and_control_sequences_cannot_overwrite_the_prefix() {
+    let lines = tricks_through(&["--color", "never"]);
+    assert_eq!(
+        app_lines(&lines, "tty.1  | "),
+        ["100%", "crlf", "clear titled red"],
+        "{lines:?}"
+    );
+    let heroku = tricks_through(&["--color", "never", "--log-format", "heroku"]);
+    let ends: Vec<&str> = heroku
+        .iter()
+        .filter_map(|l| l.split_once(" app[tty.1]: ").map(|(_, line)| line))
+        .collect();
+    assert_eq!(ends, ["100%", "crlf", "clear titled red"], "{heroku:?}");
+}
+
+#[test]
+fn colors_pass_through_only_when_hlocal_prints_in_color() {
+    let lines = tricks_through(&["--color", "always"]);
+    let ends: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_once("tty.1  |\x1b[0m ").map(|(_, line)| line))
+        .collect();
+    assert_eq!(
+        ends,
+        ["100%", "crlf", "clear titled \x1b[31mred\x1b[0m"],
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn json_lines_never_hold_escape_codes() {
+    let lines = tricks_through(&["--json", "--color", "always"]);
+    let texts: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["name"] == "tty.1")
+        .filter_map(|v| v["line"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(texts, ["100%", "crlf", "clear titled red"], "{lines:?}");
+}

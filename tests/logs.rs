@@ -1,4 +1,10 @@
-use crate::harness::{Hlocal, LAYOUT, free_port};
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::{
+    Hlocal, LAYOUT, LONG, assert_no_leftovers, eventually, free_port, leftovers, wait_with_deadline,
+};
 
 fn one_shot(procfile: &str) -> Vec<String> {
     let port = free_port(LAYOUT);
@@ -115,4 +121,112 @@ fn the_starting_line_comes_before_the_apps_first_line() {
         let first = lines.iter().position(|l| l.ends_with("| first words"));
         assert!(starting.is_some() && starting < first, "{lines:?}");
     }
+}
+
+/// A pipe for hlocal's stdout: the write end to hand over, the read end for the test.
+fn stdout_pipe(nonblocking: bool) -> (std::fs::File, Stdio) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    if nonblocking {
+        fcntl(&write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("O_NONBLOCK");
+    }
+    (std::fs::File::from(read), Stdio::from(write))
+}
+
+#[test]
+fn a_non_blocking_stdout_gets_every_line_whole() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new().procfile("counter: seq 1 100000\n");
+    let (mut read, stdout) = stdout_pipe(true);
+    let mut child = app
+        .command()
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .spawn()
+        .expect("spawn hlocal");
+    // Read slowly, so that hlocal finds the pipe full again and again.
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match read.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = wait_with_deadline(&mut child, LONG).expect("hlocal did not exit");
+    let text = String::from_utf8_lossy(&text);
+    let numbers: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("counter.1 | "))
+        .collect();
+    let expected: Vec<String> = (1..=100_000).map(|n| n.to_string()).collect();
+    assert!(
+        numbers == expected,
+        "lines lost or torn: {} of them",
+        numbers.len()
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Whether the process is blocked (sleeping) rather than running.
+fn is_sleeping(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('S'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_stall_the_shutdown() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new().procfile(concat!(
+        "filler: exec yes hlocal-filler-line\n",
+        "quiet: trap 'touch got-term; exit 0' TERM; sleep 1000 & wait\n",
+    ));
+    let (dir, marker) = (app.dir.clone(), app.marker.clone());
+    // Held, never read: once it is full, hlocal's writes to stdout block.
+    let (_unread, stdout) = stdout_pipe(false);
+    let mut child = app
+        .command()
+        .args([
+            "start",
+            "--no-timestamp",
+            "-t",
+            "3",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .spawn()
+        .expect("spawn hlocal");
+    // `yes` never sleeps unless its pipe to hlocal is full: hlocal's queue is full too.
+    eventually("the app's output to back up into `yes`", || {
+        let filler = leftovers(&marker).into_iter().find(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "yes")
+        });
+        filler.is_some_and(|pid| {
+            (0..3).all(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                is_sleeping(pid)
+            })
+        })
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = wait_with_deadline(&mut child, Duration::from_secs(15));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert!(dir.join("got-term").exists(), "the app never got SIGTERM");
+    assert!(status.is_some(), "hlocal did not exit");
+    assert_no_leftovers(&marker);
 }

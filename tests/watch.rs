@@ -1,6 +1,8 @@
 use std::fs;
 
-use crate::harness::{Hlocal, LAYOUT, Running, free_port};
+use crate::harness::{
+    Hlocal, LAYOUT, LONG, Running, assert_no_leftovers, eventually, free_port, wait_with_deadline,
+};
 
 fn watched(settings: &str, args: &[&str]) -> Running {
     watched_with("100ms", settings, args)
@@ -177,4 +179,47 @@ fn watched_paths(args: &[&str]) -> Running {
         .spawn();
     app.wait_for(r"hlocal +\| ready:");
     app
+}
+
+#[test]
+fn hlocals_own_output_file_in_the_app_root_is_not_a_change() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("ticker: while :; do echo tick; sleep 0.1; done\n")
+        .file("app.py", "print('v1')\n");
+    let (dir, out, marker) = (app.dir.clone(), app.dir.join("out.txt"), app.marker.clone());
+    let mut child = app
+        .command()
+        .args(["start", "--no-timestamp", "--no-router", "-w"])
+        .args(["--watch-debounce", "50ms", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out).expect("out.txt"))
+        .stderr(fs::File::create(dir.join("err.txt")).expect("err.txt"))
+        .spawn()
+        .expect("spawn hlocal");
+    let text = || fs::read_to_string(&out).unwrap_or_default();
+    // Fifteen ticks are thirty debounce periods of hlocal writing into the watched tree.
+    eventually("fifteen ticks in out.txt", || {
+        text().matches("ticker.1 | tick").count() >= 15
+    });
+    fs::write(dir.join("app.py"), "print('v2')\n").expect("write");
+    eventually("the restart for app.py", || {
+        text().contains("Restarting ticker.1: app.py changed")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    assert!(
+        wait_with_deadline(&mut child, LONG).is_some(),
+        "hlocal did not exit"
+    );
+    assert_no_leftovers(&marker);
+    let text = text();
+    let restarts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("| Restarting ").map(|(_, why)| why))
+        .collect();
+    assert_eq!(restarts, ["ticker.1: app.py changed"], "{text}");
 }

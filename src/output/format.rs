@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use nu_ansi_term::{Color, Style};
 use serde::Serialize;
 
-use super::lines::split_long;
+use super::lines::{clean_line, needs_cleaning, split_lines, split_long};
 use super::{Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream};
 
 /// `--log-format`.
@@ -104,6 +104,8 @@ pub struct Formatter {
     prefixes: [HashMap<Box<str>, Prefix>; 2],
     /// A chunk's line prefix, built once per chunk and copied before every line.
     line_prefix: Vec<u8>,
+    /// The current line with its carriage returns and escape sequences resolved.
+    cleaned: Vec<u8>,
 }
 
 /// Logplex's two sources: `app[web.1]` for a process's lines, `heroku[…]` for the
@@ -144,6 +146,7 @@ impl Formatter {
             now: Timestamp::UNIX_EPOCH,
             prefixes: [HashMap::new(), HashMap::new()],
             line_prefix: Vec::new(),
+            cleaned: Vec::new(),
         }
     }
 
@@ -192,6 +195,8 @@ impl Formatter {
         let _ = write!(out, "{}.{micros:06}+00:00", self.clock.utc);
     }
 
+    /// A chunk of whole lines; a line holding `\r` or `ESC` is cleaned first (only those
+    /// are copied: the common line costs one memchr over the chunk).
     fn write_output(
         &mut self,
         source: &Arc<Source>,
@@ -200,28 +205,35 @@ impl Formatter {
         out: &mut Vec<u8>,
     ) {
         let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
-        if self.style.json {
-            let ts = self.rfc3339();
-            for line in lines.split(|&b| b == b'\n') {
-                for piece in split_long(line) {
-                    json_log(
-                        out,
-                        &ts,
-                        &source.name,
-                        stream.name(),
-                        &String::from_utf8_lossy(piece),
-                    );
-                }
-            }
-            return;
-        }
+        let json = self.style.json;
         let mut prefix = std::mem::take(&mut self.line_prefix);
         prefix.clear();
-        self.push_prefix(&source.name, source.kind, Channel::App, &mut prefix);
-        // One UTF-8 check for the whole chunk; line by line only when it has bad bytes.
-        let valid = std::str::from_utf8(lines).is_ok();
-        for line in lines.split(|&b| b == b'\n') {
+        let ts = if json {
+            self.rfc3339()
+        } else {
+            self.push_prefix(&source.name, source.kind, Channel::App, &mut prefix);
+            String::new()
+        };
+        // One check for the whole chunk; line by line only when it has such bytes. JSON
+        // strings are made valid by `from_utf8_lossy` anyway.
+        let valid = !json && std::str::from_utf8(lines).is_ok();
+        let dirty = needs_cleaning(lines);
+        let keep_colors = self.style.color && !json;
+        let mut cleaned = std::mem::take(&mut self.cleaned);
+        for line in split_lines(lines) {
+            let line = if dirty && needs_cleaning(line) {
+                cleaned.clear();
+                clean_line(line, keep_colors, &mut cleaned);
+                cleaned.as_slice()
+            } else {
+                line
+            };
             for piece in split_long(line) {
+                if json {
+                    let text = String::from_utf8_lossy(piece);
+                    json_log(out, &ts, &source.name, stream.name(), &text);
+                    continue;
+                }
                 out.extend_from_slice(&prefix);
                 if valid {
                     out.extend_from_slice(piece);
@@ -231,6 +243,7 @@ impl Formatter {
                 out.push(b'\n');
             }
         }
+        self.cleaned = cleaned;
         self.line_prefix = prefix;
     }
 

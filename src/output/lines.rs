@@ -4,7 +4,8 @@
 //! line waits for its end, but never beyond [`MAX_LINE`] bytes: past that it is cut into
 //! a line of its own (SPEC §3), at a UTF-8 character boundary so the pieces concatenate
 //! to the original. At end of file a last line without a newline is still delivered.
-//! The printer splits complete lines longer than `MAX_LINE` with [`split_long`].
+//! The printer splits complete lines longer than `MAX_LINE` with [`split_long`], and
+//! resolves carriage returns and escape sequences with [`clean_line`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -81,6 +82,111 @@ pub fn split_long(mut line: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The lines of a chunk whose final newline is removed: `a\nb` is `a`, `b`. memchr
+/// finds the newlines, several times faster than a byte-by-byte split.
+pub fn split_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', chunk).chain(std::iter::once(chunk.len()));
+    ends.map(move |end| {
+        let line = &chunk[start..end];
+        start = end + 1;
+        line
+    })
+}
+
+/// Whether a line needs [`clean_line`]: the fast path for ordinary text is one memchr.
+pub fn needs_cleaning(bytes: &[u8]) -> bool {
+    memchr::memchr2(b'\r', ESC, bytes).is_some()
+}
+
+const ESC: u8 = 0x1b;
+const BEL: u8 = 0x07;
+
+/// Appends `line` (without its newline) to `out` as a terminal would leave it on screen,
+/// so no process can overwrite a prefix (SPEC §3): only the text after the last `\r`
+/// (trailing ones, as in CRLF, end the line and do not blank it), and no escape sequence
+/// but colors (SGR, `ESC[…m`), which are kept only when `keep_colors`.
+pub fn clean_line(line: &[u8], keep_colors: bool, out: &mut Vec<u8>) {
+    let line = trim_carriage_returns(line);
+    let mut rest = match memchr::memrchr(b'\r', line) {
+        Some(last) => &line[last + 1..],
+        None => line,
+    };
+    while let Some(esc) = memchr::memchr(ESC, rest) {
+        out.extend_from_slice(&rest[..esc]);
+        let (len, is_color) = escape_len(&rest[esc..]);
+        if is_color && keep_colors {
+            out.extend_from_slice(&rest[esc..esc + len]);
+        }
+        rest = &rest[esc + len..];
+    }
+    out.extend_from_slice(rest);
+}
+
+fn trim_carriage_returns(mut line: &[u8]) -> &[u8] {
+    while let Some(rest) = line.strip_suffix(b"\r") {
+        line = rest;
+    }
+    line
+}
+
+/// The length of the escape sequence `seq` starts with (at its `ESC`), to the end of
+/// the line when it is unterminated, and whether it is a color (SGR).
+fn escape_len(seq: &[u8]) -> (usize, bool) {
+    match seq.get(1) {
+        Some(b'[') => csi_len(seq),
+        // OSC (titles, hyperlinks), DCS, SOS, PM, APC: strings ended by BEL or ST.
+        Some(b']' | b'P' | b'X' | b'^' | b'_') => (string_len(seq), false),
+        // nF sequences (`ESC ( B`): intermediates, then one final byte.
+        Some(_) => {
+            let end = 1 + seq[1..]
+                .iter()
+                .take_while(|b| (0x20..=0x2f).contains(*b))
+                .count();
+            match seq.get(end) {
+                Some(last) if (0x30..=0x7e).contains(last) => (end + 1, false),
+                // No final byte: drop what was read, keep the rest (a UTF-8 character).
+                _ => (end, false),
+            }
+        }
+        None => (1, false),
+    }
+}
+
+/// `ESC [`, parameters (0x30–0x3F), intermediates (0x20–0x2F), one final byte.
+fn csi_len(seq: &[u8]) -> (usize, bool) {
+    let params = seq[2..]
+        .iter()
+        .take_while(|b| (0x30..=0x3f).contains(*b))
+        .count();
+    let intermediates = seq[2 + params..]
+        .iter()
+        .take_while(|b| (0x20..=0x2f).contains(*b))
+        .count();
+    let end = 2 + params + intermediates;
+    match seq.get(end) {
+        Some(&last) if (0x40..=0x7e).contains(&last) => {
+            (end + 1, last == b'm' && intermediates == 0)
+        }
+        // Not a valid final byte: drop what was read, keep the byte as text.
+        Some(_) => (end, false),
+        None => (seq.len(), false),
+    }
+}
+
+fn string_len(seq: &[u8]) -> usize {
+    let body = &seq[2..];
+    for (i, &b) in body.iter().enumerate() {
+        if b == BEL {
+            return 2 + i + 1;
+        }
+        if b == ESC && body.get(i + 1) == Some(&b'\\') {
+            return 2 + i + 2;
+        }
+    }
+    seq.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +243,46 @@ mod tests {
         assert!(pieces.iter().all(|p| std::str::from_utf8(p).is_ok()));
         assert_eq!(pieces.concat(), line);
         assert_eq!(split_long(b"").count(), 1);
+    }
+    #[test]
+    fn split_lines_is_split_on_newlines() {
+        for chunk in [&b"a\nb"[..], b"", b"\n", b"a\n\nb", b"one"] {
+            let expected: Vec<&[u8]> = chunk.split(|&b| b == b'\n').collect();
+            assert_eq!(split_lines(chunk).collect::<Vec<_>>(), expected);
+        }
+    }
+
+    fn clean(line: &str, keep_colors: bool) -> String {
+        let mut out = Vec::new();
+        clean_line(line.as_bytes(), keep_colors, &mut out);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn carriage_returns_leave_what_a_terminal_shows() {
+        assert_eq!(clean("10%\r50%\r100%", false), "100%");
+        assert_eq!(clean("done\r", false), "done");
+        assert_eq!(clean("\r\r", false), "");
+    }
+
+    #[test]
+    fn escape_sequences_other_than_colors_are_removed() {
+        assert_eq!(clean("a\x1b[2Kb\x1b[1;1Hc\x1b[2Jd", true), "abcd");
+        assert_eq!(clean("\x1b]0;title\x07x", true), "x");
+        assert_eq!(clean("\x1b]0;title\x1b\\x", true), "x");
+        assert_eq!(clean("a\x1b(Bb\x1b7c", true), "abc");
+        assert_eq!(clean("lone\x1b", true), "lone");
+        assert_eq!(clean("\x1bé", true), "é");
+        assert_eq!(clean("cut\x1b[12", true), "cut");
+        assert_eq!(clean("open\x1b]0;never ended", true), "open");
+    }
+
+    #[test]
+    fn colors_are_kept_only_when_asked() {
+        let red = "\x1b[31mred\x1b[0m";
+        assert_eq!(clean(red, true), red);
+        assert_eq!(clean(red, false), "red");
+        assert!(needs_cleaning(red.as_bytes()));
+        assert!(!needs_cleaning(b"plain text"));
     }
 }

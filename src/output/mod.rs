@@ -3,7 +3,8 @@
 //!
 //! Producers (instance readers, the supervisor, the router) send [`Record`]s through a
 //! [`LogSender`]; the printer formats them (`format`) and writes each drained batch with
-//! one syscall. Framing a pipe into whole lines lives in `lines`.
+//! a few syscalls. Framing a pipe into whole lines, and cleaning a line of what would
+//! move the cursor, live in `lines`.
 
 pub mod format;
 pub mod lines;
@@ -97,32 +98,76 @@ pub struct StateChange {
     pub text: String,
 }
 
-/// The producers' end of the printer's queue. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct LogSender {
-    tx: mpsc::Sender<Record>,
+impl Record {
+    /// App output and router lines: the many records, which wait for room in the queue.
+    /// hlocal's own records (lifecycle, states, messages) are few and never wait.
+    fn waits_for_room(&self) -> bool {
+        matches!(self, Record::Output { .. } | Record::Router(_))
+    }
 }
 
-/// Records in flight before producers wait. Output chunks are at most 64 KiB, so this
-/// bounds the queue to a few MiB while letting a fast writer run ahead of the terminal.
+/// The producers' end of the printer's queue. Cheap to clone.
+///
+/// One FIFO queue keeps every record in the order it was sent (a process's last lines
+/// before its `Process exited`), but only app output and router lines count against its
+/// bound: with stdout stalled (`hlocal start | less`, paused) the processes block on their
+/// pipes, losslessly, while the supervisor's own records still go through at once, so
+/// Ctrl-C, the shutdown and the SIGKILL escalation never wait for the reader of stdout.
+#[derive(Debug, Clone)]
+pub struct LogSender {
+    tx: mpsc::UnboundedSender<Queued>,
+    /// One token per queued record that waits for room: a counting semaphore that also
+    /// works for synchronous senders.
+    room: mpsc::Sender<()>,
+}
+
+/// The printer's end of the queue.
+#[derive(Debug)]
+pub struct Records {
+    rx: mpsc::UnboundedReceiver<Queued>,
+    room: mpsc::Receiver<()>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    record: Record,
+    holds_room: bool,
+}
+
+/// App records in flight before their producers wait. Output chunks are at most 64 KiB,
+/// so this bounds the queue to a few MiB while letting a fast writer run ahead of the
+/// terminal.
 const QUEUE_RECORDS: usize = 64;
 
 impl LogSender {
-    pub fn channel() -> (LogSender, mpsc::Receiver<Record>) {
-        let (tx, rx) = mpsc::channel(QUEUE_RECORDS);
-        (LogSender { tx }, rx)
+    pub fn channel() -> (LogSender, Records) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (room_tx, room_rx) = mpsc::channel(QUEUE_RECORDS);
+        (
+            LogSender { tx, room: room_tx },
+            Records { rx, room: room_rx },
+        )
     }
 
-    /// Waits while the printer is behind: a process writing faster than stdout can take
-    /// is slowed down, as it would be writing to a terminal directly.
+    /// App output waits while the printer is behind: a process writing faster than stdout
+    /// can take is slowed down, as it would be writing to a terminal directly. hlocal's
+    /// own records never wait.
     pub async fn send(&self, record: Record) {
+        let holds_room = record.waits_for_room();
         // The printer outlives every producer; an error only means we are exiting.
-        let _ = self.tx.send(record).await;
+        if holds_room && self.room.send(()).await.is_err() {
+            return;
+        }
+        let _ = self.tx.send(Queued { record, holds_room });
     }
 
     /// For synchronous callers, outside any runtime thread.
     pub fn send_blocking(&self, record: Record) {
-        let _ = self.tx.blocking_send(record);
+        let holds_room = record.waits_for_room();
+        if holds_room && self.room.blocking_send(()).is_err() {
+            return;
+        }
+        let _ = self.tx.send(Queued { record, holds_room });
     }
 
     pub async fn message(&self, about: Option<&Arc<str>>, text: impl Into<String>) {
@@ -131,5 +176,34 @@ impl LogSender {
             text: text.into(),
         })
         .await;
+    }
+}
+
+impl Records {
+    /// The next record; `None` once every sender is gone and the queue is empty.
+    #[cfg(test)]
+    pub async fn recv(&mut self) -> Option<Record> {
+        let queued = self.rx.recv().await?;
+        Some(self.release(queued))
+    }
+
+    /// [`Records::recv`] for the printer's thread.
+    pub fn blocking_recv(&mut self) -> Option<Record> {
+        let queued = self.rx.blocking_recv()?;
+        Some(self.release(queued))
+    }
+
+    /// A record already queued, without waiting.
+    pub fn try_recv(&mut self) -> Option<Record> {
+        let queued = self.rx.try_recv().ok()?;
+        Some(self.release(queued))
+    }
+
+    /// Frees the record's room: its token was queued before the record, so it is there.
+    fn release(&mut self, queued: Queued) -> Record {
+        if queued.holds_room {
+            let _ = self.room.try_recv();
+        }
+        queued.record
     }
 }

@@ -1,26 +1,42 @@
 //! The printer thread: the only writer of stdout.
 //!
 //! It blocks on the queue for one record, drains whatever else is already queued, and
-//! writes the batch with one `write` call: a million lines cost a few hundred syscalls,
-//! not a million, and a line is still printed as soon as it is complete. It runs on a
+//! writes the batch in pipe-sized `write` calls: a million lines cost a few hundred
+//! syscalls, not a million, and a line is still printed as soon as it is complete. It runs on a
 //! thread of its own because a slow terminal must stall only the printer (and, through
-//! the bounded queue, the processes writing faster than it), never the supervisor.
+//! the queue's bound on app output, the processes writing faster than it), never the
+//! supervisor.
 
-use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use super::Record;
+use super::Records;
 use super::format::{Formatter, OutputStyle};
+use crate::sys;
 
 /// Flush a batch once it grows past this, even if more records are queued.
 const BATCH_BYTES: usize = 256 * 1024;
+/// What a pipe takes at once on Linux and macOS.
+const PIPE_BYTES: usize = 64 * 1024;
+
+/// At exit, how long stdout may take nothing at all before what is left is dropped: a
+/// reader that stopped reading (a paused pager) must not keep hlocal alive.
+const STALL_AT_EXIT: Duration = Duration::from_secs(2);
+const PROGRESS_POLL: Duration = Duration::from_millis(100);
 
 pub struct Printer {
     thread: JoinHandle<()>,
+    /// Disconnects when the thread ends.
+    finished: std::sync::mpsc::Receiver<()>,
+    /// Pieces written so far, to tell a slow reader from one that stopped.
+    written: Arc<AtomicU64>,
 }
 
 impl Printer {
@@ -29,28 +45,55 @@ impl Printer {
     pub fn spawn(
         style: OutputStyle,
         width: usize,
-        records: mpsc::Receiver<Record>,
+        records: Records,
         stdout_closed: oneshot::Sender<()>,
     ) -> std::io::Result<Printer> {
         let formatter = Formatter::new(style, width, TimeZone::system());
+        let (alive, finished) = channel();
+        let written = Arc::new(AtomicU64::new(0));
+        let progress = Arc::clone(&written);
         let thread = std::thread::Builder::new()
             .name("printer".into())
-            .spawn(move || print_all(formatter, records, stdout_closed))?;
-        Ok(Printer { thread })
+            .spawn(move || print_all(formatter, records, stdout_closed, &progress, alive))?;
+        Ok(Printer {
+            thread,
+            finished,
+            written,
+        })
     }
 
-    /// Waits until every queued record is written: all senders must be dropped first.
+    /// Waits until every queued record is written (all senders must be dropped first),
+    /// as long as stdout keeps taking output: once it has taken nothing for
+    /// [`STALL_AT_EXIT`], the rest is dropped and hlocal exits without the thread.
     pub fn join(self) {
-        let _ = self.thread.join();
+        let mut seen = self.written.load(Ordering::Relaxed);
+        let mut stalled = Duration::ZERO;
+        while stalled < STALL_AT_EXIT {
+            match self.finished.recv_timeout(PROGRESS_POLL) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.thread.join();
+                    return;
+                }
+            }
+            let now = self.written.load(Ordering::Relaxed);
+            stalled = if now == seen {
+                stalled + PROGRESS_POLL
+            } else {
+                Duration::ZERO
+            };
+            seen = now;
+        }
     }
 }
 
 fn print_all(
     mut formatter: Formatter,
-    mut records: mpsc::Receiver<Record>,
+    mut records: Records,
     stdout_closed: oneshot::Sender<()>,
+    written: &AtomicU64,
+    _alive: Sender<()>,
 ) {
-    let mut stdout = std::io::stdout().lock();
     let mut batch = Vec::with_capacity(BATCH_BYTES);
     let mut closed = Some(stdout_closed);
     while let Some(first) = records.blocking_recv() {
@@ -58,16 +101,11 @@ fn print_all(
         formatter.write(&first, now, &mut batch);
         while batch.len() < BATCH_BYTES {
             match records.try_recv() {
-                Ok(record) => formatter.write(&record, now, &mut batch),
-                Err(_) => break,
+                Some(record) => formatter.write(&record, now, &mut batch),
+                None => break,
             }
         }
-        if closed.is_some()
-            && stdout
-                .write_all(&batch)
-                .and_then(|()| stdout.flush())
-                .is_err()
-        {
+        if closed.is_some() && write_counted(&batch, written).is_err() {
             // Keep draining (producers must not block on a full queue), print nothing.
             if let Some(tell) = closed.take() {
                 let _ = tell.send(());
@@ -75,4 +113,14 @@ fn print_all(
         }
         batch.clear();
     }
+}
+
+/// Writes a batch in pipe-sized pieces, counting each: a batch taken slowly is progress,
+/// a batch not taken at all is a stall.
+fn write_counted(batch: &[u8], written: &AtomicU64) -> std::io::Result<()> {
+    for piece in batch.chunks(PIPE_BYTES) {
+        sys::write_stdout(piece)?;
+        written.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
 }

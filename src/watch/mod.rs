@@ -37,6 +37,7 @@ use self::events::Observation;
 use self::rules::IgnoreRules;
 use self::tree::{Scope, Tree};
 use crate::error::Error;
+use crate::sys::{self, FileIdentity};
 
 pub use self::filter::ProcessFilter;
 
@@ -108,6 +109,7 @@ impl Watcher {
             inbox,
             flags: Arc::clone(&flags),
             changes,
+            own_output: sys::own_output_files(),
         };
         thread::Builder::new()
             .name("hlocal-watch".into())
@@ -146,6 +148,9 @@ struct Worker {
     inbox: Receiver<Observed>,
     flags: Arc<Flags>,
     changes: mpsc::Sender<Vec<PathBuf>>,
+    /// The files hlocal's stdout and stderr write to (`hlocal start -w > out.txt` in the
+    /// app root): hlocal's own output is not a change, or every line would restart all.
+    own_output: Vec<FileIdentity>,
 }
 
 /// Whether the worker goes on after a step.
@@ -190,8 +195,17 @@ impl Worker {
     fn observe(&mut self, observation: Observation) {
         let now = Instant::now();
         for change in self.tree.observe(observation) {
-            self.pending.record(change, now);
+            if !self.is_own_output(&change.path) {
+                self.pending.record(change, now);
+            }
         }
+    }
+
+    /// Compared by device and inode, so any name for the file (a symlink, `..`) matches;
+    /// a stat per change only when stdout or stderr is a file at all.
+    fn is_own_output(&self, path: &std::path::Path) -> bool {
+        !self.own_output.is_empty()
+            && sys::identity_of(path).is_some_and(|file| self.own_output.contains(&file))
     }
 
     /// Sends the settled batch, unless nothing is left of it (only transient files).

@@ -124,7 +124,7 @@ impl Hlocal {
         self
     }
 
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(&self.args)
             .current_dir(&self.dir)

@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::output::{LogSender, Record, RouterLog, RouterValue};
+use crate::output::{LogSender, Record, Records, RouterLog, RouterValue};
 use crate::router::{Backend, Backends, Balance, RouterConfig, bind, serve, serve_here};
 
 /// Long enough for a loaded 2-core CI machine; only failures wait this long.
@@ -60,7 +60,7 @@ pub(super) async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
 pub(super) struct Rig {
     pub(super) port: u16,
     pub(super) backends: watch::Sender<Backends>,
-    logs: mpsc::Receiver<Record>,
+    logs: Records,
     /// Lines received in a batch and not yet looked at.
     pending: VecDeque<RouterLog>,
     _serve: Task,
