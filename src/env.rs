@@ -61,8 +61,8 @@ pub enum ValueProblem {
     UnterminatedDouble,
     #[error("invalid escape in double quotes (use \\\\, \\\", \\', \\$, \\n, \\r or \\t)")]
     InvalidEscape,
-    #[error("text after a space (quote a value that contains spaces)")]
-    TextAfterSpace,
+    #[error("text after the closing quote (only a # comment may follow)")]
+    TextAfterQuote,
     #[error(
         "unterminated \"${{\" (write ${{NAME}} or ${{NAME:-default}}, or \\$ in double quotes)"
     )]
@@ -191,6 +191,7 @@ fn parse_dotenv(text: &str, defined: &Defined) -> Result<Dotenv, (usize, EnvErro
             lookup: |name: &str| defined.lookup(&vars, name),
             unset: &mut unset,
             out: String::new(),
+            quoted: false,
         };
         let value = value.parse()?;
         if value.contains('\0') {
@@ -293,13 +294,17 @@ impl Cursor {
 }
 
 /// One value: unquoted, single- and double-quoted parts, back to back, up to the end
-/// of the line or a ` # comment` (a quoted part may span lines).
+/// of the line or a ` # comment` (a quoted part may span lines). Blanks inside an
+/// unquoted value are kept (`A=two words`, as foreman, honcho and node-foreman read it);
+/// after a quoted part only a comment may follow.
 struct ValueParser<'a, F: Fn(&str) -> Option<String>> {
     cursor: &'a mut Cursor,
     key: &'a str,
     lookup: F,
     unset: &'a mut Vec<(usize, String)>,
     out: String,
+    /// A quoted part has been read.
+    quoted: bool,
 }
 
 impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
@@ -312,7 +317,11 @@ impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
         loop {
             match self.cursor.next() {
                 None | Some('\n') => return Ok(std::mem::take(&mut self.out)),
-                Some(' ' | '\t') => return self.after_space(),
+                Some(blank @ (' ' | '\t')) => {
+                    if let Some(value) = self.after_blank(blank)? {
+                        return Ok(value);
+                    }
+                }
                 Some('\'') => self.single_quoted()?,
                 Some('"') => self.double_quoted()?,
                 Some('\\') => {
@@ -326,19 +335,29 @@ impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
         }
     }
 
-    /// Only a comment may follow an unquoted space.
-    fn after_space(&mut self) -> Result<String, (usize, EnvError)> {
-        self.cursor.skip_blanks();
+    /// Blanks end the value before a comment or the end of the line (trailing blanks are
+    /// not part of it); before more text they belong to an unquoted value.
+    fn after_blank(&mut self, first: char) -> Result<Option<String>, (usize, EnvError)> {
+        let mut blanks = String::from(first);
+        while let Some(blank @ (' ' | '\t')) = self.cursor.peek() {
+            blanks.push(blank);
+            self.cursor.bump();
+        }
         match self.cursor.peek() {
             None | Some('\n') | Some('#') => {
                 self.cursor.skip_line();
-                Ok(std::mem::take(&mut self.out))
+                Ok(Some(std::mem::take(&mut self.out)))
             }
-            Some(_) => Err(self.problem(ValueProblem::TextAfterSpace)),
+            Some(_) if self.quoted => Err(self.problem(ValueProblem::TextAfterQuote)),
+            Some(_) => {
+                self.out.push_str(&blanks);
+                Ok(None)
+            }
         }
     }
 
     fn single_quoted(&mut self) -> Result<(), (usize, EnvError)> {
+        self.quoted = true;
         let opened = self.cursor.line;
         loop {
             match self.cursor.next() {
@@ -350,6 +369,7 @@ impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
     }
 
     fn double_quoted(&mut self) -> Result<(), (usize, EnvError)> {
+        self.quoted = true;
         let opened = self.cursor.line;
         loop {
             match self.cursor.next() {
@@ -614,6 +634,20 @@ H="escaped \" quote\nnewline"
     }
 
     #[test]
+    fn unquoted_values_keep_inner_blanks_as_foreman_reads_them() {
+        let text = "A=two words\nB=one  two\t # comment\nC=a#b\nD=x ${A}\n";
+        assert_eq!(
+            parse(text),
+            vars(&[
+                ("A", "two words"),
+                ("B", "one  two"),
+                ("C", "a#b"),
+                ("D", "x two words"),
+            ])
+        );
+    }
+
+    #[test]
     fn expansion_sees_earlier_lines() {
         let text = "HLOCAL_TEST_HOST=db\nHLOCAL_TEST_URL=postgres://${HLOCAL_TEST_HOST}/app\n";
         assert_eq!(parse(text)[1].1, "postgres://db/app");
@@ -733,7 +767,7 @@ H="escaped \" quote\nnewline"
     fn value_errors_inside_multiline_values_name_the_later_line() {
         assert_eq!(
             error("A=1\nB=\"x\ny\" junk\nC=2\n"),
-            invalid(3, "B", ValueProblem::TextAfterSpace)
+            invalid(3, "B", ValueProblem::TextAfterQuote)
         );
         assert_eq!(
             error("B=\"x\n\\q\"\n"),
@@ -745,13 +779,13 @@ H="escaped \" quote\nnewline"
     fn bad_escape_trailing_text_and_bad_references_are_errors() {
         use ValueProblem::*;
         assert_eq!(error("A=\"\\q\"\n"), invalid(1, "A", InvalidEscape));
-        assert_eq!(error("A=one two\n"), invalid(1, "A", TextAfterSpace));
+        assert_eq!(error("A='one' two\n"), invalid(1, "A", TextAfterQuote));
         assert_eq!(error("A=${OPEN\n"), invalid(1, "A", UnterminatedReference));
         assert_eq!(error("A=${A B}\n"), invalid(1, "A", InvalidReference));
-        let shown = EnvError::InvalidValue("A".into(), TextAfterSpace).to_string();
+        let shown = EnvError::InvalidValue("A".into(), TextAfterQuote).to_string();
         assert_eq!(
             shown,
-            "the value of A: text after a space (quote a value that contains spaces)"
+            "the value of A: text after the closing quote (only a # comment may follow)"
         );
     }
 
