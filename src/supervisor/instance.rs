@@ -313,12 +313,12 @@ impl RunTask {
         stopping: Option<Deadline>,
         control: &mut mpsc::UnboundedReceiver<Control>,
     ) {
-        if !sys::group_alive(self.pid) {
+        if !group_alive(self.pid).await {
             return;
         }
         let mut deadline =
             stopping.unwrap_or_else(|| self.begin_stop(self.spec.stop_signal, self.spec.grace));
-        while sys::group_alive(self.pid) {
+        while group_alive(self.pid).await {
             if Instant::now() >= deadline.at {
                 if deadline.escalated {
                     return;
@@ -485,4 +485,12 @@ async fn pump<R: AsyncRead + Unpin>(
     if let Some(rest) = framer.finish() {
         send(rest).await;
     }
+}
+
+/// Whether anything of the group is left. The answer may need a walk of `/proc`
+/// (zombies answer the one-syscall probe too), so it runs off the runtime's workers.
+async fn group_alive(pgid: u32) -> bool {
+    ready::blocking(move || Some(sys::group_alive(pgid)))
+        .await
+        .unwrap_or(false)
 }

@@ -57,8 +57,8 @@ pub async fn listening_elsewhere(pgid: u32) -> Option<u16> {
     .await
 }
 
-/// Runs a blocking scan off the runtime's worker threads.
-async fn blocking<T: Send + 'static>(
+/// Runs a blocking scan (`/proc`, netlink) off the runtime's worker threads.
+pub(super) async fn blocking<T: Send + 'static>(
     scan: impl FnOnce() -> Option<T> + Send + 'static,
 ) -> Option<T> {
     tokio::task::spawn_blocking(scan).await.ok().flatten()
