@@ -171,7 +171,7 @@ fn planned_ports(config: &StartConfig) -> Vec<(String, u16)> {
     planned
 }
 
-/// SPEC §2: the chosen ports are printed at start-up.
+/// The chosen ports are printed at start-up.
 async fn announce_ports(config: &StartConfig, log: &LogSender) {
     let planned = planned_ports(config);
     let instances: Vec<String> = planned

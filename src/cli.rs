@@ -22,7 +22,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// SPEC §8: exit codes are stable and documented in `--help`.
+/// Exit codes are stable and documented in `--help`.
 const EXIT_STATUS: &str = "\
 Exit status of `hlocal start`:
   0    after a requested shutdown (Ctrl-C, SIGTERM, SIGHUP), or every process exited 0

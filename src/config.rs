@@ -279,7 +279,7 @@ fn env_paths(
     Ok(named)
 }
 
-/// SPEC §2: `-p`, else hlocal.toml's `port`, else `PORT` from the env files, else from
+/// `-p`, else hlocal.toml's `port`, else `PORT` from the env files, else from
 /// the shell, else 5006.
 pub fn public_port(
     flag: Option<u16>,

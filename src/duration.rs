@@ -1,4 +1,4 @@
-//! Durations as users write them (SPEC §9): a number of seconds (`5`, `0.2`) or a number
+//! Durations as users write them: a number of seconds (`5`, `0.2`) or a number
 //! with a unit (`200ms`, `5s`, `1m`, `2h`), for the CLI flags and the hlocal.toml keys.
 //!
 //! Parsing is exact decimal arithmetic, so `0.2` is exactly 200 ms. This module only

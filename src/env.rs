@@ -1,4 +1,4 @@
-//! Config vars from env files (SPEC §1): dotenv files and `heroku local`'s JSON env files.
+//! Config vars from env files: dotenv files and `heroku local`'s JSON env files.
 //!
 //! Dotenv files are parsed here, with dotenvy's quoting rules (an `export` prefix, `#`
 //! comments, single quotes taken literally, double quotes with `\` escapes and values over

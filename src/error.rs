@@ -55,7 +55,7 @@ impl Error {
         Error::Input(message.to_string())
     }
 
-    /// Bad input or an unusable environment is 1 (SPEC §4: "1 when it could not start");
+    /// Bad input or an unusable environment is 1 ("1 when it could not start");
     /// a command `hlocal run` cannot execute gets the shell's 127 (not found) or 126.
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -1,4 +1,4 @@
-//! Formation parsing (SPEC §1): `web=2,worker=1`, `all=N`, positional `web worker`.
+//! Formation parsing: `web=2,worker=1`, `all=N`, positional `web worker`.
 //!
 //! A [`Formation`] is what the user asked for, before the Procfile is consulted; [`resolve`]
 //! checks it against the Procfile's types and turns it into one count per type. Port
@@ -11,7 +11,7 @@
 
 use crate::procfile::{ProcessType, RELEASE, excerpt};
 
-/// Each type has 100 ports in the layout (SPEC §2: `P + 100*i + (n-1)`): a larger count
+/// Each type has 100 ports in the layout (`P + 100*i + (n-1)`): a larger count
 /// would take the next type's ports.
 pub const MAX_COUNT: usize = 100;
 

@@ -1,4 +1,4 @@
-//! Port layout (SPEC §2), pure, and the check that every port is free before anything
+//! Port layout, pure, and the check that every port is free before anything
 //! starts — naming the process that holds a busy one, the commonest pain with every
 //! Procfile runner (a leftover server from the last run).
 

@@ -1,4 +1,4 @@
-//! Procfile parsing (SPEC §1): `name: command` per line, in file order.
+//! Procfile parsing: `name: command` per line, in file order.
 //!
 //! [`parse`] is pure over text and reports the 1-based line of the first problem;
 //! [`load`] reads the file and prefixes its path (`Procfile:3: …`). This module knows

@@ -1,5 +1,5 @@
 //! `hlocal run CMD…`: a one-off process with the app's config vars and `PORT`, in the
-//! foreground with the caller's terminal, stdin and signals (SPEC §7), like `heroku run`.
+//! foreground with the caller's terminal, stdin and signals, like `heroku run`.
 //!
 //! hlocal writes nothing to stdout here: the output is the command's. What is run:
 //! - a Procfile type name runs that type's command (extra words become its arguments);

@@ -1,4 +1,4 @@
-//! hlocal.toml (SPEC §1): defaults for the `start` flags and per-process settings.
+//! hlocal.toml: defaults for the `start` flags and per-process settings.
 //!
 //! [`parse`] turns the text into [`Settings`], every field an `Option` (or empty) so
 //! `config` can layer CLI > file > defaults; anything that can be checked from the file
@@ -29,7 +29,7 @@ use crate::sys::Signal;
 
 pub const FILE_NAME: &str = "hlocal.toml";
 
-/// The top-level keys are the long flags of `start`, `-` → `_` (SPEC §1).
+/// The top-level keys are the long flags of `start`, `-` → `_`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -111,7 +111,7 @@ pub enum ProcessWatch {
     Globs(Vec<String>),
 }
 
-/// When an instance counts as `up` (SPEC §4).
+/// When an instance counts as `up`.
 #[derive(Debug, Clone)]
 pub enum Ready {
     /// Something listens on its `PORT`.
@@ -302,7 +302,7 @@ fn line_at(text: &str, offset: usize) -> usize {
     before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
-/// toml's and the regex crate's messages may span lines; ours are one line (SPEC §9).
+/// toml's and the regex crate's messages may span lines; ours are one line.
 fn one_line(message: &str) -> String {
     let parts: Vec<&str> = message
         .lines()

@@ -7,7 +7,7 @@ Scenarios: (a) one writer of 1,000,000 lines, (b) four writers of 250,000 lines 
 
 How a trial ends, per runner (the writers are the same binary everywhere):
   direct  the writers run under `sh` straight to the file; the trial ends when they exit.
-  hlocal  writers that exit: hlocal exits by itself once every instance exited 0 (SPEC §4),
+  hlocal  writers that exit: hlocal exits by itself once every instance exited 0,
           so the trial ends at hlocal's exit -- the number a user sees.
   all runners (hlocal too, as a like-for-like row): honcho and node-foreman stop every
           process when the first one exits, which would cut the other writers off, so

@@ -109,7 +109,7 @@ def main() -> int:
     app = os.path.join(args.work, "restart-app")
     os.makedirs(app, exist_ok=True)
     # Not `web`: the router and port readiness are not what is measured here; an
-    # instance of another type is `up` once spawned (SPEC §4).
+    # instance of another type is `up` once spawned.
     with open(os.path.join(app, "Procfile"), "w") as f:
         f.write(f"r: {args.writer} r 1 600\n")
     with open(os.path.join(app, "app.py"), "w") as f:

@@ -1,6 +1,6 @@
 //! Pure formatting of records into bytes: plain (foreman's `14:03:07 web.1  | line`),
-//! Heroku Logplex (`2026-11-22T14:03:07.123456+00:00 app[web.1]: line`) and JSON
-//! (SPEC §3, §8). Colors and padding live here; writing to stdout does not.
+//! Heroku Logplex (`2026-11-22T14:03:07.123456+00:00 app[web.1]: line`) and JSON.
+//! Colors and padding live here; writing to stdout does not.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -37,7 +37,7 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// SPEC §3: `auto` is "stdout is a terminal and NO_COLOR is unset", whatever `TERM` says.
+    /// `auto` is "stdout is a terminal and NO_COLOR is unset", whatever `TERM` says.
     pub fn resolve(self, stdout_is_terminal: bool, no_color_set: bool) -> bool {
         match self {
             ColorChoice::Always => true,
@@ -379,7 +379,7 @@ impl Formatter {
     }
 }
 
-/// Valid UTF-8 is copied as is; invalid bytes become U+FFFD (SPEC §3: lossy, not dropped).
+/// Valid UTF-8 is copied as is; invalid bytes become U+FFFD (lossy, not dropped).
 fn push_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {
         Ok(_) => out.extend_from_slice(bytes),

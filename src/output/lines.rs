@@ -2,7 +2,7 @@
 //!
 //! A read hands over every complete line it finished in one zero-copy chunk. A partial
 //! line waits for its end, but never beyond [`MAX_LINE`] bytes: past that it is cut into
-//! a line of its own (SPEC §3), at a UTF-8 character boundary so the pieces concatenate
+//! a line of its own, at a UTF-8 character boundary so the pieces concatenate
 //! to the original. At end of file a last line without a newline is still delivered.
 //! The printer splits complete lines longer than `MAX_LINE` with [`split_long`], and
 //! resolves carriage returns and escape sequences with [`clean_line`].
@@ -103,7 +103,7 @@ const ESC: u8 = 0x1b;
 const BEL: u8 = 0x07;
 
 /// Appends `line` (without its newline) to `out` as a terminal would leave it on screen,
-/// so no process can overwrite a prefix (SPEC §3): only the text after the last `\r`
+/// so no process can overwrite a prefix: only the text after the last `\r`
 /// (trailing ones, as in CRLF, end the line and do not blank it), and no escape sequence
 /// but colors (SGR, `ESC[…m`), which are kept only when `keep_colors`.
 pub fn clean_line(line: &[u8], keep_colors: bool, out: &mut Vec<u8>) {

@@ -85,7 +85,7 @@ pub enum Record {
     Ready { url: Option<String> },
 }
 
-/// SPEC §8: `{"ts","event":"state","name","from","to","pid","port","code"}`.
+/// `{"ts","event":"state","name","from","to","pid","port","code"}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
     pub name: Arc<str>,

@@ -1,4 +1,4 @@
-//! The local router: Heroku's HTTP routing in front of the `web` instances (SPEC §6).
+//! The local router: Heroku's HTTP routing in front of the `web` instances.
 //!
 //! Interface used by the rest of hlocal:
 //! - [`bind`] binds the public port on IPv4 and IPv6 loopback, before anything starts;

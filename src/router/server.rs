@@ -36,7 +36,7 @@ use super::service::{self, ConnCtx};
 
 /// hyper rejects a request with more headers than this with a 431 before the router
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
-/// (SPEC §6). Each parse allocates room for this many headers, so it stays modest.
+///. Each parse allocates room for this many headers, so it stays modest.
 const PARSED_HEADERS: usize = 2048;
 /// The largest request head hyper buffers (default ~400 KiB): room for Heroku's limits
 /// to be checked (and answered with 400) on heads of up to 1 MiB.

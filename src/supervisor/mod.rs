@@ -58,7 +58,7 @@ pub enum Event {
 
 /// Exit status after stdout closed: as if SIGPIPE had killed hlocal, like its peers.
 const STDOUT_CLOSED_CODE: i32 = 141;
-/// Exit status after a second Ctrl-C (SPEC §4).
+/// Exit status after a second Ctrl-C.
 const KILLED_CODE: i32 = 130;
 /// How long a run of a type that is up once spawned must live before an exit 126/127
 /// counts as a crash of a program that ran, rather than a command that cannot run.

@@ -1,4 +1,4 @@
-//! Restart policy and crash back-off (SPEC §4), pure: time is passed in.
+//! Restart policy and crash back-off, pure: time is passed in.
 //!
 //! First restart immediate, then 1 s doubling to at most 30 s; the back-off resets once
 //! a run stayed up for 60 s. Heroku cools crashed dynos off for up to 20 minutes; locally

@@ -1,4 +1,4 @@
-//! When an instance counts as `up` (SPEC §4): a `web` instance once something of its
+//! When an instance counts as `up`: a `web` instance once something of its
 //! process group listens on its `PORT`, other types once spawned, or what hlocal.toml's
 //! `ready = …` says (a log line matching a regex, an HTTP path answering).
 //!

@@ -1,4 +1,4 @@
-//! The release phase (SPEC §1): the `release` type runs once, to completion, before
+//! The release phase: the `release` type runs once, to completion, before
 //! anything else starts; a failure aborts the start with its exit status.
 
 use std::sync::Arc;

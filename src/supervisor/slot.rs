@@ -24,7 +24,7 @@ pub(super) struct Slot {
     pub name: Arc<str>,
     pub source: Arc<Source>,
     pub type_index: usize,
-    /// The port the layout gives this instance (SPEC §2).
+    /// The port the layout gives this instance.
     pub home_port: u16,
     /// The port of the current (or last) run: differs from `home_port` after a preboot.
     pub port: u16,

@@ -1,4 +1,4 @@
-//! Instance states and the Heroku wording of each change (SPEC §4).
+//! Instance states and the Heroku wording of each change.
 //!
 //! `starting → up → (crashed | exited) → …` and `stopping → down`. Entering `starting`
 //! reads `Starting process with command `CMD``, entering `stopping` reads `Stopping all

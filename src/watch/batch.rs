@@ -1,5 +1,5 @@
 //! The changes seen since the last batch went out: deduplicated, in the order they first
-//! changed, and due once no change has come for the debounce period (SPEC §5). Pure apart
+//! changed, and due once no change has come for the debounce period. Pure apart
 //! from one existence check at delivery; time is passed in so tests need no clock.
 //! Which events count as changes is `tree.rs`'s business; sending the batch is `mod.rs`'s.
 

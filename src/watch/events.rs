@@ -47,7 +47,7 @@ fn observation_for(kind: EventKind) -> Option<fn(PathBuf) -> Observation> {
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => None,
         EventKind::Modify(ModifyKind::Name(_)) => Some(Observation::Renamed),
         // `rm -r` reports every file before its directory, and a directory by itself is
-        // not a change (SPEC §5: an empty directory does not count either way).
+        // not a change (an empty directory does not count either way).
         EventKind::Remove(RemoveKind::Folder) => None,
         EventKind::Remove(_) => Some(Observation::Vanished),
         EventKind::Modify(_) | EventKind::Any | EventKind::Other => Some(Observation::Changed),

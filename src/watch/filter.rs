@@ -1,4 +1,4 @@
-//! Per-process `watch = ["src/**/*.py"]` (SPEC §5): which changed paths concern a process
+//! Per-process `watch = ["src/**/*.py"]`: which changed paths concern a process
 //! type. Globs are relative to the app root; `*` stays within a directory and `**` crosses
 //! them. The batch itself comes from [`super::Watcher`]; restarting is the supervisor's.
 

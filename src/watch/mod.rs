@@ -1,4 +1,4 @@
-//! File watching (SPEC §5): turns file-system activity under the `-w` paths into debounced
+//! File watching: turns file-system activity under the `-w` paths into debounced
 //! batches of changed paths, relative to the app root and in the order they first changed,
 //! sent on a channel. It owns the OS watches, the ignore rules and the debounce; it does not
 //! restart anything — the supervisor reads the batches, asks [`ProcessFilter`] which
