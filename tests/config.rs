@@ -81,33 +81,26 @@ fn an_unset_reference_is_announced_by_start() {
     assert_eq!(app.wait_exit().code(), Some(0));
 }
 
+/// `hlocal check`'s error line for an app whose only problem is its `.env`.
+fn env_error(env: &str) -> String {
+    let out = Hlocal::new()
+        .procfile("web: x\n")
+        .env_file(env)
+        .args(["check"])
+        .run();
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    out.stderr
+}
+
 #[test]
 fn a_malformed_env_line_is_reported_without_its_value() {
-    let out = Hlocal::new()
-        .procfile("web: x\n")
-        .env_file("GOOD=1\nSTRIPE KEY=sk_live_secret\n")
-        .args(["check"])
-        .run();
-    assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.starts_with("hlocal: error: .env:2: "),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("STRIPE KEY"), "{}", out.stderr);
-    assert!(!out.stderr.contains("sk_live"), "{}", out.stderr);
-    let out = Hlocal::new()
-        .procfile("web: x\n")
-        .env_file("TOKEN=\"sk_live_secret\" trailing\n")
-        .args(["check"])
-        .run();
-    assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.starts_with("hlocal: error: .env:1: "),
-        "{}",
-        out.stderr
-    );
-    assert!(!out.stderr.contains("sk_live"), "{}", out.stderr);
+    let stderr = env_error("GOOD=1\nSTRIPE KEY=sk_live_secret\n");
+    assert!(stderr.starts_with("hlocal: error: .env:2: "), "{stderr}");
+    assert!(stderr.contains("STRIPE KEY"), "{stderr}");
+    assert!(!stderr.contains("sk_live"), "{stderr}");
+    let stderr = env_error("TOKEN=\"sk_live_secret\" trailing\n");
+    assert!(stderr.starts_with("hlocal: error: .env:1: "), "{stderr}");
+    assert!(!stderr.contains("sk_live"), "{stderr}");
 }
 
 #[test]
