@@ -17,7 +17,7 @@ use crate::output::{LogSender, Printer};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
 use crate::supervisor::{Event, Supervisor};
-use crate::sys::{ShutdownSignals, Watchdog};
+use crate::sys::{self, ShutdownSignals, Watchdog};
 use crate::watch::Watcher;
 
 /// The watchdog's grace for the groups it stops when hlocal died abruptly.
@@ -37,6 +37,8 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     let session = session_token();
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::input(format!("cannot start the watchdog process: {e}")))?;
+    // After the fork: the watchdog must not inherit orphans, hlocal stops them itself.
+    sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -82,6 +84,7 @@ async fn run(
         .map_err(|e| Error::input(format!("cannot install signal handlers: {e}")))?;
     tokio::spawn(forward_signals(signals, events_tx.clone()));
     tokio::spawn(forward_stdout_closed(stdout_closed, events_tx.clone()));
+    tokio::spawn(reap_orphans(Arc::clone(&watchdog)));
     let _watcher = watching.map(|(watcher, changes)| {
         tokio::spawn(forward_changes(changes, events_tx.clone()));
         watcher
@@ -101,6 +104,17 @@ async fn run(
         tokio::spawn(router::serve(listeners, router, pool_rx, log));
     }
     Ok(supervisor.run(events).await)
+}
+
+/// hlocal inherits the orphans of its apps' processes (it is their subreaper): those
+/// that exit are reaped here, so none lingers as a zombie until the shutdown.
+async fn reap_orphans(watchdog: Arc<Watchdog>) {
+    const EVERY: Duration = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let watchdog = Arc::clone(&watchdog);
+        let _ = tokio::task::spawn_blocking(move || watchdog.reap_orphans()).await;
+    }
 }
 
 /// Signals closer together than this are one request: `timeout -s INT`, some editors

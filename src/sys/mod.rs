@@ -4,6 +4,7 @@
 //! readers and keeps these signatures.
 
 mod foreground;
+mod orphans;
 mod signal;
 #[cfg(target_os = "linux")]
 mod sockdiag;
@@ -11,6 +12,7 @@ mod stdio;
 mod unix;
 
 pub use foreground::run_foreground;
+pub use orphans::become_subreaper;
 pub use signal::Signal;
 pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
 pub use unix::{
