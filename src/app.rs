@@ -29,6 +29,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     if config.types.iter().all(|t| t.count == 0) {
         config.router = None;
     }
+    check_open_files(&config)?;
     ports::check_free(planned_ports(&config).iter().map(|(n, p)| (n.as_str(), *p)))?;
     let listeners = match &config.router {
         Some(router) => Some(router::bind(router.port)?),
@@ -104,6 +105,38 @@ async fn run(
         tokio::spawn(router::serve(listeners, router, pool_rx, log));
     }
     Ok(supervisor.run(events).await)
+}
+
+/// File descriptors hlocal needs besides its instances': stdio, the runtime, the
+/// printer, the watcher, signals, the watchdog's pipe.
+const BASE_FDS: u64 = 64;
+/// Per instance: the output pipe (two with `--json`), tokio's pidfd, a readiness probe's
+/// socket, and the pipes of a spawn in progress.
+const FDS_PER_INSTANCE: u64 = 4;
+/// The router's client and backend connections.
+const ROUTER_FDS: u64 = 128;
+
+/// Raises the open-file limit, then refuses a formation that still cannot fit: every
+/// instance past the limit would crash at spawn, again and again.
+fn check_open_files(config: &StartConfig) -> Result<(), Error> {
+    let limit = sys::raise_open_files_limit()
+        .ok()
+        .or_else(sys::open_files_limit)
+        .unwrap_or(u64::MAX);
+    let instances: usize = config.types.iter().map(|t| t.count).sum();
+    let instances = instances as u64 + u64::from(config.release.is_some());
+    let router = if config.router.is_some() {
+        ROUTER_FDS
+    } else {
+        0
+    };
+    let needed = BASE_FDS + router + instances * FDS_PER_INSTANCE;
+    if needed > limit {
+        return Err(Error::input(format!(
+            "{instances} instances need about {needed} open files, more than the limit of {limit} (ulimit -n, hard limit included): raise the hard limit or start fewer instances"
+        )));
+    }
+    Ok(())
 }
 
 /// hlocal inherits the orphans of its apps' processes (it is their subreaper): those

@@ -184,6 +184,7 @@ fn command(spec: &RunSpec) -> Command {
         .envs(spec.instance_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null());
     sys::own_process_group(&mut command);
+    sys::keep_shell_limit(&mut command);
     command
 }
 

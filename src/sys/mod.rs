@@ -4,6 +4,7 @@
 //! readers and keeps these signatures.
 
 mod foreground;
+mod limits;
 mod orphans;
 mod signal;
 #[cfg(target_os = "linux")]
@@ -12,6 +13,7 @@ mod stdio;
 mod unix;
 
 pub use foreground::run_foreground;
+pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};
 pub use orphans::become_subreaper;
 pub use signal::Signal;
 pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
