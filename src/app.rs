@@ -123,14 +123,19 @@ fn check_open_files(config: &StartConfig) -> Result<(), Error> {
         .ok()
         .or_else(sys::open_files_limit)
         .unwrap_or(u64::MAX);
-    let instances: usize = config.types.iter().map(|t| t.count).sum();
-    let instances = instances as u64 + u64::from(config.release.is_some());
+    let instances = config
+        .types
+        .iter()
+        .map(|t| u64::try_from(t.count).unwrap_or(u64::MAX))
+        .fold(u64::from(config.release.is_some()), u64::saturating_add);
     let router = if config.router.is_some() {
         ROUTER_FDS
     } else {
         0
     };
-    let needed = BASE_FDS + router + instances * FDS_PER_INSTANCE;
+    let needed = instances
+        .saturating_mul(FDS_PER_INSTANCE)
+        .saturating_add(BASE_FDS + router);
     if needed > limit {
         return Err(Error::input(format!(
             "{instances} instances need about {needed} open files, more than the limit of {limit} (ulimit -n, hard limit included): raise the hard limit or start fewer instances"

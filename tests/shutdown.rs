@@ -282,6 +282,18 @@ fn running(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// The pid a process of the app writes to `path`, once it is there.
+fn pid_written_to(path: &std::path::Path) -> i32 {
+    let mut pid = None;
+    crate::harness::eventually("a pid in the pid file", || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.expect("pid")
+}
+
 #[test]
 fn a_process_that_left_its_session_and_cleared_its_environment_is_stopped() {
     // A double fork: the subshell exits at once, so the escapee (its own session, no
@@ -292,15 +304,7 @@ fn a_process_that_left_its_session_and_cleared_its_environment_is_stopped() {
         )
         .args(["start", "--no-timestamp"])
         .spawn();
-    let pid_file = app.dir.join("escaped.pid");
-    let mut escaped = None;
-    crate::harness::eventually("the escapee writes its pid", || {
-        escaped = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|text| text.trim().parse::<i32>().ok());
-        escaped.is_some()
-    });
-    let escaped = escaped.expect("pid");
+    let escaped = pid_written_to(&app.dir.join("escaped.pid"));
     assert!(running(escaped), "{}", app.output());
     wait_ready(&app);
     app.signal(Signal::SIGINT);
@@ -311,4 +315,18 @@ fn a_process_that_left_its_session_and_cleared_its_environment_is_stopped() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(escaped), Signal::SIGKILL);
     }
     assert!(!survived, "pid {escaped} outlived hlocal: {}", app.output());
+}
+
+#[test]
+fn an_inherited_orphan_that_exits_is_reaped_while_hlocal_runs() {
+    let app = Hlocal::new()
+        .procfile("worker: (sh -c 'echo $$ > orphan.pid; exec sleep 0.5' &); sleep 300\n")
+        .args(["start", "--no-timestamp"])
+        .spawn();
+    let orphan = pid_written_to(&app.dir.join("orphan.pid"));
+    // Not a zombie either: hlocal, its parent now, waited for it.
+    crate::harness::eventually("the orphan is reaped", || {
+        !std::path::Path::new(&format!("/proc/{orphan}")).exists()
+    });
+    app.stop();
 }
