@@ -17,8 +17,10 @@
 //! shutdown once no run is left, or when every instance has ended for good.
 //!
 //! Shutdown sends each run its stop signal; the run escalates to SIGKILL after the grace
-//! period and reports `Finished` only once its whole process group is gone. The watchdog
-//! (`sys::Watchdog`) covers the case where hlocal itself is killed.
+//! period and reports `Finished` only once its whole process group is gone. Then what left
+//! its group goes too: processes marked with the session's `HLOCAL_SESSION`, and the
+//! orphans hlocal inherited as subreaper ([`shutdown`]). The watchdog (`sys::Watchdog`)
+//! covers the case where hlocal itself is killed.
 
 mod changes;
 pub mod instance;

@@ -1,7 +1,8 @@
 //! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
-//! hlocal, listening sockets, foreground children. Nothing outside `sys` imports `nix`,
-//! `libc`, `signal-hook` or `std::os::unix`; a macOS port replaces `unix.rs`'s `/proc`
-//! readers and keeps these signatures.
+//! hlocal, inherited orphans, the open-file limit, listening sockets, foreground
+//! children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
+//! `std::os::unix`; a macOS port replaces `unix.rs`'s and `orphans.rs`'s `/proc` readers
+//! and keeps these signatures.
 
 mod foreground;
 mod limits;
