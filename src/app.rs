@@ -17,7 +17,7 @@ use crate::output::{LogSender, Printer};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
 use crate::supervisor::{Event, Supervisor};
-use crate::sys::{ShutdownSignals, Watchdog};
+use crate::sys::{self, ShutdownSignals, Watchdog};
 use crate::watch::Watcher;
 
 /// The watchdog's grace for the groups it stops when hlocal died abruptly.
@@ -29,6 +29,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     if config.types.iter().all(|t| t.count == 0) {
         config.router = None;
     }
+    check_open_files(&config)?;
     ports::check_free(planned_ports(&config).iter().map(|(n, p)| (n.as_str(), *p)))?;
     let listeners = match &config.router {
         Some(router) => Some(router::bind(router.port)?),
@@ -37,6 +38,8 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     let session = session_token();
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::input(format!("cannot start the watchdog process: {e}")))?;
+    // After the fork: the watchdog must not inherit orphans, hlocal stops them itself.
+    sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -82,6 +85,7 @@ async fn run(
         .map_err(|e| Error::input(format!("cannot install signal handlers: {e}")))?;
     tokio::spawn(forward_signals(signals, events_tx.clone()));
     tokio::spawn(forward_stdout_closed(stdout_closed, events_tx.clone()));
+    tokio::spawn(reap_orphans(Arc::clone(&watchdog)));
     let _watcher = watching.map(|(watcher, changes)| {
         tokio::spawn(forward_changes(changes, events_tx.clone()));
         watcher
@@ -101,6 +105,54 @@ async fn run(
         tokio::spawn(router::serve(listeners, router, pool_rx, log));
     }
     Ok(supervisor.run(events).await)
+}
+
+/// File descriptors hlocal needs besides its instances': stdio, the runtime, the
+/// printer, the watcher, signals, the watchdog's pipe.
+const BASE_FDS: u64 = 64;
+/// Per instance: the output pipe (two with `--json`), tokio's pidfd, a readiness probe's
+/// socket, and the pipes of a spawn in progress.
+const FDS_PER_INSTANCE: u64 = 4;
+/// The router's client and backend connections.
+const ROUTER_FDS: u64 = 128;
+
+/// Raises the open-file limit, then refuses a formation that still cannot fit: every
+/// instance past the limit would crash at spawn, again and again.
+fn check_open_files(config: &StartConfig) -> Result<(), Error> {
+    let limit = sys::raise_open_files_limit()
+        .ok()
+        .or_else(sys::open_files_limit)
+        .unwrap_or(u64::MAX);
+    let instances = config
+        .types
+        .iter()
+        .map(|t| u64::try_from(t.count).unwrap_or(u64::MAX))
+        .fold(u64::from(config.release.is_some()), u64::saturating_add);
+    let router = if config.router.is_some() {
+        ROUTER_FDS
+    } else {
+        0
+    };
+    let needed = instances
+        .saturating_mul(FDS_PER_INSTANCE)
+        .saturating_add(BASE_FDS + router);
+    if needed > limit {
+        return Err(Error::input(format!(
+            "{instances} instances need about {needed} open files, more than the limit of {limit} (ulimit -n, hard limit included): raise the hard limit or start fewer instances"
+        )));
+    }
+    Ok(())
+}
+
+/// hlocal inherits the orphans of its apps' processes (it is their subreaper): those
+/// that exit are reaped here, so none lingers as a zombie until the shutdown.
+async fn reap_orphans(watchdog: Arc<Watchdog>) {
+    const EVERY: Duration = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let watchdog = Arc::clone(&watchdog);
+        let _ = tokio::task::spawn_blocking(move || watchdog.reap_orphans()).await;
+    }
 }
 
 /// Signals closer together than this are one request: `timeout -s INT`, some editors

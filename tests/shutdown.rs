@@ -273,3 +273,60 @@ fn a_process_that_left_its_group_does_not_survive_sigkill_of_hlocal() {
     let _ = app.wait_exit();
     assert_no_leftovers(&app.marker);
 }
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(stat[stat.rfind(')')? + 1..].trim_start().chars().next()? != 'Z'))
+        .unwrap_or(false)
+}
+
+/// The pid a process of the app writes to `path`, once it is there.
+fn pid_written_to(path: &std::path::Path) -> i32 {
+    let mut pid = None;
+    crate::harness::eventually("a pid in the pid file", || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.expect("pid")
+}
+
+#[test]
+fn a_process_that_left_its_session_and_cleared_its_environment_is_stopped() {
+    // A double fork: the subshell exits at once, so the escapee (its own session, no
+    // HLOCAL_SESSION nor test marker in its environment) is an orphan from the start.
+    let app = Hlocal::new()
+        .procfile(
+            "worker: (setsid env -i sh -c 'echo $$ > escaped.pid; exec sleep 300' &); sleep 300\n",
+        )
+        .args(["start", "--no-timestamp"])
+        .spawn();
+    let escaped = pid_written_to(&app.dir.join("escaped.pid"));
+    assert!(running(escaped), "{}", app.output());
+    wait_ready(&app);
+    app.signal(Signal::SIGINT);
+    let mut app = app;
+    assert_eq!(app.wait_exit().code(), Some(0), "{}", app.output());
+    let survived = running(escaped);
+    if survived {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(escaped), Signal::SIGKILL);
+    }
+    assert!(!survived, "pid {escaped} outlived hlocal: {}", app.output());
+}
+
+#[test]
+fn an_inherited_orphan_that_exits_is_reaped_while_hlocal_runs() {
+    let app = Hlocal::new()
+        .procfile("worker: (sh -c 'echo $$ > orphan.pid; exec sleep 0.5' &); sleep 300\n")
+        .args(["start", "--no-timestamp"])
+        .spawn();
+    let orphan = pid_written_to(&app.dir.join("orphan.pid"));
+    // Not a zombie either: hlocal, its parent now, waited for it.
+    crate::harness::eventually("the orphan is reaped", || {
+        !std::path::Path::new(&format!("/proc/{orphan}")).exists()
+    });
+    app.stop();
+}

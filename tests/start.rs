@@ -548,3 +548,106 @@ fn release_settings_that_make_no_sense_are_refused() {
         .run()
         .assert_error("hlocal: error: hlocal.toml:2: restart in [process.release]: release runs once, to completion, so only stop_signal and stop_timeout apply\n");
 }
+
+/// Runs `hlocal start` to its end (60 s at most) under an open-file limit of
+/// `soft`/`hard`, as `ulimit -Sn soft -Hn hard` in the shell would; returns its exit
+/// code and everything it printed.
+fn start_with_open_files_limit(app: Hlocal, soft: u64, hard: u64) -> (Option<i32>, String) {
+    use nix::sys::resource::{Resource, setrlimit};
+    use std::os::unix::process::CommandExt;
+    let log = app.dir.join("hlocal.log");
+    let out = std::fs::File::create(&log).expect("log file");
+    let mut command = app.command();
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out);
+    // SAFETY: only `setrlimit`, async-signal-safe, runs between fork and exec.
+    unsafe {
+        command.pre_exec(move || Ok(setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?));
+    }
+    let mut child = command.spawn().expect("spawn hlocal");
+    let status = crate::harness::wait_with_deadline(&mut child, std::time::Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    crate::harness::assert_no_leftovers(&app.marker);
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    (status.and_then(|s| s.code()), printed)
+}
+
+/// `count` instances of a worker running `command` once (no restarts).
+fn workers(command: &str, count: usize) -> Hlocal {
+    let formation = format!("worker={count}");
+    Hlocal::new()
+        .procfile(&format!("worker: {command}\n"))
+        .args([
+            "start",
+            "--no-timestamp",
+            "--restart",
+            "never",
+            "-m",
+            &formation,
+        ])
+}
+
+#[test]
+fn a_formation_that_cannot_fit_the_open_file_limit_is_refused() {
+    let (code, printed) = start_with_open_files_limit(workers("echo up", 100), 64, 64);
+    assert_eq!(code, Some(1), "{printed}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {printed}");
+    assert!(
+        lines[0].starts_with("hlocal: error: 100 instances need about ")
+            && lines[0].contains("more than the limit of 64"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let app = workers("echo up; sleep 1", 40);
+    let (code, printed) = start_with_open_files_limit(app, 64, 4096);
+    assert_eq!(code, Some(0), "{printed}");
+    assert_eq!(printed.matches("| up").count(), 40, "{printed}");
+    assert!(!printed.contains("Failed to start"), "{printed}");
+}
+
+/// Sets the soft open-file limit of a running process; returns the one it had.
+fn set_soft_open_files_limit(pid: i32, soft: u64) -> u64 {
+    use nix::libc;
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reads the limits into `old`, a valid rlimit.
+    let got = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(got, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: `new` is a valid rlimit; the old value is not asked for.
+    let set = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(set, 0, "prlimit: {}", std::io::Error::last_os_error());
+    old.rlim_cur
+}
+
+#[test]
+fn a_spawn_out_of_file_descriptors_is_retried_rather_than_crashed_for_good() {
+    let app = Hlocal::new()
+        .procfile("worker: while [ ! -e crash ]; do sleep 0.05; done; rm crash; exit 1\n")
+        .args(["start", "--no-timestamp"])
+        .spawn();
+    app.wait_for(r"hlocal +\| ready: ");
+    // 0, 1 and 2 are open: every new descriptor of hlocal's fails with EMFILE.
+    let limit = set_soft_open_files_limit(app.pid(), 3);
+    std::fs::write(app.dir.join("crash"), "").expect("crash file");
+    app.wait_for(
+        r"worker\.1: Failed to start process: Too many open files \(os error 24\): hlocal's open-file limit is 3 \(ulimit -n\); retrying in 1s$",
+    );
+    set_soft_open_files_limit(app.pid(), limit);
+    app.wait_for_nth(r"worker\.1: State changed from starting to up", 1);
+    app.stop();
+}

@@ -127,16 +127,18 @@ pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         None
     };
-    let mut child = command.spawn()?;
+    let (mut child, pid) = watchdog.spawn_group(|| {
+        let child = command.spawn()?;
+        // `None` only once the child was reaped, which nothing did yet; a pid of 0 must
+        // never reach the watchdog or `killpg` (it would mean hlocal's own group).
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("the process ended before its pid was known"))?;
+        Ok(((child, pid), pid))
+    })?;
     // The parent's copies of the pipe's write ends go with `command`, so the reader
     // sees end-of-file when the process (and its children) close theirs.
     drop(command);
-    // `None` only once the child was reaped, which nothing did yet; a pid of 0 must never
-    // reach the watchdog or `killpg` (it would mean hlocal's own group).
-    let pid = child
-        .id()
-        .ok_or_else(|| std::io::Error::other("the process ended before its pid was known"))?;
-    watchdog.watch_group(pid);
     let output = match merged {
         Some(pipe) => Output::Merged(pipe),
         None => Output::Split(child.stdout.take(), child.stderr.take()),
@@ -182,6 +184,7 @@ fn command(spec: &RunSpec) -> Command {
         .envs(spec.instance_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null());
     sys::own_process_group(&mut command);
+    sys::keep_shell_limit(&mut command);
     command
 }
 

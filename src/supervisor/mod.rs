@@ -17,8 +17,10 @@
 //! shutdown once no run is left, or when every instance has ended for good.
 //!
 //! Shutdown sends each run its stop signal; the run escalates to SIGKILL after the grace
-//! period and reports `Finished` only once its whole process group is gone. The watchdog
-//! (`sys::Watchdog`) covers the case where hlocal itself is killed.
+//! period and reports `Finished` only once its whole process group is gone. Then what left
+//! its group goes too: processes marked with the session's `HLOCAL_SESSION`, and the
+//! orphans hlocal inherited as subreaper ([`shutdown`]). The watchdog (`sys::Watchdog`)
+//! covers the case where hlocal itself is killed.
 
 mod changes;
 pub mod instance;
@@ -63,6 +65,8 @@ const KILLED_CODE: i32 = 130;
 /// How long a run of a type that is up once spawned must live before an exit 126/127
 /// counts as a crash of a program that ran, rather than a command that cannot run.
 const RAN_AFTER: Duration = Duration::from_secs(5);
+/// The shortest wait before retrying a spawn that failed for want of descriptors.
+const SPAWN_RETRY: Duration = Duration::from_secs(1);
 /// How long a kill-at-once waits for the runs to confirm their groups are gone.
 const KILL_CONFIRM: Duration = Duration::from_secs(1);
 
@@ -483,21 +487,45 @@ impl Supervisor {
         }
     }
 
-    /// `sh` itself could not be started (no `sh`, the app directory gone, out of
-    /// processes): crashed for good, as a command that cannot run, rather than a loop of
-    /// failures; a file change starts it again.
+    /// `sh` itself could not be started (no `sh`, the app directory gone): crashed for
+    /// good, as a command that cannot run, rather than a loop of failures; a file change
+    /// starts it again. A shortage of file descriptors or processes is hlocal's or the
+    /// system's, not the app's: that spawn is retried (see [`Self::retry_spawn`]).
     async fn spawn_failed(&mut self, idx: usize, error: &std::io::Error) {
         let name = Arc::clone(&self.slots[idx].name);
+        self.slots[idx].pid = None;
+        if let Some(shortage) = crate::sys::spawn_shortage(error) {
+            return self.retry_spawn(idx, &format!("{error}: {shortage}")).await;
+        }
         self.log
             .message(Some(&name), format!("Failed to start process: {error}"))
             .await;
-        self.slots[idx].pid = None;
         self.set_state(idx, State::Starting, None).await;
         self.slots[idx].exit_code = Some(127);
         self.set_state(idx, State::Crashed, Some(127)).await;
         if self.phase == Phase::Running {
             self.failures.push(127);
         }
+    }
+
+    /// Crashed (already, after a crash; else once it counts as started), and started
+    /// again after the crash back-off, at least [`SPAWN_RETRY`] later.
+    async fn retry_spawn(&mut self, idx: usize, why: &str) {
+        if self.slots[idx].state != Some(State::Crashed) {
+            self.set_state(idx, State::Starting, None).await;
+            self.set_state(idx, State::Crashed, None).await;
+        }
+        let s = &mut self.slots[idx];
+        let delay = s.backoff.next_delay(Duration::ZERO).max(SPAWN_RETRY);
+        let name = Arc::clone(&s.name);
+        let retry = if self.phase == Phase::Running {
+            s.restart_at = Some(Instant::now() + delay);
+            format!("; retrying in {}s", delay.as_secs())
+        } else {
+            String::new()
+        };
+        let text = format!("Failed to start process: {why}{retry}");
+        self.log.message(Some(&name), text).await;
     }
 
     fn run_spec(&self, idx: usize, port: u16) -> RunSpec {

@@ -77,10 +77,16 @@ impl Supervisor {
     }
 
     /// Whatever left its process group (a daemon that called `setsid`) but still carries
-    /// this session's mark goes too: SIGTERM, the grace period, SIGKILL.
+    /// this session's mark goes too, and so does every orphan hlocal inherited as
+    /// subreaper (one that also cleared its environment): SIGTERM, the grace period,
+    /// SIGKILL.
     pub(super) async fn sweep_session(&self) {
         let (token, grace) = (Arc::clone(&self.session), self.config.timeout);
-        let sweep = tokio::task::spawn_blocking(move || sys::stop_session(&token, grace));
+        let watchdog = Arc::clone(&self.watchdog);
+        let sweep = tokio::task::spawn_blocking(move || {
+            sys::stop_session(&token, grace);
+            watchdog.stop_orphans(grace);
+        });
         // A failed join means the sweep thread panicked: nothing more can be done.
         let _ = sweep.await;
     }

@@ -1,9 +1,12 @@
 //! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
-//! hlocal, listening sockets, foreground children. Nothing outside `sys` imports `nix`,
-//! `libc`, `signal-hook` or `std::os::unix`; a macOS port replaces `unix.rs`'s `/proc`
-//! readers and keeps these signatures.
+//! hlocal, inherited orphans, the open-file limit, listening sockets, foreground
+//! children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
+//! `std::os::unix`; a macOS port replaces `unix.rs`'s and `orphans.rs`'s `/proc` readers
+//! and keeps these signatures.
 
 mod foreground;
+mod limits;
+mod orphans;
 mod signal;
 #[cfg(target_os = "linux")]
 mod sockdiag;
@@ -11,6 +14,8 @@ mod stdio;
 mod unix;
 
 pub use foreground::run_foreground;
+pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};
+pub use orphans::become_subreaper;
 pub use signal::Signal;
 pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
 pub use unix::{

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -142,7 +143,7 @@ fn in_session(pid: u32, token: &str) -> bool {
         .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
 }
 
-fn proc_state(pid: u32) -> Option<char> {
+pub(super) fn proc_state(pid: u32) -> Option<char> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     text[text.rfind(')')? + 1..].trim_start().chars().next()
 }
@@ -383,9 +384,16 @@ fn thread_count() -> usize {
 /// died. The watchdog then sends SIGTERM to the groups still listed, waits the grace
 /// period, sends SIGKILL to what is left, and exits. A group created in the instant
 /// between `fork` and the report could escape; nothing else can short of cgroups.
+///
+/// It also keeps hlocal's own list of the groups (each group's leader is a run's `sh`,
+/// hlocal's direct child that tokio waits for), so that every *other* child of hlocal —
+/// an orphan inherited as subreaper — can be stopped and reaped without taking a run's
+/// exit status from tokio.
 #[derive(Debug)]
 pub struct Watchdog {
     pipe: fs::File,
+    pid: u32,
+    groups: Mutex<HashSet<u32>>,
 }
 
 impl Watchdog {
@@ -405,18 +413,54 @@ impl Watchdog {
                 drop(write_end);
                 watchdog_main(read_end, grace, session)
             }
-            ForkResult::Parent { .. } => Ok(Watchdog {
+            ForkResult::Parent { child } => Ok(Watchdog {
                 pipe: fs::File::from(write_end),
+                pid: child.as_raw().unsigned_abs(),
+                groups: Mutex::new(HashSet::new()),
             }),
         }
     }
 
-    pub fn watch_group(&self, pgid: u32) {
+    /// Spawns a process group with `spawn` (which returns the child and its pid, the
+    /// group's id) and watches it. The list stays locked meanwhile, so the orphan reaper
+    /// never takes a run that exited at once for an orphan and steals its status.
+    pub fn spawn_group<T>(&self, spawn: impl FnOnce() -> io::Result<(T, u32)>) -> io::Result<T> {
+        let mut groups = self.lock_groups();
+        let (child, pgid) = spawn()?;
+        groups.insert(pgid);
         self.tell(&format!("+{pgid}\n"));
+        Ok(child)
     }
 
+    /// The group is gone and its leader reaped.
     pub fn forget_group(&self, pgid: u32) {
+        self.lock_groups().remove(&pgid);
         self.tell(&format!("-{pgid}\n"));
+    }
+
+    /// Reaps the inherited orphans that exited (zombies otherwise). Blocking.
+    pub fn reap_orphans(&self) {
+        let own = self.own_children(&self.lock_groups());
+        super::orphans::reap_orphans(&own);
+    }
+
+    /// Stops the inherited orphans still running (SIGTERM, `grace`, SIGKILL) and reaps
+    /// them: what left its group and cleared its environment. Blocking.
+    pub fn stop_orphans(&self, grace: Duration) {
+        let alive = || super::orphans::live_orphans(&self.own_children(&self.lock_groups()));
+        term_wait_kill(alive, signal_process, grace);
+        self.reap_orphans();
+    }
+
+    /// The children that are not orphans: the groups' leaders and the watchdog.
+    fn own_children(&self, groups: &HashSet<u32>) -> HashSet<u32> {
+        groups.iter().copied().chain([self.pid]).collect()
+    }
+
+    /// A panic while the list was held cannot leave it half-changed (one insert or
+    /// remove), so a poisoned lock is still good.
+    fn lock_groups(&self) -> MutexGuard<'_, HashSet<u32>> {
+        self.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Writes under PIPE_BUF bytes are atomic, so callers on several threads never
