@@ -187,7 +187,8 @@ impl Records {
         Some(self.release(queued))
     }
 
-    /// [`Records::recv`] for the printer's thread.
+    /// The next record, waiting on the printer's thread; `None` once every sender is
+    /// gone and the queue is empty.
     pub fn blocking_recv(&mut self) -> Option<Record> {
         let queued = self.rx.blocking_recv()?;
         Some(self.release(queued))
