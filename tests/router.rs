@@ -658,3 +658,74 @@ fn a_web_process_listening_elsewhere_is_kept_and_the_router_says_where() {
     );
     app.running.stop();
 }
+
+/// Sends `raw` (a whole request, ending the connection) and reads the answer to its end.
+fn exchange(port: u16, raw: &str) -> std::io::Result<crate::harness::Response> {
+    let mut stream = send_raw(port, raw);
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    crate::harness::parse_response(&answer)
+}
+
+#[test]
+fn a_backend_response_with_length_and_chunked_reaches_the_client_whole() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let response = get(app.port, "/both").expect("both");
+    assert_eq!(response.text(), "hello");
+    assert_eq!(response.header("content-length"), None);
+    app.running.stop();
+}
+
+#[test]
+fn a_get_with_a_chunked_body_reaches_the_backend_whole() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let raw = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+               Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let response = exchange(app.port, raw).expect("chunked get");
+    assert_eq!(json(&response.body)["body"], "hello");
+    app.running.stop();
+}
+
+#[test]
+fn http11_needs_a_host_and_connection_cannot_remove_it() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let no_host = exchange(app.port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(no_host.expect("no host").status, 400);
+    let old = exchange(app.port, "GET / HTTP/1.0\r\n\r\n").expect("1.0");
+    assert_eq!(old.status, 200);
+    let raw = "GET / HTTP/1.1\r\nHost: h.example\r\nConnection: close, host\r\n\r\n";
+    let response = exchange(app.port, raw).expect("connection: host");
+    assert_eq!(json(&response.body)["headers"]["host"], "h.example");
+    app.running.wait_for(r"code=H26 .*missing host header");
+    app.running.stop();
+}
+
+#[test]
+fn a_head_over_1_mib_is_refused() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    // 140 lines of 8,000 bytes: each within Heroku's limits, 1.12 MB in all.
+    let lines: String = (0..140)
+        .map(|i| format!("X-Big-{i}: {}\r\n", "a".repeat(8000)))
+        .collect();
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = format!("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{lines}\r\n");
+    // In two parts, as a slow network delivers it: hyper's buffer grows between reads.
+    // The router may stop reading (and close) before the whole head is written.
+    let (first, rest) = head.as_bytes().split_at(600_000);
+    let _ = stream.write_all(first);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = stream.write_all(rest);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let status = crate::harness::parse_response(&answer).map(|r| r.status);
+    assert!(!matches!(status, Ok(200)), "{status:?}");
+    assert_eq!(get(app.port, "/").expect("good").status, 200);
+    app.running.stop();
+}

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
@@ -65,6 +66,13 @@ pub(crate) fn prepare(
         upgrade,
     };
     headers::prepare_request(&mut parts.headers, &fwd);
+    if has_streamed_body(&body) {
+        // Said explicitly, or hyper sends a GET's or HEAD's body as `Content-Length: 0`.
+        parts.headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     parts.version = Version::HTTP_11;
     if parts.uri.scheme().is_some() {
         parts.uri = parts
@@ -73,6 +81,12 @@ pub(crate) fn prepare(
             .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
     }
     Request::from_parts(parts, ReqBody::new(body))
+}
+
+/// A request body of no announced length: the client sent it chunked.
+fn has_streamed_body(body: &Incoming) -> bool {
+    use hyper::body::Body as _;
+    !body.is_end_stream() && body.size_hint().exact().is_none()
 }
 
 /// Sends `req` to an up instance and waits for the response head.

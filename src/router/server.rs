@@ -38,9 +38,6 @@ use super::service::{self, ConnCtx};
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
 ///. Each parse allocates room for this many headers, so it stays modest.
 const PARSED_HEADERS: usize = 2048;
-/// The largest request head hyper buffers (default ~400 KiB): room for Heroku's limits
-/// to be checked (and answered with 400) on heads of up to 1 MiB.
-const MAX_HEAD: usize = 1 << 20;
 /// After a failed `accept` (out of file descriptors, typically), wait before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// A connection without requests for this long (up to twice this) is parked. Long enough
@@ -50,7 +47,10 @@ const PARK_AFTER: Duration = Duration::from_millis(50);
 
 pub(crate) fn http_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder.max_headers(PARSED_HEADERS).max_buf_size(MAX_HEAD);
+    // hyper's default buffer (~400 KiB) would refuse heads Heroku's limits allow.
+    builder
+        .max_headers(PARSED_HEADERS)
+        .max_buf_size(headers::MAX_HEAD);
     builder
 }
 
