@@ -729,3 +729,75 @@ fn a_head_over_1_mib_is_refused() {
     assert_eq!(get(app.port, "/").expect("good").status, 200);
     app.running.stop();
 }
+
+/// Sends a head one byte every 100 ms, never finishing it; how long until the router
+/// closed the connection (`None`: still open at `give_up`).
+fn drip_until_closed(stream: &mut TcpStream, give_up: Duration) -> Option<Duration> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    for b in b"GET /slow HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 1000].iter())
+    {
+        if started.elapsed() > give_up {
+            return None;
+        }
+        match (stream.write_all(&[*b]), stream.read(&mut byte)) {
+            (Err(_), _) | (_, Ok(_)) => return Some(started.elapsed()),
+            (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(started.elapsed());
+            }
+            (Ok(()), Err(_)) => {}
+        }
+    }
+    None
+}
+
+/// Reads one keep-alive response (with a `Content-Length`) off `stream`.
+fn read_response(stream: &mut TcpStream) -> crate::harness::Response {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Ok(response) = crate::harness::parse_response(&raw) {
+            let length: usize = response
+                .header("content-length")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            if response.body.len() >= length {
+                return response;
+            }
+        }
+        let n = stream.read(&mut chunk).expect("response");
+        assert!(
+            n > 0,
+            "closed mid-response: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_head_sent_slowly_is_cut_off_after_the_header_timeout() {
+    let app = server_app("web: python3 server.py\n", &["--header-timeout", "1s"]);
+    ready(&app);
+    let mut fresh = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    let closed = drip_until_closed(&mut fresh, Duration::from_secs(10));
+    assert!(
+        closed.is_some_and(|t| t >= Duration::from_millis(900)),
+        "{closed:?}"
+    );
+    // The same on a keep-alive connection after a request it served.
+    let mut kept = send_raw(app.port, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(read_response(&mut kept).status, 200);
+    let closed = drip_until_closed(&mut kept, Duration::from_secs(10));
+    assert!(
+        closed.is_some_and(|t| t >= Duration::from_millis(900)),
+        "{closed:?}"
+    );
+    assert_eq!(get(app.port, "/").expect("good").status, 200);
+    app.running.stop();
+}

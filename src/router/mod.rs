@@ -53,6 +53,8 @@ pub struct RouterConfig {
     /// H12 after this long without a response byte; H20 after this long waiting for a
     /// web instance to come up.
     pub request_timeout: Duration,
+    /// A connection whose request head takes longer than this to arrive is closed.
+    pub header_timeout: Duration,
     pub balance: Balance,
 }
 
@@ -201,7 +203,7 @@ impl Router {
         Router {
             picker,
             forwarded_port: HeaderValue::from(config.port),
-            http: server::http_builder(),
+            http: server::http_builder(config.header_timeout),
             config,
             backends,
             upstream: Upstream::default(),

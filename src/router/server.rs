@@ -23,7 +23,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -45,8 +45,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// connections opened and left idle (a browser's, a test's) never holds many buffers.
 const PARK_AFTER: Duration = Duration::from_millis(50);
 
-pub(crate) fn http_builder() -> http1::Builder {
+/// hyper's server settings. The header timeout runs from the moment hyper waits for a
+/// head (at once on a connection unparked by its first byte) until the head is parsed,
+/// for every request of a keep-alive connection; a parked connection runs no timer.
+pub(crate) fn http_builder(header_timeout: Duration) -> http1::Builder {
     let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     // hyper's default buffer (~400 KiB) would refuse heads Heroku's limits allow.
     builder
         .max_headers(PARSED_HEADERS)

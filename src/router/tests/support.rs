@@ -92,6 +92,7 @@ impl Rig {
         let config = RouterConfig {
             port,
             request_timeout: timeout,
+            header_timeout: Duration::from_secs(30),
             balance,
         };
         let serve = if here {
