@@ -801,3 +801,45 @@ fn a_head_sent_slowly_is_cut_off_after_the_header_timeout() {
     assert_eq!(get(app.port, "/").expect("good").status, 200);
     app.running.stop();
 }
+
+#[test]
+fn a_single_threaded_backend_answers_parallel_requests() {
+    let app = server_app("web: env SINGLE_THREAD=1 python3 server.py\n", &[]);
+    ready(&app);
+    // A first request leaves a pooled connection behind, holding the backend's thread.
+    assert_eq!(get(app.port, "/").expect("first").status, 200);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..4 {
+        let (tx, port) = (tx.clone(), app.port);
+        std::thread::spawn(move || tx.send(get(port, "/").map(|r| r.status).ok()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in 0..4 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let status = rx.recv_timeout(left);
+        assert_eq!(status, Ok(Some(200)), "request {n} of 4");
+    }
+    app.running.stop();
+}
+
+#[test]
+fn reused_backend_connections_are_not_held_back_by_delayed_acks() {
+    // server.py writes a response's head and body separately, with Nagle on.
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let mut times: Vec<Duration> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            assert_eq!(get(app.port, "/health").expect("get").status, 200);
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    // 40 ms a request when the router's ACK of the head waits for the delayed-ACK timer.
+    assert!(
+        times[10] < Duration::from_millis(25),
+        "median {:?}",
+        times[10]
+    );
+    app.running.stop();
+}

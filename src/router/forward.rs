@@ -21,6 +21,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
+use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
 use super::Router;
@@ -30,7 +31,7 @@ use super::headers::{self, Forwarded};
 use super::pool::{Backend, Tried};
 use super::rewind::Rewind;
 use super::service::ConnCtx;
-use super::upstream::{Conn, Key, Upstream, Wire};
+use super::upstream::{Conn, Key, STALL, Upstream, Wire};
 
 /// Heroku: "a maximum of 10 connection attempts, or fewer if you have less than 10
 /// running web dynos", and 5 seconds before a connection attempt is given up (H19).
@@ -108,10 +109,11 @@ pub(crate) async fn send(
         let deadline = connected + router.config.request_timeout;
         let replay = replayable(&req);
         req.body_mut().send_on(&conn.wire);
-        match timeout_at(deadline, conn.sender.try_send_request(req)).await {
+        let key = Key::of(&backend);
+        match answer(router, key, conn.sender.try_send_request(req), deadline).await {
             Err(_elapsed) => return Err(Code::H12),
             Ok(Ok(response)) => {
-                exchange.lease = Some((Key::of(&backend), conn));
+                exchange.lease = Some((key, conn));
                 return Ok(response);
             }
             Ok(Err(mut failed)) => {
@@ -126,6 +128,25 @@ pub(crate) async fn send(
                     _ => return Err(code),
                 }
             }
+        }
+    }
+}
+
+/// Waits for `sending` until `deadline`, telling the pool each [`STALL`] it goes on
+/// waiting: a single-threaded backend may be busy with an idle pooled connection. One
+/// timer at a time, as a plain timeout would use.
+async fn answer<F: Future>(
+    router: &Router,
+    key: Key,
+    sending: F,
+    deadline: Instant,
+) -> Result<F::Output, Elapsed> {
+    let mut sending = std::pin::pin!(sending);
+    loop {
+        let check = (Instant::now() + STALL).min(deadline);
+        match timeout_at(check, &mut sending).await {
+            Err(_) if check < deadline => router.upstream.stalled(key),
+            done => return done,
         }
     }
 }

@@ -44,7 +44,7 @@ use crate::output::LogSender;
 use batch::LogBatch;
 pub(crate) use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
-use upstream::Upstream;
+use upstream::{Stalls, Upstream};
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -153,16 +153,33 @@ pub async fn serve(
     workers::run(listeners.sockets, config, backends, log).await;
 }
 
-/// Serves on the calling runtime: what each worker thread runs. Workers share `picker`,
-/// so round-robin is one rotation across all of them.
+/// What every worker shares: the picker, so round-robin is one rotation across all of
+/// them, and news of stalled requests, so each closes its idle connections to a backend
+/// that serves one connection at a time (`upstream`).
+#[derive(Clone)]
+pub(crate) struct Shared {
+    picker: Arc<Picker>,
+    stalls: Stalls,
+}
+
+impl Shared {
+    pub(crate) fn new(balance: Balance) -> Shared {
+        Shared {
+            picker: Arc::new(Picker::new(balance)),
+            stalls: Stalls::default(),
+        }
+    }
+}
+
+/// Serves on the calling runtime: what each worker thread runs.
 pub(crate) async fn serve_here(
     sockets: Vec<std::net::TcpListener>,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
-    picker: Arc<Picker>,
+    shared: Shared,
     log: LogSender,
 ) {
-    let router = Arc::new(Router::new(config, backends, picker));
+    let router = Arc::new(Router::new(config, backends, shared));
     let mut accepting = JoinSet::new();
     for socket in sockets {
         match server::listener(socket) {
@@ -173,10 +190,13 @@ pub(crate) async fn serve_here(
         }
     }
     let printing = router.logs.send_all(&log);
+    let tending = router.upstream.tend();
     let accepted_all = async { while accepting.join_next().await.is_some() {} };
-    // The batch sender never ends by itself; serving ends when every listener has.
+    // The batch sender and the pool's tending never end by themselves; serving ends when
+    // every listener has.
     tokio::select! {
         () = printing => {}
+        () = tending => {}
         () = accepted_all => {}
     }
 }
@@ -195,18 +215,14 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    fn new(
-        config: RouterConfig,
-        backends: watch::Receiver<Backends>,
-        picker: Arc<Picker>,
-    ) -> Router {
+    fn new(config: RouterConfig, backends: watch::Receiver<Backends>, shared: Shared) -> Router {
         Router {
-            picker,
+            picker: shared.picker,
             forwarded_port: HeaderValue::from(config.port),
             http: server::http_builder(config.header_timeout),
             config,
             backends,
-            upstream: Upstream::default(),
+            upstream: Upstream::new(shared.stalls),
             logs: LogBatch::default(),
         }
     }

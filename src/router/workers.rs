@@ -13,11 +13,10 @@
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{Backends, Picker, RouterConfig, serve_here};
+use super::{Backends, RouterConfig, Shared, serve_here};
 use crate::output::{LogSender, Record};
 
 /// Starts the workers; they run until this future is dropped (its task aborted).
@@ -30,14 +29,14 @@ pub(crate) async fn run(
     let count = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     // Dropped with this future: every worker sees its receiver close and stops.
     let (_running, stopped) = watch::channel(());
-    let picker = Arc::new(Picker::new(config.balance));
+    let shared = Shared::new(config.balance);
     for n in 1..=count {
         let worker = match duplicate(&sockets) {
             Ok(sockets) => Worker {
                 sockets,
                 config: config.clone(),
                 backends: backends.clone(),
-                picker: Arc::clone(&picker),
+                shared: shared.clone(),
                 log: log.clone(),
                 stopped: stopped.clone(),
             },
@@ -74,7 +73,7 @@ struct Worker {
     sockets: Vec<std::net::TcpListener>,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
-    picker: Arc<Picker>,
+    shared: Shared,
     log: LogSender,
     stopped: watch::Receiver<()>,
 }
@@ -98,13 +97,13 @@ impl Worker {
             sockets,
             config,
             backends,
-            picker,
+            shared,
             log,
             mut stopped,
         } = self;
         runtime.block_on(async move {
             tokio::select! {
-                () = serve_here(sockets, config, backends, picker, log) => {}
+                () = serve_here(sockets, config, backends, shared, log) => {}
                 _closed = stopped.changed() => {}
             }
         });

@@ -96,8 +96,8 @@ impl Rig {
             balance,
         };
         let serve = if here {
-            let picker = std::sync::Arc::new(crate::router::Picker::new(balance));
-            spawn(serve_here(listeners.sockets, config, rx, picker, log))
+            let shared = crate::router::Shared::new(balance);
+            spawn(serve_here(listeners.sockets, config, rx, shared, log))
         } else {
             spawn(serve(listeners, config, rx, log))
         };
