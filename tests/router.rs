@@ -843,3 +843,69 @@ fn reused_backend_connections_are_not_held_back_by_delayed_acks() {
     );
     app.running.stop();
 }
+
+/// A keep-alive connection that got its answer to one request, retried until `deadline`
+/// while the router refuses it (every connection busy).
+fn served_connection(port: u16, deadline: Instant) -> TcpStream {
+    loop {
+        let mut stream = send_raw(port, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while let Ok(n @ 1..) = stream.read(&mut chunk) {
+            answer.extend_from_slice(&chunk[..n]);
+            if answer.ends_with(b"ok") {
+                return stream;
+            }
+        }
+        assert!(Instant::now() < deadline, "refused until the deadline");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn past_the_connection_cap_the_oldest_idle_connections_make_room() {
+    let port = free_port(LAYOUT);
+    let server = std::fs::read_to_string(fixture_path("bin/server.py")).expect("fixture");
+    let app = Hlocal::new()
+        .file("server.py", &server)
+        .procfile("web: python3 server.py\n")
+        .args(["start", "--no-timestamp", "-p", &port.to_string()]);
+    // 256 open files for hlocal: 300 idle client connections would exhaust them.
+    let base = app.command();
+    let mut limited = std::process::Command::new("prlimit");
+    limited
+        .arg("--nofile=256:256")
+        .arg(base.get_program())
+        .args(base.get_args());
+    for (key, value) in base.get_envs() {
+        match value {
+            Some(value) => limited.env(key, value),
+            None => limited.env_remove(key),
+        };
+    }
+    if let Some(dir) = base.get_current_dir() {
+        limited.current_dir(dir);
+    }
+    let app = App {
+        running: app.spawn_command(limited),
+        port,
+    };
+    ready(&app);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut open: Vec<TcpStream> = (0..300)
+        .map(|_| served_connection(app.port, deadline))
+        .collect();
+    let mut byte = [0u8; 1];
+    open[0]
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let oldest = open[0].read(&mut byte).map_err(|e| e.kind());
+    let closed = matches!(oldest, Ok(0) | Err(std::io::ErrorKind::ConnectionReset));
+    assert!(closed, "the oldest is closed: {oldest:?}");
+    let newest = open.last_mut().expect("connections");
+    newest
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("newest still open");
+    assert_eq!(read_response(newest).status, 200);
+    app.running.stop();
+}

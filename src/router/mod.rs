@@ -15,6 +15,7 @@
 
 mod batch;
 mod body;
+mod clients;
 mod codes;
 mod forward;
 mod headers;
@@ -42,6 +43,7 @@ use tokio::task::JoinSet;
 use crate::error::Error;
 use crate::output::LogSender;
 use batch::LogBatch;
+use clients::Clients;
 pub(crate) use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
 use upstream::{Stalls, Upstream};
@@ -160,13 +162,16 @@ pub async fn serve(
 pub(crate) struct Shared {
     picker: Arc<Picker>,
     stalls: Stalls,
+    /// Client connections each worker may hold (`clients`).
+    clients_per_worker: usize,
 }
 
 impl Shared {
-    pub(crate) fn new(balance: Balance) -> Shared {
+    pub(crate) fn new(balance: Balance, clients_per_worker: usize) -> Shared {
         Shared {
             picker: Arc::new(Picker::new(balance)),
             stalls: Stalls::default(),
+            clients_per_worker,
         }
     }
 }
@@ -212,6 +217,7 @@ pub(crate) struct Router {
     http: http1::Builder,
     /// This worker's log lines on their way to the printer.
     logs: LogBatch,
+    clients: Arc<Clients>,
 }
 
 impl Router {
@@ -223,6 +229,7 @@ impl Router {
             config,
             backends,
             upstream: Upstream::new(shared.stalls),
+            clients: Arc::new(Clients::new(shared.clients_per_worker)),
             logs: LogBatch::default(),
         }
     }

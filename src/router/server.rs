@@ -29,10 +29,12 @@ use tokio::task::JoinSet;
 
 use super::Router;
 use super::body::RouterBody;
+use super::clients::Admitted;
 use super::forward;
 use super::headers;
 use super::rewind::Rewind;
 use super::service::{self, ConnCtx};
+use crate::sys;
 
 /// hyper rejects a request with more headers than this with a 431 before the router
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
@@ -72,10 +74,18 @@ pub(crate) async fn accept(listener: TcpListener, router: Arc<Router>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(connection(stream, peer, Arc::clone(&router)));
+                    // Refused (closed) only when every connection is busy.
+                    if let Some(place) = router.clients.admit() {
+                        let router = Arc::clone(&router);
+                        connections.spawn(connection(stream, peer, router, place));
+                    }
                 }
-                // A connection reset before it was accepted, or no file descriptors
-                // left: nothing to report per connection; pause so EMFILE cannot spin.
+                // No file descriptors left: an idle connection makes room, else pause so
+                // EMFILE cannot spin. A connection reset before it was accepted: nothing
+                // to report.
+                Err(e) if sys::is_out_of_files(&e) && router.clients.evict_oldest() => {
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
             Some(_finished) = connections.join_next(), if !connections.is_empty() => {}
@@ -120,16 +130,18 @@ enum Step {
     Idle,
 }
 
-/// One client connection, from accept to close (or to the end of its upgrade bridge).
-async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
+/// One client connection, from accept to close (or to the end of its upgrade bridge);
+/// it holds its `place` among the worker's connections until then.
+async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _place: Admitted) {
     // Nagle would hold small responses back for the client's delayed ACK.
     let _ = stream.set_nodelay(true);
     let client = headers::ip_value(headers::client_ip(peer));
     let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client)));
     let mut socket = Rewind::new(stream);
     loop {
-        // Parked: nothing of hyper's exists until the client sends (or closes).
-        if !socket.has_unread() && socket.stream.readable().await.is_err() {
+        // Parked: nothing of hyper's exists until the client sends (or closes, or the
+        // connection is evicted to make room for a new one).
+        if !socket.has_unread() && !router.clients.idle_until_readable(&socket.stream).await {
             return;
         }
         let mut http = router

@@ -16,8 +16,9 @@ use std::num::NonZeroUsize;
 
 use tokio::sync::watch;
 
-use super::{Backends, RouterConfig, Shared, serve_here};
+use super::{Backends, RouterConfig, Shared, clients, serve_here};
 use crate::output::{LogSender, Record};
+use crate::sys;
 
 /// Starts the workers; they run until this future is dropped (its task aborted).
 pub(crate) async fn run(
@@ -29,7 +30,8 @@ pub(crate) async fn run(
     let count = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     // Dropped with this future: every worker sees its receiver close and stops.
     let (_running, stopped) = watch::channel(());
-    let shared = Shared::new(config.balance);
+    let cap = clients::cap_per_worker(sys::open_files_limit(), count);
+    let shared = Shared::new(config.balance, cap);
     for n in 1..=count {
         let worker = match duplicate(&sockets) {
             Ok(sockets) => Worker {

@@ -4,17 +4,17 @@
 //! readers and keeps these signatures.
 
 mod foreground;
+mod net;
 mod signal;
 #[cfg(target_os = "linux")]
 mod sockdiag;
 mod stdio;
-mod tcp;
 mod unix;
 
 pub use foreground::run_foreground;
+pub use net::{is_out_of_files, open_files_limit, quick_ack};
 pub use signal::Signal;
 pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
-pub use tcp::quick_ack;
 pub use unix::{
     MergedOutput, PortHolder, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, arg_max,
     exit_code, group_alive, group_holds_socket, group_listeners, listeners_on, merged_output,

@@ -96,7 +96,7 @@ impl Rig {
             balance,
         };
         let serve = if here {
-            let shared = crate::router::Shared::new(balance);
+            let shared = crate::router::Shared::new(balance, usize::MAX);
             spawn(serve_here(listeners.sockets, config, rx, shared, log))
         } else {
             spawn(serve(listeners, config, rx, log))
