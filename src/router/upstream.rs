@@ -163,6 +163,9 @@ impl Upstream {
     /// Closes idle connections as they time out or as requests stall, until aborted.
     pub(crate) async fn tend(&self) {
         let mut stalls = self.stalls.0.subscribe();
+        // Made once: a stream of stall reports must not keep postponing the sweep.
+        let mut sweep = tokio::time::interval(IDLE_TIMEOUT / 2);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let pooled = !self.idle().is_empty();
             tokio::select! {
@@ -174,7 +177,7 @@ impl Upstream {
                         self.idle().retain(|i| i.key != key);
                     }
                 }
-                () = tokio::time::sleep(IDLE_TIMEOUT / 2), if pooled => {
+                _ = sweep.tick(), if pooled => {
                     let now = Instant::now();
                     self.idle().retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
                 }
