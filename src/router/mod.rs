@@ -9,8 +9,9 @@
 //! Inside, the routing decision and the proxy engine are kept apart (pingora's
 //! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
 //! backend connections, `forward` moves requests and responses, `server` runs accepted
-//! connections on the router's own threads (`workers`), `service` ties one request
-//! together; `headers` and `codes` are pure.
+//! connections on the router's own threads (`workers`), within a cap that evicts idle
+//! ones first (`clients`), `service` ties one request together; `headers` and `codes`
+//! are pure.
 //! Nothing outside this module imports hyper.
 
 mod batch;
