@@ -113,7 +113,9 @@ const BASE_FDS: u64 = 64;
 /// Per instance: the output pipe (two with `--json`), tokio's pidfd, a readiness probe's
 /// socket, and the pipes of a spawn in progress.
 const FDS_PER_INSTANCE: u64 = 4;
-/// The router's client and backend connections.
+/// The router's client and backend connections at the least. It may hold up to half the
+/// limit (`router/clients.rs`), closing idle connections to make room, so the formation
+/// check counts only this floor.
 const ROUTER_FDS: u64 = 128;
 
 /// Raises the open-file limit, then refuses a formation that still cannot fit: every

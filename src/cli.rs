@@ -103,6 +103,9 @@ pub struct StartArgs {
     /// Router: H12 after this long without a response [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// Router: close a connection whose request head takes longer than this [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
     /// On restarts, start the new instance and wait until it is up before stopping the old one.
     #[arg(long)]
     pub preboot: bool,

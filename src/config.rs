@@ -372,6 +372,12 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
                         file.request_timeout,
                         DEFAULT_REQUEST_TIMEOUT,
                     )?,
+                    header_timeout: duration_flag(
+                        "--header-timeout",
+                        args.header_timeout.as_deref(),
+                        file.header_timeout,
+                        DEFAULT_HEADER_TIMEOUT,
+                    )?,
                     balance: args.balance.or(file.balance).unwrap_or_default(),
                 })
             })
@@ -397,6 +403,9 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Heroku closes idle client connections after 55 s; a request head takes a fraction of
+/// a second, so 30 s (hyper's own default) cuts off slowloris clients well before that.
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 
 fn duration_flag(

@@ -52,6 +52,8 @@ pub struct Settings {
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     pub request_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
+    pub header_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize_option")]
     pub watch_debounce: Option<Duration>,
     pub restart: Option<RestartPolicy>,
     pub exit_on_exit: Option<bool>,
@@ -701,6 +703,7 @@ port = 5006
 timeout = 5
 boot_timeout = "90s"
 request_timeout = 0.5
+header_timeout = "10s"
 watch_debounce = "200ms"
 restart = "on-failure"
 exit_on_exit = true
@@ -725,6 +728,7 @@ watch_ignore = ["*.tmp", "log/"]
             timeout: Some(Duration::from_secs(5)),
             boot_timeout: Some(Duration::from_secs(90)),
             request_timeout: Some(Duration::from_millis(500)),
+            header_timeout: Some(Duration::from_secs(10)),
             watch_debounce: Some(Duration::from_millis(200)),
             restart: Some(RestartPolicy::OnFailure),
             exit_on_exit: Some(true),

@@ -658,3 +658,254 @@ fn a_web_process_listening_elsewhere_is_kept_and_the_router_says_where() {
     );
     app.running.stop();
 }
+
+/// Sends `raw` (a whole request, ending the connection) and reads the answer to its end.
+fn exchange(port: u16, raw: &str) -> std::io::Result<crate::harness::Response> {
+    let mut stream = send_raw(port, raw);
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    crate::harness::parse_response(&answer)
+}
+
+#[test]
+fn a_backend_response_with_length_and_chunked_reaches_the_client_whole() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let response = get(app.port, "/both").expect("both");
+    assert_eq!(response.text(), "hello");
+    assert_eq!(response.header("content-length"), None);
+    app.running.stop();
+}
+
+#[test]
+fn a_get_with_a_chunked_body_reaches_the_backend_whole() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let raw = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+               Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let response = exchange(app.port, raw).expect("chunked get");
+    assert_eq!(json(&response.body)["body"], "hello");
+    app.running.stop();
+}
+
+#[test]
+fn http11_needs_a_host_and_connection_cannot_remove_it() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let no_host = exchange(app.port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(no_host.expect("no host").status, 400);
+    let old = exchange(app.port, "GET / HTTP/1.0\r\n\r\n").expect("1.0");
+    assert_eq!(old.status, 200);
+    let raw = "GET / HTTP/1.1\r\nHost: h.example\r\nConnection: close, host\r\n\r\n";
+    let response = exchange(app.port, raw).expect("connection: host");
+    assert_eq!(json(&response.body)["headers"]["host"], "h.example");
+    app.running.wait_for(r"code=H26 .*missing host header");
+    app.running.stop();
+}
+
+#[test]
+fn a_head_over_1_mib_is_refused() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    // 140 lines of 8,000 bytes: each within Heroku's limits, 1.12 MB in all.
+    let lines: String = (0..140)
+        .map(|i| format!("X-Big-{i}: {}\r\n", "a".repeat(8000)))
+        .collect();
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = format!("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{lines}\r\n");
+    // In two parts, as a slow network delivers it: hyper's buffer grows between reads.
+    // The router may stop reading (and close) before the whole head is written.
+    let (first, rest) = head.as_bytes().split_at(600_000);
+    let _ = stream.write_all(first);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = stream.write_all(rest);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let status = crate::harness::parse_response(&answer).map(|r| r.status);
+    assert!(!matches!(status, Ok(200)), "{status:?}");
+    assert_eq!(get(app.port, "/").expect("good").status, 200);
+    app.running.stop();
+}
+
+/// Sends a head one byte every 100 ms, never finishing it; how long until the router
+/// closed the connection (`None`: still open at `give_up`).
+fn drip_until_closed(stream: &mut TcpStream, give_up: Duration) -> Option<Duration> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    for b in b"GET /slow HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain([b'a'; 1000].iter())
+    {
+        if started.elapsed() > give_up {
+            return None;
+        }
+        match (stream.write_all(&[*b]), stream.read(&mut byte)) {
+            (Err(_), _) | (_, Ok(_)) => return Some(started.elapsed()),
+            (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(started.elapsed());
+            }
+            (Ok(()), Err(_)) => {}
+        }
+    }
+    None
+}
+
+/// Reads one keep-alive response (with a `Content-Length`) off `stream`.
+fn read_response(stream: &mut TcpStream) -> crate::harness::Response {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Ok(response) = crate::harness::parse_response(&raw) {
+            let length: usize = response
+                .header("content-length")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            if response.body.len() >= length {
+                return response;
+            }
+        }
+        let n = stream.read(&mut chunk).expect("response");
+        assert!(
+            n > 0,
+            "closed mid-response: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_head_sent_slowly_is_cut_off_after_the_header_timeout() {
+    let app = server_app("web: python3 server.py\n", &["--header-timeout", "1s"]);
+    ready(&app);
+    let mut fresh = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    let closed = drip_until_closed(&mut fresh, Duration::from_secs(10));
+    assert!(
+        closed.is_some_and(|t| t >= Duration::from_millis(900)),
+        "{closed:?}"
+    );
+    // The same on a keep-alive connection after a request it served.
+    let mut kept = send_raw(app.port, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(read_response(&mut kept).status, 200);
+    let closed = drip_until_closed(&mut kept, Duration::from_secs(10));
+    assert!(
+        closed.is_some_and(|t| t >= Duration::from_millis(900)),
+        "{closed:?}"
+    );
+    assert_eq!(get(app.port, "/").expect("good").status, 200);
+    app.running.stop();
+}
+
+#[test]
+fn a_single_threaded_backend_answers_parallel_requests() {
+    let app = server_app("web: env SINGLE_THREAD=1 python3 server.py\n", &[]);
+    ready(&app);
+    // A first request leaves a pooled connection behind, holding the backend's thread.
+    assert_eq!(get(app.port, "/").expect("first").status, 200);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..4 {
+        let (tx, port) = (tx.clone(), app.port);
+        std::thread::spawn(move || tx.send(get(port, "/").map(|r| r.status).ok()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in 0..4 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let status = rx.recv_timeout(left);
+        assert_eq!(status, Ok(Some(200)), "request {n} of 4");
+    }
+    app.running.stop();
+}
+
+#[test]
+fn reused_backend_connections_are_not_held_back_by_delayed_acks() {
+    // server.py writes a response's head and body separately, with Nagle on.
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    let mut times: Vec<Duration> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            assert_eq!(get(app.port, "/health").expect("get").status, 200);
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    // 40 ms a request when the router's ACK of the head waits for the delayed-ACK timer.
+    assert!(
+        times[10] < Duration::from_millis(25),
+        "median {:?}",
+        times[10]
+    );
+    app.running.stop();
+}
+
+/// A keep-alive connection that got its answer to one request, retried until `deadline`
+/// while the router refuses it (every connection busy).
+fn served_connection(port: u16, deadline: Instant) -> TcpStream {
+    loop {
+        let mut stream = send_raw(port, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while let Ok(n @ 1..) = stream.read(&mut chunk) {
+            answer.extend_from_slice(&chunk[..n]);
+            if answer.ends_with(b"ok") {
+                return stream;
+            }
+        }
+        assert!(Instant::now() < deadline, "refused until the deadline");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn past_the_connection_cap_the_oldest_idle_connections_make_room() {
+    let port = free_port(LAYOUT);
+    let server = std::fs::read_to_string(fixture_path("bin/server.py")).expect("fixture");
+    let app = Hlocal::new()
+        .file("server.py", &server)
+        .procfile("web: python3 server.py\n")
+        .args(["start", "--no-timestamp", "-p", &port.to_string()]);
+    // 256 open files for hlocal: 300 idle client connections would exhaust them.
+    let base = app.command();
+    let mut limited = std::process::Command::new("prlimit");
+    limited
+        .arg("--nofile=256:256")
+        .arg(base.get_program())
+        .args(base.get_args());
+    for (key, value) in base.get_envs() {
+        match value {
+            Some(value) => limited.env(key, value),
+            None => limited.env_remove(key),
+        };
+    }
+    if let Some(dir) = base.get_current_dir() {
+        limited.current_dir(dir);
+    }
+    let app = App {
+        running: app.spawn_command(limited),
+        port,
+    };
+    ready(&app);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut open: Vec<TcpStream> = (0..300)
+        .map(|_| served_connection(app.port, deadline))
+        .collect();
+    let mut byte = [0u8; 1];
+    open[0]
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let oldest = open[0].read(&mut byte).map_err(|e| e.kind());
+    let closed = matches!(oldest, Ok(0) | Err(std::io::ErrorKind::ConnectionReset));
+    assert!(closed, "the oldest is closed: {oldest:?}");
+    let newest = open.last_mut().expect("connections");
+    newest
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("newest still open");
+    assert_eq!(read_response(newest).status, 200);
+    app.running.stop();
+}

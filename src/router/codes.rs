@@ -57,6 +57,8 @@ pub(crate) enum Cause {
     UnsupportedMethod,
     /// Invalid chunked encoding in the request body: 400.
     BadChunk,
+    /// An HTTP/1.1 request without `Host`: 400.
+    MissingHost,
 }
 
 impl Cause {
@@ -67,6 +69,7 @@ impl Cause {
             Cause::BadRequestLine => "bad request line",
             Cause::UnsupportedMethod => "unsupported method",
             Cause::BadChunk => "bad chunk",
+            Cause::MissingHost => "missing host header",
         }
     }
 }

@@ -17,9 +17,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
+use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
 use super::Router;
@@ -29,7 +31,7 @@ use super::headers::{self, Forwarded};
 use super::pool::{Backend, Tried};
 use super::rewind::Rewind;
 use super::service::ConnCtx;
-use super::upstream::{Conn, Key, Upstream, Wire};
+use super::upstream::{Conn, Key, STALL, Upstream, Wire};
 
 /// Heroku: "a maximum of 10 connection attempts, or fewer if you have less than 10
 /// running web dynos", and 5 seconds before a connection attempt is given up (H19).
@@ -65,6 +67,13 @@ pub(crate) fn prepare(
         upgrade,
     };
     headers::prepare_request(&mut parts.headers, &fwd);
+    if has_streamed_body(&body) {
+        // Said explicitly, or hyper sends a GET's or HEAD's body as `Content-Length: 0`.
+        parts.headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     parts.version = Version::HTTP_11;
     if parts.uri.scheme().is_some() {
         parts.uri = parts
@@ -73,6 +82,12 @@ pub(crate) fn prepare(
             .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
     }
     Request::from_parts(parts, ReqBody::new(body))
+}
+
+/// A request body of no announced length: the client sent it chunked.
+fn has_streamed_body(body: &Incoming) -> bool {
+    use hyper::body::Body as _;
+    !body.is_end_stream() && body.size_hint().exact().is_none()
 }
 
 /// Sends `req` to an up instance and waits for the response head.
@@ -94,10 +109,11 @@ pub(crate) async fn send(
         let deadline = connected + router.config.request_timeout;
         let replay = replayable(&req);
         req.body_mut().send_on(&conn.wire);
-        match timeout_at(deadline, conn.sender.try_send_request(req)).await {
+        let key = Key::of(&backend);
+        match answer(router, key, conn.sender.try_send_request(req), deadline).await {
             Err(_elapsed) => return Err(Code::H12),
             Ok(Ok(response)) => {
-                exchange.lease = Some((Key::of(&backend), conn));
+                exchange.lease = Some((key, conn));
                 return Ok(response);
             }
             Ok(Err(mut failed)) => {
@@ -112,6 +128,25 @@ pub(crate) async fn send(
                     _ => return Err(code),
                 }
             }
+        }
+    }
+}
+
+/// Waits for `sending` until `deadline`, telling the pool each [`STALL`] it goes on
+/// waiting: a single-threaded backend may be busy with an idle pooled connection. One
+/// timer at a time, as a plain timeout would use.
+async fn answer<F: Future>(
+    router: &Router,
+    key: Key,
+    sending: F,
+    deadline: Instant,
+) -> Result<F::Output, Elapsed> {
+    let mut sending = std::pin::pin!(sending);
+    loop {
+        let check = (Instant::now() + STALL).min(deadline);
+        match timeout_at(check, &mut sending).await {
+            Err(_) if check < deadline => router.upstream.stalled(key),
+            done => return done,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Uri};
+use hyper::{Method, Uri, Version};
 
 use super::codes::Cause;
 
@@ -20,6 +20,9 @@ use super::codes::Cause;
 pub(crate) const MAX_LINE: usize = 8192;
 pub(crate) const MAX_NAME: usize = 1000;
 pub(crate) const MAX_HEADERS: usize = 1000;
+/// The largest request head, request line included: what hyper buffers at most, checked
+/// here again because hyper's buffer can overshoot its limit by what one read brings.
+pub(crate) const MAX_HEAD: usize = 1 << 20;
 
 const VIA: HeaderValue = HeaderValue::from_static("1.1 hlocal");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -55,11 +58,14 @@ pub(crate) fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(
         return Err(Cause::BadHeader);
     }
     let mut hosts = 0;
+    let mut head_len = 0;
     for (name, value) in headers {
         let name_len = name.as_str().len();
         if name_len > MAX_NAME || name_len + 2 + value.len() > MAX_LINE {
             return Err(Cause::BadHeader);
         }
+        // `name: value\r\n`
+        head_len += name_len + value.len() + 4;
         if name == header::HOST {
             hosts += 1;
         } else if name == header::EXPECT && !value.as_bytes().eq_ignore_ascii_case(b"100-continue")
@@ -68,8 +74,16 @@ pub(crate) fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(
         }
     }
     // Heroku changelog 2016-11-07: more than one Host is refused ("Host of Troubles").
-    if hosts > 1 {
+    if hosts > 1 || head_len > MAX_HEAD {
         return Err(Cause::BadHeader);
+    }
+    Ok(())
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host` gets 400 (HTTP/1.0 needs none).
+pub(crate) fn check_host(version: Version, headers: &HeaderMap) -> Result<(), Cause> {
+    if version == Version::HTTP_11 && !headers.contains_key(header::HOST) {
+        return Err(Cause::MissingHost);
     }
     Ok(())
 }
@@ -161,10 +175,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if listed.is_empty() {
         return;
     }
-    // `Connection: keep-alive` / `close` / `upgrade` name nothing left to remove.
+    // `Connection: keep-alive` / `close` / `upgrade` name nothing left to remove, and
+    // `Connection: host` must not take the request's `Host` away (RFC 9110 §7.6.1).
     let named: Vec<HeaderName> = connection_tokens(headers)
         .filter(|t| {
-            !["keep-alive", "close", "upgrade"]
+            !["keep-alive", "close", "upgrade", "host"]
                 .iter()
                 .any(|k| t.eq_ignore_ascii_case(k))
         })
@@ -214,6 +229,11 @@ pub(crate) fn prepare_request(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
 /// Turns the backend's response headers into the client's, in place. A `101` keeps
 /// `Connection` and `Upgrade`: they are the switch being bridged.
 pub(crate) fn prepare_response(headers: &mut HeaderMap, request_id: &HeaderValue, upgrade: bool) {
+    // RFC 9112 §6.3: with both, the chunked framing is the real one; the client must not
+    // get a `Content-Length` that hyper would then cut the body to.
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     let kept = upgrade.then(|| {
         (
             headers.get(header::UPGRADE).cloned(),
@@ -464,6 +484,33 @@ mod tests {
             checked(Method::POST, "/", &other),
             Err(Cause::UnsupportedExpect)
         );
+    }
+
+    #[test]
+    fn a_head_over_1_mib_is_refused_even_with_every_line_within_limits() {
+        let mut h = HeaderMap::new();
+        for i in 0..130 {
+            h.append(
+                HeaderName::from_bytes(format!("x-{i}").as_bytes()).expect("UNWRAP: literal"),
+                HeaderValue::from_str(&"v".repeat(8100)).expect("UNWRAP: literal"),
+            );
+        }
+        assert_eq!(checked(Method::GET, "/", &h), Err(Cause::BadHeader));
+    }
+
+    #[test]
+    fn http11_needs_a_host_and_connection_host_keeps_it() {
+        let none = HeaderMap::new();
+        assert_eq!(check_host(Version::HTTP_11, &none), Err(Cause::MissingHost));
+        assert_eq!(check_host(Version::HTTP_10, &none), Ok(()));
+        let mut h = map(&[
+            ("host", "a"),
+            ("connection", "host, x-gone"),
+            ("x-gone", "1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(get(&h, "host"), ["a"]);
+        assert!(h.get("x-gone").is_none());
     }
 
     #[test]

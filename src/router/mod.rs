@@ -9,12 +9,14 @@
 //! Inside, the routing decision and the proxy engine are kept apart (pingora's
 //! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
 //! backend connections, `forward` moves requests and responses, `server` runs accepted
-//! connections on the router's own threads (`workers`), `service` ties one request
-//! together; `headers` and `codes` are pure.
+//! connections on the router's own threads (`workers`), within a cap that evicts idle
+//! ones first (`clients`), `service` ties one request together; `headers` and `codes`
+//! are pure.
 //! Nothing outside this module imports hyper.
 
 mod batch;
 mod body;
+mod clients;
 mod codes;
 mod forward;
 mod headers;
@@ -42,9 +44,10 @@ use tokio::task::JoinSet;
 use crate::error::Error;
 use crate::output::LogSender;
 use batch::LogBatch;
+use clients::Clients;
 pub(crate) use pool::Picker;
 pub use pool::{Backend, Backends, Balance};
-use upstream::Upstream;
+use upstream::{Stalls, Upstream};
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -53,6 +56,8 @@ pub struct RouterConfig {
     /// H12 after this long without a response byte; H20 after this long waiting for a
     /// web instance to come up.
     pub request_timeout: Duration,
+    /// A connection whose request head takes longer than this to arrive is closed.
+    pub header_timeout: Duration,
     pub balance: Balance,
 }
 
@@ -151,16 +156,36 @@ pub async fn serve(
     workers::run(listeners.sockets, config, backends, log).await;
 }
 
-/// Serves on the calling runtime: what each worker thread runs. Workers share `picker`,
-/// so round-robin is one rotation across all of them.
+/// What every worker shares: the picker, so round-robin is one rotation across all of
+/// them, and news of stalled requests, so each closes its idle connections to a backend
+/// that serves one connection at a time (`upstream`).
+#[derive(Clone)]
+pub(crate) struct Shared {
+    picker: Arc<Picker>,
+    stalls: Stalls,
+    /// Client connections each worker may hold (`clients`).
+    clients_per_worker: usize,
+}
+
+impl Shared {
+    pub(crate) fn new(balance: Balance, clients_per_worker: usize) -> Shared {
+        Shared {
+            picker: Arc::new(Picker::new(balance)),
+            stalls: Stalls::default(),
+            clients_per_worker,
+        }
+    }
+}
+
+/// Serves on the calling runtime: what each worker thread runs.
 pub(crate) async fn serve_here(
     sockets: Vec<std::net::TcpListener>,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
-    picker: Arc<Picker>,
+    shared: Shared,
     log: LogSender,
 ) {
-    let router = Arc::new(Router::new(config, backends, picker));
+    let router = Arc::new(Router::new(config, backends, shared));
     let mut accepting = JoinSet::new();
     for socket in sockets {
         match server::listener(socket) {
@@ -171,10 +196,13 @@ pub(crate) async fn serve_here(
         }
     }
     let printing = router.logs.send_all(&log);
+    let tending = router.upstream.tend();
     let accepted_all = async { while accepting.join_next().await.is_some() {} };
-    // The batch sender never ends by itself; serving ends when every listener has.
+    // The batch sender and the pool's tending never end by themselves; serving ends when
+    // every listener has.
     tokio::select! {
         () = printing => {}
+        () = tending => {}
         () = accepted_all => {}
     }
 }
@@ -190,21 +218,19 @@ pub(crate) struct Router {
     http: http1::Builder,
     /// This worker's log lines on their way to the printer.
     logs: LogBatch,
+    clients: Arc<Clients>,
 }
 
 impl Router {
-    fn new(
-        config: RouterConfig,
-        backends: watch::Receiver<Backends>,
-        picker: Arc<Picker>,
-    ) -> Router {
+    fn new(config: RouterConfig, backends: watch::Receiver<Backends>, shared: Shared) -> Router {
         Router {
-            picker,
+            picker: shared.picker,
             forwarded_port: HeaderValue::from(config.port),
-            http: server::http_builder(),
+            http: server::http_builder(config.header_timeout),
             config,
             backends,
-            upstream: Upstream::default(),
+            upstream: Upstream::new(shared.stalls),
+            clients: Arc::new(Clients::new(shared.clients_per_worker)),
             logs: LogBatch::default(),
         }
     }

@@ -23,24 +23,23 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::Router;
 use super::body::RouterBody;
+use super::clients::Admitted;
 use super::forward;
 use super::headers;
 use super::rewind::Rewind;
 use super::service::{self, ConnCtx};
+use crate::sys;
 
 /// hyper rejects a request with more headers than this with a 431 before the router
 /// sees it; up to it, the router applies Heroku's limit of 1000 itself and answers 400
 ///. Each parse allocates room for this many headers, so it stays modest.
 const PARSED_HEADERS: usize = 2048;
-/// The largest request head hyper buffers (default ~400 KiB): room for Heroku's limits
-/// to be checked (and answered with 400) on heads of up to 1 MiB.
-const MAX_HEAD: usize = 1 << 20;
 /// After a failed `accept` (out of file descriptors, typically), wait before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// A connection without requests for this long (up to twice this) is parked. Long enough
@@ -48,9 +47,18 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// connections opened and left idle (a browser's, a test's) never holds many buffers.
 const PARK_AFTER: Duration = Duration::from_millis(50);
 
-pub(crate) fn http_builder() -> http1::Builder {
+/// hyper's server settings. The header timeout runs from the moment hyper waits for a
+/// head (at once on a connection unparked by its first byte) until the head is parsed,
+/// for every request of a keep-alive connection; a parked connection runs no timer.
+pub(crate) fn http_builder(header_timeout: Duration) -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder.max_headers(PARSED_HEADERS).max_buf_size(MAX_HEAD);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    // hyper's default buffer (~400 KiB) would refuse heads Heroku's limits allow.
+    builder
+        .max_headers(PARSED_HEADERS)
+        .max_buf_size(headers::MAX_HEAD);
     builder
 }
 
@@ -66,10 +74,18 @@ pub(crate) async fn accept(listener: TcpListener, router: Arc<Router>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(connection(stream, peer, Arc::clone(&router)));
+                    // Refused (closed) only when every connection is busy.
+                    if let Some(place) = router.clients.admit() {
+                        let router = Arc::clone(&router);
+                        connections.spawn(connection(stream, peer, router, place));
+                    }
                 }
-                // A connection reset before it was accepted, or no file descriptors
-                // left: nothing to report per connection; pause so EMFILE cannot spin.
+                // No file descriptors left: an idle connection makes room, else pause so
+                // EMFILE cannot spin. A connection reset before it was accepted: nothing
+                // to report.
+                Err(e) if sys::is_out_of_files(&e) && router.clients.evict_oldest() => {
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
             Some(_finished) = connections.join_next(), if !connections.is_empty() => {}
@@ -114,16 +130,18 @@ enum Step {
     Idle,
 }
 
-/// One client connection, from accept to close (or to the end of its upgrade bridge).
-async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
+/// One client connection, from accept to close (or to the end of its upgrade bridge);
+/// it holds its `place` among the worker's connections until then.
+async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _place: Admitted) {
     // Nagle would hold small responses back for the client's delayed ACK.
     let _ = stream.set_nodelay(true);
     let client = headers::ip_value(headers::client_ip(peer));
     let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client)));
     let mut socket = Rewind::new(stream);
     loop {
-        // Parked: nothing of hyper's exists until the client sends (or closes).
-        if !socket.has_unread() && socket.stream.readable().await.is_err() {
+        // Parked: nothing of hyper's exists until the client sends (or closes, or the
+        // connection is evicted to make room for a new one).
+        if !socket.has_unread() && !router.clients.idle_until_readable(&socket.stream).await {
             return;
         }
         let mut http = router

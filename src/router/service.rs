@@ -86,7 +86,9 @@ pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respons
     let arrived = Instant::now();
     let entry = entry(&ctx, &req);
     let mut exchange = Exchange::new(Arc::clone(&ctx), entry);
-    if let Err(cause) = headers::check(req.method(), req.uri(), req.headers()) {
+    let checked = headers::check(req.method(), req.uri(), req.headers())
+        .and_then(|()| headers::check_host(req.version(), req.headers()));
+    if let Err(cause) = checked {
         return refuse(&ctx.router, exchange, Code::H26(cause));
     }
     let upgrade = headers::wants_upgrade(req.headers());

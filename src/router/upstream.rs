@@ -1,28 +1,50 @@
-//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY), hyper's client
-//! handshake, and a small pool of idle connections keyed by instance *and* generation,
-//! so a restarted instance never receives a request on its predecessor's connection.
+//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, TCP_QUICKACK),
+//! hyper's client handshake, and a small pool of idle connections keyed by instance *and*
+//! generation, so a restarted instance never receives a request on its predecessor's
+//! connection.
 //!
 //! Each connection is driven by its own task (hyper's `Connection` future, with upgrades
 //! so WebSockets can be bridged); the pool holds only the sending halves. A connection
 //! leaves the pool when checked out and comes back only after a response ended cleanly
 //! (`body::Exchange::finish`), so one in trouble is simply dropped, which closes it.
 //! Which backend to use is `pool`'s decision.
+//!
+//! Single-threaded backends (`python -m http.server` with HTTP/1.1, WEBrick) serve one
+//! connection at a time: an idle pooled connection occupies their only thread, and a
+//! request on any other connection waits for it to close. So idle connections close
+//! after [`IDLE_TIMEOUT`], and a request that waits [`STALL`] for its answer closes the
+//! idle connections to its backend in every worker ([`Stalls`]): a backend that serves
+//! in parallel loses a few warm connections, one that does not gets its thread back.
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::body::ReqBody;
 use super::pool::Backend;
+use crate::sys;
 
 /// Idle connections kept in all (each holds hyper's buffers, ~16 KiB): enough for the
 /// backends of a 128-connection load to stay warm; past that the oldest idle one closes.
 const MAX_IDLE: usize = 128;
+/// An idle connection closes after this long unused: long enough to serve a page's
+/// burst of requests warm, short enough that a single-threaded backend is not held long.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A request still without an answer after this long may be queued behind an idle
+/// connection of a single-threaded backend: the idle ones to its backend close (again
+/// every `STALL` while it waits).
+pub(crate) const STALL: Duration = Duration::from_millis(100);
 
 /// Which run of which instance a connection belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +59,23 @@ impl Key {
             addr: backend.addr,
             generation: backend.generation,
         }
+    }
+}
+
+/// Backends with a stalled request, shared by every worker: each closes its own idle
+/// connections to them.
+#[derive(Clone)]
+pub(crate) struct Stalls(Arc<watch::Sender<Option<Key>>>);
+
+impl Default for Stalls {
+    fn default() -> Stalls {
+        Stalls(Arc::new(watch::Sender::new(None)))
+    }
+}
+
+impl Stalls {
+    pub(crate) fn report(&self, key: Key) {
+        self.0.send_replace(Some(key));
     }
 }
 
@@ -55,24 +94,44 @@ pub(crate) struct Conn {
     pub(crate) reused: bool,
 }
 
-#[derive(Default)]
+struct Idle {
+    key: Key,
+    conn: Conn,
+    since: Instant,
+}
+
 pub(crate) struct Upstream {
-    idle: Mutex<Vec<(Key, Conn)>>,
+    idle: Mutex<Vec<Idle>>,
+    /// The pool went from empty to not: `tend` starts watching for idle timeouts.
+    filled: Notify,
+    stalls: Stalls,
 }
 
 impl Upstream {
+    pub(crate) fn new(stalls: Stalls) -> Upstream {
+        Upstream {
+            idle: Mutex::default(),
+            filled: Notify::new(),
+            stalls,
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The most recently used idle connection to `key` that can take a request now.
     /// Connections the backend has closed are discarded on the way.
     pub(crate) fn checkout(&self, key: Key) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle();
         let mut i = idle.len();
         while i > 0 {
             i -= 1;
-            let (k, conn) = &idle[i];
-            if conn.sender.is_closed() {
+            let entry = &idle[i];
+            if entry.conn.sender.is_closed() {
                 idle.swap_remove(i);
-            } else if *k == key && conn.sender.is_ready() {
-                let (_, mut conn) = idle.swap_remove(i);
+            } else if entry.key == key && entry.conn.sender.is_ready() {
+                let mut conn = idle.swap_remove(i).conn;
                 conn.reused = true;
                 return Some(conn);
             }
@@ -85,11 +144,46 @@ impl Upstream {
         if conn.sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.idle();
+        if idle.is_empty() {
+            self.filled.notify_one();
+        }
         if idle.len() >= MAX_IDLE {
             idle.remove(0);
         }
-        idle.push((key, conn));
+        let since = Instant::now();
+        idle.push(Idle { key, conn, since });
+    }
+
+    /// A request to `key` has waited [`STALL`] for its answer: tells every worker.
+    pub(crate) fn stalled(&self, key: Key) {
+        self.stalls.report(key);
+    }
+
+    /// Closes idle connections as they time out or as requests stall, until aborted.
+    pub(crate) async fn tend(&self) {
+        let mut stalls = self.stalls.0.subscribe();
+        // Made once: a stream of stall reports must not keep postponing the sweep.
+        let mut sweep = tokio::time::interval(IDLE_TIMEOUT / 2);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let pooled = !self.idle().is_empty();
+            tokio::select! {
+                changed = stalls.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if let Some(key) = *stalls.borrow_and_update() {
+                        self.idle().retain(|i| i.key != key);
+                    }
+                }
+                _ = sweep.tick(), if pooled => {
+                    let now = Instant::now();
+                    self.idle().retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
+                }
+                () = self.filled.notified(), if !pooled => {}
+            }
+        }
     }
 
     /// A new connection to `backend`, its hyper client task spawned.
@@ -97,7 +191,7 @@ impl Upstream {
         let stream = TcpStream::connect(backend.addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(QuickAck(stream)))
             .await
             .map_err(io::Error::other)?;
         // Ends when the backend closes, when the sender is dropped while idle, or when a
@@ -110,5 +204,57 @@ impl Upstream {
             wire: Arc::default(),
             reused: false,
         })
+    }
+}
+
+/// A backend socket that acknowledges what it reads at once. A backend that writes a
+/// response's head and body separately with Nagle on (Python's `http.server`, WEBrick)
+/// holds the body until the head is acknowledged, and on a reused connection Linux
+/// would delay that ACK by 40 ms: every request would take 40 ms.
+struct QuickAck(TcpStream);
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.0).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            sys::quick_ack(&this.0);
+        }
+        read
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }

@@ -13,12 +13,12 @@
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{Backends, Picker, RouterConfig, serve_here};
+use super::{Backends, RouterConfig, Shared, clients, serve_here};
 use crate::output::{LogSender, Record};
+use crate::sys;
 
 /// Starts the workers; they run until this future is dropped (its task aborted).
 pub(crate) async fn run(
@@ -30,14 +30,16 @@ pub(crate) async fn run(
     let count = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     // Dropped with this future: every worker sees its receiver close and stops.
     let (_running, stopped) = watch::channel(());
-    let picker = Arc::new(Picker::new(config.balance));
+    let open_files = sys::open_files_limit().and_then(|limit| usize::try_from(limit).ok());
+    let cap = clients::cap_per_worker(open_files, count);
+    let shared = Shared::new(config.balance, cap);
     for n in 1..=count {
         let worker = match duplicate(&sockets) {
             Ok(sockets) => Worker {
                 sockets,
                 config: config.clone(),
                 backends: backends.clone(),
-                picker: Arc::clone(&picker),
+                shared: shared.clone(),
                 log: log.clone(),
                 stopped: stopped.clone(),
             },
@@ -74,7 +76,7 @@ struct Worker {
     sockets: Vec<std::net::TcpListener>,
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
-    picker: Arc<Picker>,
+    shared: Shared,
     log: LogSender,
     stopped: watch::Receiver<()>,
 }
@@ -98,13 +100,13 @@ impl Worker {
             sockets,
             config,
             backends,
-            picker,
+            shared,
             log,
             mut stopped,
         } = self;
         runtime.block_on(async move {
             tokio::select! {
-                () = serve_here(sockets, config, backends, picker, log) => {}
+                () = serve_here(sockets, config, backends, shared, log) => {}
                 _closed = stopped.changed() => {}
             }
         });

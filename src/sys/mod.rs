@@ -1,11 +1,12 @@
 //! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
-//! hlocal, inherited orphans, the open-file limit, listening sockets, foreground
-//! children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
+//! hlocal, inherited orphans, the open-file limit, listening sockets and TCP options,
+//! foreground children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
 //! `std::os::unix`; a macOS port replaces `unix.rs`'s and `orphans.rs`'s `/proc` readers
 //! and keeps these signatures.
 
 mod foreground;
 mod limits;
+mod net;
 mod orphans;
 mod signal;
 #[cfg(target_os = "linux")]
@@ -15,6 +16,7 @@ mod unix;
 
 pub use foreground::run_foreground;
 pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};
+pub use net::{is_out_of_files, quick_ack};
 pub use orphans::become_subreaper;
 pub use signal::Signal;
 pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};

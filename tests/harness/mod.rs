@@ -174,7 +174,7 @@ impl Hlocal {
         self.spawn_command(command)
     }
 
-    fn spawn_command(self, mut command: Command) -> Running {
+    pub fn spawn_command(self, mut command: Command) -> Running {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

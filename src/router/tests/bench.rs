@@ -45,6 +45,7 @@ fn harness() {
         let config = RouterConfig {
             port,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
             balance: Balance::RoundRobin,
         };
         serve(listeners, config, rx, log).await;

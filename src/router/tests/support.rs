@@ -92,11 +92,12 @@ impl Rig {
         let config = RouterConfig {
             port,
             request_timeout: timeout,
+            header_timeout: Duration::from_secs(30),
             balance,
         };
         let serve = if here {
-            let picker = std::sync::Arc::new(crate::router::Picker::new(balance));
-            spawn(serve_here(listeners.sockets, config, rx, picker, log))
+            let shared = crate::router::Shared::new(balance, usize::MAX);
+            spawn(serve_here(listeners.sockets, config, rx, shared, log))
         } else {
             spawn(serve(listeners, config, rx, log))
         };
