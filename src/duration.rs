@@ -271,3 +271,37 @@ mod tests {
         );
     }
 }
+
+/// Property tests (the repo's fuzzing): no input panics; a duration written back as
+/// seconds or milliseconds parses to itself.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_duration_or_an_error(text in "\\PC{0,40}|[0-9. ]{0,30}(ms|s|m|h)?") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn seconds_with_nanos_read_back(nanos in 0..=MAX.as_nanos() as u64) {
+            let duration = Duration::from_nanos(nanos);
+            let text = format!("{}.{:09}s", duration.as_secs(), duration.subsec_nanos());
+            prop_assert_eq!(parse(&text), Ok(duration));
+        }
+
+        #[test]
+        fn millis_read_back(millis in 0..=MAX.as_millis() as u64) {
+            prop_assert_eq!(parse(&format!("{millis}ms")), Ok(Duration::from_millis(millis)));
+        }
+
+        #[test]
+        fn beyond_a_day_is_too_long_not_wrapped(secs in MAX.as_secs() + 1..u64::MAX) {
+            let is_too_long = matches!(parse(&secs.to_string()), Err(DurationError::TooLong(_)));
+            prop_assert!(is_too_long);
+        }
+    }
+}

@@ -434,3 +434,37 @@ mod tests {
         );
     }
 }
+
+/// Property tests (the repo's fuzzing): no spec panics the parser; a formation written out
+/// as `name=count,…` parses back to the same counts.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_spec_is_a_formation_or_an_error(
+            spec in "\\PC{0,100}|[a-z=,0-9 ]{0,40}",
+            args in prop::collection::vec("[a-z=,0-9]{0,12}", 0..4),
+        ) {
+            let _ = parse(&spec);
+            let _ = from_positional(&args);
+        }
+
+        #[test]
+        fn written_counts_read_back(
+            counts in prop::collection::btree_map("[a-z][a-z0-9_-]{0,10}", 0..=MAX_COUNT, 1..6),
+            all in prop::option::of(0..=MAX_COUNT),
+        ) {
+            let counts: Vec<(String, usize)> =
+                counts.into_iter().filter(|(name, _)| name != "all" && name != RELEASE).collect();
+            let mut items: Vec<String> = counts.iter().map(|(n, c)| format!("{n}={c}")).collect();
+            items.extend(all.map(|n| format!("all={n}")));
+            prop_assume!(!items.is_empty());
+            let formation = parse(&items.join(",")).expect("a valid formation");
+            prop_assert_eq!(formation, Formation { all, counts });
+        }
+    }
+}

@@ -346,3 +346,34 @@ pub mod tests {
         assert_eq!(message, format!("{}:2: not valid UTF-8", path.display()));
     }
 }
+
+/// Property tests (the repo's fuzzing): no text panics the parser; valid entries come back
+/// as written, on their own lines.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_names_a_line(text in "\\PC{0,400}|([a-z#: \\t\\r\\n-]{0,20}\\n){0,10}") {
+            if let Err((line, _)) = parse(&text) {
+                prop_assert!(line >= 1 && line <= text.lines().count().max(1));
+            }
+        }
+
+        #[test]
+        fn entries_read_back(
+            entries in prop::collection::btree_map("[A-Za-z0-9_-]{1,16}", "[!-~][ -~]{0,60}", 1..8),
+        ) {
+            let text: String = entries.iter().map(|(n, c)| format!("{n}: {c}\n")).collect();
+            let types = parse(&text).expect("valid entries");
+            let read: Vec<(String, String)> =
+                types.into_iter().map(|t| (t.name, t.command)).collect();
+            let written: Vec<(String, String)> =
+                entries.into_iter().map(|(n, c)| (n, c.trim_end().to_string())).collect();
+            prop_assert_eq!(read, written);
+        }
+    }
+}

@@ -182,3 +182,89 @@ mod tests {
         );
     }
 }
+
+/// Property tests (the repo's fuzzing): whatever a client sends as `host`, `path` or `fwd`,
+/// the printed line reads back as the same keys with the same values.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::output::format::router_text;
+
+    /// A logfmt reader as a log drain would use: `key=word` or `key="escaped text"`.
+    fn read_line(line: &str) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        let mut rest = line;
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once('=').expect("a key ends at =");
+            let (value, after) = match after.strip_prefix('"') {
+                Some(quoted) => read_quoted(quoted),
+                None => {
+                    let (word, after) = after.split_once(' ').unwrap_or((after, ""));
+                    (word.to_string(), after)
+                }
+            };
+            fields.push((key.to_string(), value));
+            rest = after.strip_prefix(' ').unwrap_or(after);
+        }
+        fields
+    }
+
+    /// The unescaped text up to the closing quote, and what follows it.
+    fn read_quoted(text: &str) -> (String, &str) {
+        let mut value = String::new();
+        let mut chars = text.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return (value, &text[i + 1..]),
+                '\\' => match chars.next().map(|(_, c)| c) {
+                    Some('x') => {
+                        let hex: String = chars.by_ref().take(2).map(|(_, c)| c).collect();
+                        let byte = u8::from_str_radix(&hex, 16).expect("two hex digits");
+                        value.push(char::from(byte));
+                    }
+                    Some(c) => value.push(c),
+                    None => panic!("a line cannot end in a backslash"),
+                },
+                c => value.push(c),
+            }
+        }
+        panic!("unterminated quote in {text:?}")
+    }
+
+    proptest! {
+        #[test]
+        fn client_values_read_back_as_the_same_fields(
+            host in any::<String>(),
+            path in any::<String>(),
+            fwd in any::<String>(),
+            status in any::<u64>(),
+        ) {
+            let mut log = RouterLog::default();
+            log.push("at", RouterValue::Word("info"));
+            log.push("method", RouterValue::Word("GET"));
+            log.push("path", RouterValue::Quoted(&path));
+            log.push("host", RouterValue::Word(&host));
+            log.push("fwd", RouterValue::Quoted(&fwd));
+            log.push("dyno", RouterValue::Empty);
+            log.push("status", RouterValue::Number(status));
+            let status = status.to_string();
+            let expected = [
+                ("at", "info"),
+                ("method", "GET"),
+                ("path", path.as_str()),
+                ("host", host.as_str()),
+                ("fwd", fwd.as_str()),
+                ("dyno", ""),
+                ("status", status.as_str()),
+            ];
+            let line = router_text(&log);
+            prop_assert!(!line.contains('\n'), "one line: {line:?}");
+            let read = read_line(&line);
+            let expected: Vec<(String, String)> =
+                expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            prop_assert_eq!(read, expected);
+        }
+    }
+}

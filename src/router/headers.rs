@@ -519,3 +519,114 @@ mod tests {
         assert_eq!(target_len(&uri), "http://example.com/abc".len());
     }
 }
+
+/// Property tests (the repo's fuzzing): arbitrary client headers through the router's rules.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Names the rules care about, plus arbitrary tokens.
+    fn name() -> impl Strategy<Value = HeaderName> {
+        let known = prop::sample::select(vec![
+            "connection",
+            "keep-alive",
+            "proxy-authorization",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "expect",
+            "host",
+            "x-request-id",
+            "x-forwarded-for",
+            "x-custom",
+        ])
+        .prop_map(HeaderName::from_static);
+        let token = "[a-z0-9-]{1,12}".prop_filter_map("a header name", |s| {
+            HeaderName::from_bytes(s.as_bytes()).ok()
+        });
+        prop_oneof![known, token]
+    }
+
+    /// Any bytes a header value may hold on the wire, and now and then a list of names or a
+    /// request-id-shaped value, which arbitrary bytes would almost never be.
+    fn value() -> impl Strategy<Value = HeaderValue> {
+        let byte = prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff];
+        let bytes = prop::collection::vec(byte, 0..300);
+        let shaped = "([a-z-]{1,12}, ?){0,4}|[A-Za-z0-9+/=-]{15,210}".prop_map(String::into_bytes);
+        prop_oneof![bytes, shaped]
+            .prop_filter_map("a header value", |b| HeaderValue::from_bytes(&b).ok())
+    }
+
+    fn headers() -> impl Strategy<Value = HeaderMap> {
+        prop::collection::vec((name(), value()), 0..20).prop_map(|pairs| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(name, value);
+            }
+            map
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn check_decides_without_panicking(headers in headers(), target in "\\PC{0,300}") {
+            if let Ok(uri) = target.parse::<Uri>() {
+                let _ = check(&Method::GET, &uri, &headers);
+            }
+        }
+
+        #[test]
+        fn request_id_is_always_valid_and_the_clients_when_it_can_be(headers in headers()) {
+            let id = request_id(&headers);
+            prop_assert!(is_valid_request_id(id.as_bytes()), "{id:?}");
+            if let Some(sent) = headers.get(X_REQUEST_ID) {
+                prop_assert_eq!(is_valid_request_id(sent.as_bytes()), sent == id);
+            }
+        }
+
+        #[test]
+        fn forwarded_for_ends_with_the_client(headers in headers()) {
+            let client = HeaderValue::from_static("203.0.113.9");
+            let chain = forwarded_for(&headers, &client);
+            prop_assert!(chain.as_bytes().ends_with(client.as_bytes()));
+        }
+
+        #[test]
+        fn backend_gets_no_hop_by_hop_fields_and_the_routers_own(mut headers in headers()) {
+            // The fields the router sets itself come back, and these three tokens are options.
+            let kept = ["keep-alive", "close", "upgrade", "x-request-id", "x-forwarded-for",
+                "x-forwarded-proto", "x-forwarded-port", "x-request-start", "via"];
+            let named: Vec<String> = connection_tokens(&headers)
+                .map(str::to_ascii_lowercase)
+                .filter(|t| !kept.contains(&t.as_str()))
+                .collect();
+            let request_id = HeaderValue::from_static("abcdefghij0123456789");
+            let forwarded_for = HeaderValue::from_static("203.0.113.9");
+            let port = HeaderValue::from_static("80");
+            let fwd = Forwarded {
+                request_id: &request_id,
+                forwarded_for: &forwarded_for,
+                port: &port,
+                start_ms: 1,
+                upgrade: false,
+            };
+            prepare_request(&mut headers, &fwd);
+            for name in headers.keys() {
+                prop_assert!(!is_hop_by_hop(name), "{name} forwarded");
+                prop_assert!(!named.iter().any(|n| n == name.as_str()), "{name} named by Connection");
+                prop_assert!(name != header::EXPECT);
+            }
+            prop_assert_eq!(get_one(&headers, X_REQUEST_ID), Some(&request_id));
+            prop_assert_eq!(get_one(&headers, X_FORWARDED_FOR), Some(&forwarded_for));
+        }
+    }
+
+    /// The value of a field that must appear exactly once.
+    fn get_one(headers: &HeaderMap, name: HeaderName) -> Option<&HeaderValue> {
+        let mut all = headers.get_all(name).iter();
+        all.next().filter(|_| all.next().is_none())
+    }
+}
