@@ -188,3 +188,54 @@ fn an_unknown_key_in_hlocal_toml_names_key_and_line() {
     assert_eq!(out.stderr.lines().count(), 1);
     assert_eq!(out.code(), Some(1));
 }
+/// `-e /dev/zero` grew without end and a FIFO blocked forever: only regular files are read.
+#[test]
+fn inputs_must_be_regular_files() {
+    let app = Hlocal::new().procfile("web: echo started\n");
+    let fifo = app.dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let fifo = fifo.to_string_lossy().into_owned();
+    for (command, args, error) in [
+        (
+            "check",
+            ["-e", "/dev/zero"],
+            "reading env file /dev/zero: not a regular file",
+        ),
+        (
+            "start",
+            ["-e", fifo.as_str()],
+            &format!("reading env file {fifo}: not a regular file") as &str,
+        ),
+        (
+            "run",
+            ["-f", fifo.as_str()],
+            &format!("reading Procfile {fifo}: not a regular file"),
+        ),
+    ] {
+        let mut hlocal = Hlocal::new()
+            .procfile("web: echo started\n")
+            .args([command]);
+        hlocal = hlocal.args(args);
+        if command == "run" {
+            hlocal = hlocal.args(["true"]);
+        }
+        hlocal
+            .run()
+            .assert_error(&format!("hlocal: error: {error}\n"));
+    }
+}
+
+#[test]
+fn inputs_over_10_mib_are_refused() {
+    let big = format!("A=1\n{}", "#".repeat(10 * 1024 * 1024));
+    Hlocal::new()
+        .procfile("web: echo started\n")
+        .file("big.env", &big)
+        .args(["check", "-e", "big.env"])
+        .run()
+        .assert_error("hlocal: error: reading env file big.env: larger than 10 MiB\n");
+}
