@@ -44,12 +44,13 @@ pub struct Settings {
     pub start_cmd: Option<String>,
     #[serde(default, deserialize_with = "formation")]
     pub formation: Option<Lined<Formation>>,
+    #[serde(default, deserialize_with = "nonzero_port")]
     pub port: Option<u16>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     pub timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     pub boot_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     pub request_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     pub watch_debounce: Option<Duration>,
@@ -345,6 +346,16 @@ fn formation<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Lined<Formation>>
     formation::parse(spec.get_ref())
         .map(|value| Some(Lined { value, line }))
         .map_err(de::Error::custom)
+}
+
+/// `port = 0` would bind a port nobody is told about.
+fn nonzero_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    match u16::deserialize(d)? {
+        0 => Err(de::Error::custom(
+            "port 0 is not allowed (use a port from 1 to 65535)",
+        )),
+        port => Ok(Some(port)),
+    }
 }
 
 fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

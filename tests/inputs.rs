@@ -188,6 +188,88 @@ fn an_unknown_key_in_hlocal_toml_names_key_and_line() {
     assert_eq!(out.stderr.lines().count(), 1);
     assert_eq!(out.code(), Some(1));
 }
+
+/// Flags whose feature is off are still checked: nothing starts, one line, exit 1.
+#[test]
+fn every_flag_is_checked_up_front_even_when_unused() {
+    for (args, error) in [
+        (
+            ["--watch-debounce", "abc"],
+            "--watch-debounce: invalid duration \"abc\"",
+        ),
+        (
+            ["--request-timeout", "abc"],
+            "--request-timeout: invalid duration \"abc\"",
+        ),
+        (
+            ["--watch-ignore", "{a"],
+            "--watch-ignore: invalid glob \"{a\"",
+        ),
+    ] {
+        let out = Hlocal::new()
+            .procfile("worker: echo started\n")
+            .args(["start", "--restart", "never"])
+            .args(args)
+            .run();
+        assert_eq!(out.code(), Some(1), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("hlocal: error: {error}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(!out.stdout.contains("started"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn port_zero_and_zero_timeouts_are_refused() {
+    for (args, error) in [
+        (
+            ["-p", "0"],
+            "-p: port 0 is not allowed (use a port from 1 to 65535)",
+        ),
+        (
+            ["--request-timeout", "0"],
+            "--request-timeout: duration \"0\" must be more than 0",
+        ),
+        (
+            ["--boot-timeout", "0s"],
+            "--boot-timeout: duration \"0s\" must be more than 0",
+        ),
+    ] {
+        Hlocal::new()
+            .procfile("web: echo started\n")
+            .args(["start"])
+            .args(args)
+            .run()
+            .assert_error(&format!("hlocal: error: {error}\n"));
+    }
+}
+
+#[test]
+fn port_zero_and_zero_timeouts_in_hlocal_toml_name_their_line() {
+    for (toml, error) in [
+        ("port = 0\n", "hlocal.toml:1: port 0 is not allowed"),
+        (
+            "# c\nrequest_timeout = \"0ms\"\n",
+            "hlocal.toml:2: duration \"0ms\" must be more than 0",
+        ),
+    ] {
+        let out = Hlocal::new()
+            .procfile("web: echo started\n")
+            .file("hlocal.toml", toml)
+            .args(["check"])
+            .run();
+        assert_eq!(out.code(), Some(1), "{}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("hlocal: error: {error}")),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
 /// `-e /dev/zero` grew without end and a FIFO blocked forever: only regular files are read.
 #[test]
 fn inputs_must_be_regular_files() {
