@@ -2,6 +2,7 @@
 //! configuration (flags beat the file, the file beats built-in defaults).
 //! Everything here is synchronous: bad input is reported before anything starts.
 
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::formation::{self, Formation};
 use crate::output::OutputStyle;
 use crate::procfile::{self, ProcessType};
 use crate::router::RouterConfig;
-use crate::settings::{self, ProcessWatch, Ready, Settings, WatchSetting};
+use crate::settings::{self, ProcessSettings, ProcessWatch, Ready, Settings, WatchSetting};
 use crate::supervisor::policy::RestartPolicy;
 use crate::supervisor::ready::Readiness;
 use crate::sys::Signal;
@@ -224,11 +225,9 @@ fn check_exec_size(env: &[(String, String)], types: &[ProcessType]) -> Result<()
     };
     let entry = |key: &str, value: &str| key.len() + value.len() + 2 + size_of::<usize>();
     let from_files: usize = env.iter().map(|(k, v)| entry(k, v)).sum();
+    let file_keys: HashSet<&[u8]> = env.iter().map(|(k, _)| k.as_bytes()).collect();
     let inherited: usize = std::env::vars_os()
-        .filter(|(k, _)| {
-            !env.iter()
-                .any(|(name, _)| k.as_encoded_bytes() == name.as_bytes())
-        })
+        .filter(|(k, _)| !file_keys.contains(k.as_encoded_bytes()))
         .map(|(k, v)| k.len() + v.len() + 2 + size_of::<usize>())
         .sum();
     let longest_command = types.iter().map(|t| t.command.len()).max().unwrap_or(0);
@@ -522,32 +521,52 @@ struct TypeDefaults<'a> {
     settings: &'a Settings,
 }
 
+/// Maps from a type's name, so that building every spec stays linear in the number of
+/// types and `[process.*]` tables.
+struct Lookup<'a> {
+    index_of: HashMap<&'a str, usize>,
+    settings_of: HashMap<&'a str, &'a ProcessSettings>,
+}
+
 fn type_specs(
     types: &[ProcessType],
     counts: &[usize],
     defaults: &TypeDefaults<'_>,
 ) -> Result<Vec<TypeSpec>, Error> {
+    let lookup = Lookup {
+        index_of: types
+            .iter()
+            .enumerate()
+            .map(|(index, t)| (t.name.as_str(), index))
+            .collect(),
+        settings_of: defaults
+            .settings
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect(),
+    };
     types
         .iter()
         .zip(counts)
         .enumerate()
-        .map(|(index, (t, &count))| type_spec(types, index, t, count, defaults))
+        .map(|(index, (t, &count))| type_spec(&lookup, index, t, count, defaults))
         .collect()
 }
 
 fn type_spec(
-    types: &[ProcessType],
+    lookup: &Lookup<'_>,
     index: usize,
     t: &ProcessType,
     count: usize,
     d: &TypeDefaults<'_>,
 ) -> Result<TypeSpec, Error> {
-    let own = d.settings.processes.iter().find(|p| p.name == t.name);
+    let own = lookup.settings_of.get(t.name.as_str()).copied();
     let depends_on = own
         .map(|p| {
             p.depends_on
                 .iter()
-                .filter_map(|dep| types.iter().position(|t| t.name == dep.value))
+                .filter_map(|dep| lookup.index_of.get(dep.value.as_str()).copied())
                 .collect()
         })
         .unwrap_or_default();

@@ -6,6 +6,7 @@
 //! supervisor own that; it only names the type ([`RELEASE`]). It also holds the two
 //! small text helpers the other input loaders share ([`read_text`], [`excerpt`]).
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
@@ -42,6 +43,8 @@ pub enum ProcfileError {
 pub fn parse(text: &str) -> Result<Vec<ProcessType>, (usize, ProcfileError)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut types: Vec<ProcessType> = Vec::new();
+    // Name to line, so duplicates are found in linear time over 100,000 types too.
+    let mut first_lines: HashMap<String, usize> = HashMap::new();
     // `lines` also drops the `\r` of CRLF files.
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -50,12 +53,13 @@ pub fn parse(text: &str) -> Result<Vec<ProcessType>, (usize, ProcfileError)> {
             continue;
         }
         let parsed = parse_entry(entry).and_then(|(name, command)| {
-            if let Some(first) = types.iter().find(|t| t.name == name) {
+            if let Some(&first_line) = first_lines.get(name) {
                 return Err(ProcfileError::Duplicate {
                     name: name.to_string(),
-                    first_line: first.line,
+                    first_line,
                 });
             }
+            first_lines.insert(name.to_string(), line);
             Ok(ProcessType {
                 name: name.to_string(),
                 command: command.to_string(),

@@ -8,7 +8,7 @@
 //! formation's names. Resolving paths against the app root, and what each setting does,
 //! are `config`'s and the supervisor's business.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -197,8 +197,9 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
         formation::check(&f.value, type_names).map_err(|e| (f.line, e.into()))?;
     }
     let known = || type_names.join(", ");
+    let names: HashSet<&str> = type_names.iter().copied().collect();
     for process in &settings.processes {
-        if !type_names.contains(&process.name.as_str()) {
+        if !names.contains(process.name.as_str()) {
             let error = SettingsError::UnknownProcess {
                 name: excerpt(&process.name),
                 known: known(),
@@ -212,7 +213,7 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
             if dep.value == RELEASE {
                 return Err((dep.line, SettingsError::Release));
             }
-            if !type_names.contains(&dep.value.as_str()) {
+            if !names.contains(dep.value.as_str()) {
                 let error = SettingsError::UnknownDependency {
                     name: excerpt(&dep.value),
                     known: known(),
@@ -248,16 +249,18 @@ fn release_settings(process: &ProcessSettings) -> Result<(), SettingsError> {
 /// back to itself, with the line of the cycle's first `depends_on` entry.
 fn find_cycle(processes: &[ProcessSettings]) -> Option<(usize, Vec<String>)> {
     let mut done = HashSet::new();
+    let by_name: HashMap<&str, &ProcessSettings> =
+        processes.iter().map(|p| (p.name.as_str(), p)).collect();
     processes
         .iter()
-        .find_map(|p| visit(&p.name, processes, &mut Vec::new(), &mut done))
+        .find_map(|p| visit(&p.name, &by_name, &mut Vec::new(), &mut done))
 }
 
 /// Depth-first from `name`; `path` holds the types being visited, each with the line of
 /// the dependency taken from it.
 fn visit<'a>(
     name: &'a str,
-    processes: &'a [ProcessSettings],
+    processes: &HashMap<&'a str, &'a ProcessSettings>,
     path: &mut Vec<(&'a str, usize)>,
     done: &mut HashSet<&'a str>,
 ) -> Option<(usize, Vec<String>)> {
@@ -268,10 +271,7 @@ fn visit<'a>(
     if done.contains(name) {
         return None;
     }
-    let deps = processes
-        .iter()
-        .find(|p| p.name == name)
-        .map_or(&[][..], |p| &p.depends_on[..]);
+    let deps = processes.get(name).map_or(&[][..], |p| &p.depends_on[..]);
     for dep in deps {
         path.push((name, dep.line));
         if let Some(cycle) = visit(&dep.value, processes, path, done) {
