@@ -2,6 +2,7 @@
 //! configuration (flags beat the file, the file beats built-in defaults).
 //! Everything here is synchronous: bad input is reported before anything starts.
 
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::formation::{self, Formation};
 use crate::output::OutputStyle;
 use crate::procfile::{self, ProcessType};
 use crate::router::RouterConfig;
-use crate::settings::{self, ProcessWatch, Ready, Settings, WatchSetting};
+use crate::settings::{self, ProcessSettings, ProcessWatch, Ready, Settings, WatchSetting};
 use crate::supervisor::policy::RestartPolicy;
 use crate::supervisor::ready::Readiness;
 use crate::sys::Signal;
@@ -224,11 +225,9 @@ fn check_exec_size(env: &[(String, String)], types: &[ProcessType]) -> Result<()
     };
     let entry = |key: &str, value: &str| key.len() + value.len() + 2 + size_of::<usize>();
     let from_files: usize = env.iter().map(|(k, v)| entry(k, v)).sum();
+    let file_keys: HashSet<&[u8]> = env.iter().map(|(k, _)| k.as_bytes()).collect();
     let inherited: usize = std::env::vars_os()
-        .filter(|(k, _)| {
-            !env.iter()
-                .any(|(name, _)| k.as_encoded_bytes() == name.as_bytes())
-        })
+        .filter(|(k, _)| !file_keys.contains(k.as_encoded_bytes()))
         .map(|(k, v)| k.len() + v.len() + 2 + size_of::<usize>())
         .sum();
     let longest_command = types.iter().map(|t| t.command.len()).max().unwrap_or(0);
@@ -286,7 +285,11 @@ pub fn public_port(
     settings: Option<&Settings>,
     env: &[(String, String)],
 ) -> Result<u16, Error> {
-    if let Some(port) = flag.or_else(|| settings.and_then(|s| s.port)) {
+    if let Some(port) = flag {
+        return nonzero_port(port);
+    }
+    // hlocal.toml's `port = 0` is refused at its line.
+    if let Some(port) = settings.and_then(|s| s.port) {
         return Ok(port);
     }
     let from_files = env
@@ -312,6 +315,16 @@ pub fn public_port(
     }
 }
 
+/// Port 0 would have the OS pick a port nobody is told about (and web.1 get port 1).
+fn nonzero_port(port: u16) -> Result<u16, Error> {
+    if port == 0 {
+        return Err(Error::input(
+            "-p: port 0 is not allowed (use a port from 1 to 65535)",
+        ));
+    }
+    Ok(port)
+}
+
 /// Resolves `hlocal start`'s flags over hlocal.toml over defaults.
 pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
     resolve_loaded(args, load_app(&args.app, Procfile::Required)?)
@@ -321,12 +334,12 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
 pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> {
     let file = app.settings.clone().unwrap_or_default();
     let port = public_port(args.port, Some(&file), &app.env)?;
-    let timeout = duration_flag(
-        "--timeout",
-        args.timeout.as_deref(),
-        file.timeout,
-        DEFAULT_TIMEOUT,
-    )?;
+    let durations = Durations::resolve(args, &file)?;
+    check_ignore_globs("--watch-ignore", &args.watch_ignore)?;
+    if let Some(globs) = &file.watch_ignore {
+        check_ignore_globs("hlocal.toml: watch_ignore", globs)?;
+    }
+    let timeout = durations.timeout;
     let skip_release = args.no_release || file.no_release == Some(true);
     let (release, formation_types) = split_release(&app.types, skip_release, &file, timeout);
     let counts = resolve_formation(args, &file, &formation_types)?;
@@ -357,6 +370,7 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
                 .iter()
                 .any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))),
         &formation_types,
+        durations.watch_debounce,
     )?;
     Ok(StartConfig {
         env: Arc::new(app.env),
@@ -366,29 +380,14 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
             .then(|| -> Result<RouterConfig, Error> {
                 Ok(RouterConfig {
                     port,
-                    request_timeout: duration_flag(
-                        "--request-timeout",
-                        args.request_timeout.as_deref(),
-                        file.request_timeout,
-                        DEFAULT_REQUEST_TIMEOUT,
-                    )?,
-                    header_timeout: duration_flag(
-                        "--header-timeout",
-                        args.header_timeout.as_deref(),
-                        file.header_timeout,
-                        DEFAULT_HEADER_TIMEOUT,
-                    )?,
+                    request_timeout: durations.request_timeout,
+                    header_timeout: durations.header_timeout,
                     balance: args.balance.or(file.balance).unwrap_or_default(),
                 })
             })
             .transpose()?,
         style: output_style(args, &file),
-        boot_timeout: duration_flag(
-            "--boot-timeout",
-            args.boot_timeout.as_deref(),
-            file.boot_timeout,
-            DEFAULT_BOOT_TIMEOUT,
-        )?,
+        boot_timeout: durations.boot_timeout,
         timeout,
         exit_on_exit: args.exit_on_exit || file.exit_on_exit == Some(true),
         dyno: args.dyno || file.dyno == Some(true),
@@ -408,16 +407,73 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 
-fn duration_flag(
-    flag: &str,
-    value: Option<&str>,
-    file: Option<Duration>,
-    default: Duration,
-) -> Result<Duration, Error> {
-    match value {
-        Some(text) => duration::parse(text).map_err(|e| Error::input(format!("{flag}: {e}"))),
-        None => Ok(file.unwrap_or(default)),
+/// Every duration setting, each checked whether or not what uses it is on: a typo in
+/// `--watch-debounce` is refused without `-w` too, as the same value in hlocal.toml is.
+struct Durations {
+    timeout: Duration,
+    boot_timeout: Duration,
+    request_timeout: Duration,
+    header_timeout: Duration,
+    watch_debounce: Duration,
+}
+
+impl Durations {
+    /// A grace period (`-t`) or debounce of 0 means "none"; a boot, request or header
+    /// timeout of 0 would expire at once, so it is refused.
+    fn resolve(args: &StartArgs, file: &Settings) -> Result<Durations, Error> {
+        let flag = |name: &str, value: &Option<String>, parse: DurationParser| {
+            value
+                .as_deref()
+                .map(|text| parse(text).map_err(|e| Error::input(format!("{name}: {e}"))))
+                .transpose()
+        };
+        Ok(Durations {
+            timeout: flag("--timeout", &args.timeout, duration::parse)?
+                .or(file.timeout)
+                .unwrap_or(DEFAULT_TIMEOUT),
+            boot_timeout: flag(
+                "--boot-timeout",
+                &args.boot_timeout,
+                duration::parse_positive,
+            )?
+            .or(file.boot_timeout)
+            .unwrap_or(DEFAULT_BOOT_TIMEOUT),
+            request_timeout: flag(
+                "--request-timeout",
+                &args.request_timeout,
+                duration::parse_positive,
+            )?
+            .or(file.request_timeout)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            header_timeout: flag(
+                "--header-timeout",
+                &args.header_timeout,
+                duration::parse_positive,
+            )?
+            .or(file.header_timeout)
+            .unwrap_or(DEFAULT_HEADER_TIMEOUT),
+            watch_debounce: flag("--watch-debounce", &args.watch_debounce, duration::parse)?
+                .or(file.watch_debounce)
+                .unwrap_or(DEFAULT_DEBOUNCE),
+        })
     }
+}
+
+type DurationParser = fn(&str) -> Result<Duration, duration::DurationError>;
+
+/// Watch-ignore globs must compile even when nothing is watched (the watcher compiles
+/// them again, with its defaults, when it starts).
+fn check_ignore_globs(origin: &str, globs: &[String]) -> Result<(), Error> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+    for glob in globs {
+        builder
+            .add_line(None, glob)
+            .map_err(|e| Error::input(format!("{origin}: invalid glob {glob:?}: {e}")))?;
+    }
+    builder
+        .build()
+        .map(drop)
+        .map_err(|e| Error::input(format!("{origin}: invalid glob: {e}")))
 }
 
 /// `release` leaves the formation; it runs first unless `--no-release`.
@@ -477,32 +533,52 @@ struct TypeDefaults<'a> {
     settings: &'a Settings,
 }
 
+/// Maps from a type's name, so that building every spec stays linear in the number of
+/// types and `[process.*]` tables.
+struct Lookup<'a> {
+    index_of: HashMap<&'a str, usize>,
+    settings_of: HashMap<&'a str, &'a ProcessSettings>,
+}
+
 fn type_specs(
     types: &[ProcessType],
     counts: &[usize],
     defaults: &TypeDefaults<'_>,
 ) -> Result<Vec<TypeSpec>, Error> {
+    let lookup = Lookup {
+        index_of: types
+            .iter()
+            .enumerate()
+            .map(|(index, t)| (t.name.as_str(), index))
+            .collect(),
+        settings_of: defaults
+            .settings
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect(),
+    };
     types
         .iter()
         .zip(counts)
         .enumerate()
-        .map(|(index, (t, &count))| type_spec(types, index, t, count, defaults))
+        .map(|(index, (t, &count))| type_spec(&lookup, index, t, count, defaults))
         .collect()
 }
 
 fn type_spec(
-    types: &[ProcessType],
+    lookup: &Lookup<'_>,
     index: usize,
     t: &ProcessType,
     count: usize,
     d: &TypeDefaults<'_>,
 ) -> Result<TypeSpec, Error> {
-    let own = d.settings.processes.iter().find(|p| p.name == t.name);
+    let own = lookup.settings_of.get(t.name.as_str()).copied();
     let depends_on = own
         .map(|p| {
             p.depends_on
                 .iter()
-                .filter_map(|dep| types.iter().position(|t| t.name == dep.value))
+                .filter_map(|dep| lookup.index_of.get(dep.value.as_str()).copied())
                 .collect()
         })
         .unwrap_or_default();
@@ -550,6 +626,7 @@ fn watch_config(
     root: &Path,
     needed: bool,
     types: &[ProcessType],
+    debounce: Duration,
 ) -> Result<Option<WatchConfig>, Error> {
     if !needed {
         return Ok(None);
@@ -580,12 +657,7 @@ fn watch_config(
     Ok(Some(WatchConfig {
         root: std::path::absolute(root).map_err(|e| Error::io("resolving app root", root, e))?,
         paths,
-        debounce: duration_flag(
-            "--watch-debounce",
-            args.watch_debounce.as_deref(),
-            file.watch_debounce,
-            DEFAULT_DEBOUNCE,
-        )?,
+        debounce,
         ignore,
     }))
 }

@@ -24,6 +24,8 @@ pub enum DurationError {
     Invalid(String),
     #[error("duration {0:?} is too long (at most 24h)")]
     TooLong(String),
+    #[error("duration {0:?} must be more than 0")]
+    Zero(String),
 }
 
 /// Parses `5`, `0.2`, `200ms`, `5s`, `1.5s`, `1m` or `2h`; surrounding whitespace is ignored.
@@ -47,6 +49,15 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         .map(Duration::from_nanos)
         .filter(|duration| *duration <= MAX)
         .ok_or_else(|| DurationError::TooLong(excerpt(text)))
+}
+
+/// As [`parse`], for a timeout that 0 would make expire at once (every request an H12,
+/// every web process failed before it could bind).
+pub fn parse_positive(text: &str) -> Result<Duration, DurationError> {
+    match parse(text)? {
+        Duration::ZERO => Err(DurationError::Zero(excerpt(text))),
+        duration => Ok(duration),
+    }
 }
 
 /// `digits[.digits]` times the unit, or `None` when `number` is not that shape. Values too
@@ -77,7 +88,7 @@ fn decimal_to_nanos(number: &str, unit_nanos: u128) -> Option<u128> {
 /// For `#[serde(deserialize_with = "duration::deserialize")]`: accepts `timeout = 5`,
 /// `timeout = 0.5` and `timeout = "200ms"`.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    deserializer.deserialize_any(DurationVisitor)
+    deserializer.deserialize_any(DurationVisitor { parse })
 }
 
 /// As [`deserialize`], for an optional key (use with `#[serde(default)]`).
@@ -87,7 +98,20 @@ pub fn deserialize_option<'de, D: Deserializer<'de>>(
     deserialize(deserializer).map(Some)
 }
 
-struct DurationVisitor;
+/// As [`deserialize_option`], refusing 0 as [`parse_positive`] does.
+pub fn deserialize_positive_option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    deserializer
+        .deserialize_any(DurationVisitor {
+            parse: parse_positive,
+        })
+        .map(Some)
+}
+
+struct DurationVisitor {
+    parse: fn(&str) -> Result<Duration, DurationError>,
+}
 
 impl Visitor<'_> for DurationVisitor {
     type Value = Duration;
@@ -97,7 +121,7 @@ impl Visitor<'_> for DurationVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-        parse(v).map_err(E::custom)
+        (self.parse)(v).map_err(E::custom)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
@@ -203,6 +227,19 @@ mod tests {
     }
 
     #[test]
+    fn positive_refuses_only_zero() {
+        assert_eq!(parse_positive("1ms"), Ok(ms(1)));
+        assert_eq!(
+            parse_positive("0.0s").unwrap_err().to_string(),
+            r#"duration "0.0s" must be more than 0"#
+        );
+        assert!(matches!(
+            parse_positive("x"),
+            Err(DurationError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn long_input_is_shortened_in_messages() {
         let e = parse(&"9".repeat(400)).unwrap_err();
         assert!(e.to_string().len() < 120, "{e}");
@@ -214,6 +251,20 @@ mod tests {
         timeout: Duration,
         #[serde(default, deserialize_with = "deserialize_option")]
         grace: Option<Duration>,
+        #[serde(default, deserialize_with = "deserialize_positive_option")]
+        boot: Option<Duration>,
+    }
+
+    #[test]
+    fn toml_positive_duration_refuses_zero_in_every_form() {
+        assert_eq!(
+            from_toml("timeout = 1\nboot = 2").unwrap().boot,
+            Some(ms(2000))
+        );
+        for zero in ["0", "0.0", "\"0ms\""] {
+            let message = from_toml(&format!("timeout = 0\nboot = {zero}")).unwrap_err();
+            assert!(message.ends_with("must be more than 0"), "{message}");
+        }
     }
 
     fn from_toml(text: &str) -> Result<Keys, String> {

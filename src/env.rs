@@ -162,12 +162,12 @@ impl Defined {
         }
     }
 
-    /// `${NAME}`: this file's earlier lines, the earlier files, then hlocal's environment.
-    fn lookup(&self, file_so_far: &Vars, name: &str) -> Option<String> {
-        let in_file = file_so_far.iter().rev().find(|(k, _)| k == name);
-        in_file
-            .map(|(_, v)| v.clone())
-            .or_else(|| self.index.get(name).map(|&at| self.vars[at].1.clone()))
+    /// `${NAME}` not set by the file's earlier lines: the earlier files, then hlocal's
+    /// environment.
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.index
+            .get(name)
+            .map(|&at| self.vars[at].1.clone())
             .or_else(|| std::env::var(name).ok())
     }
 }
@@ -183,12 +183,18 @@ fn parse_dotenv(text: &str, defined: &Defined) -> Result<Dotenv, (usize, EnvErro
         line: 1,
     };
     let mut vars = Vars::new();
+    // Where each key's latest value is in `vars`, so a reference is found in constant
+    // time however long the file.
+    let mut latest: HashMap<String, usize> = HashMap::new();
     let mut unset = Vec::new();
     while let Some((line, key)) = next_key(&mut cursor)? {
         let mut value = ValueParser {
             cursor: &mut cursor,
             key: &key,
-            lookup: |name: &str| defined.lookup(&vars, name),
+            lookup: |name: &str| match latest.get(name) {
+                Some(&at) => Some(vars[at].1.clone()),
+                None => defined.lookup(name),
+            },
             unset: &mut unset,
             out: String::new(),
             quoted: false,
@@ -200,6 +206,7 @@ fn parse_dotenv(text: &str, defined: &Defined) -> Result<Dotenv, (usize, EnvErro
         if key.len() + value.len() + 2 > MAX_VAR_BYTES {
             return Err((line, EnvError::TooLong(key, value.len())));
         }
+        latest.insert(key.clone(), vars.len());
         vars.push((key, value));
     }
     Ok((vars, unset))
@@ -428,8 +435,10 @@ impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
             (None, Some(default)) => self.out.push_str(default),
             (None, None) => {
                 let unset = (self.cursor.line, name.to_string());
-                // `${X}${X}` on one line is one warning.
-                if !self.unset.contains(&unset) {
+                // `${X}${X}` on one line is one warning. Lines only grow, so only this
+                // line's warnings, at the end, need comparing.
+                let mut this_line = self.unset.iter().rev().take_while(|(l, _)| *l == unset.0);
+                if !this_line.any(|seen| *seen == unset) {
                     self.unset.push(unset);
                 }
             }

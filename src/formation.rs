@@ -9,6 +9,8 @@
 //! named type beats `all` wherever it is written; no formation at all is
 //! [`Formation::default`], one of each. `release` is never part of a formation.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::procfile::{ProcessType, RELEASE, excerpt};
 
 /// Each type has 100 ports in the layout (`P + 100*i + (n-1)`): a larger count
@@ -73,12 +75,13 @@ pub fn from_positional(args: &[String]) -> Result<Formation, FormationError> {
         all: None,
         counts: Vec::new(),
     };
+    let mut named = HashSet::new();
     for arg in args {
         if arg.trim().is_empty() {
             return Err(FormationError::Empty);
         }
         for item in arg.split(',') {
-            add_item(&mut formation, item, arg)?;
+            add_item(&mut formation, &mut named, item, arg)?;
         }
     }
     if formation.all.is_none() && formation.counts.is_empty() {
@@ -88,7 +91,13 @@ pub fn from_positional(args: &[String]) -> Result<Formation, FormationError> {
 }
 
 /// Adds one `name=count` or `name` item; `spec` is the text it came from, for messages.
-fn add_item(formation: &mut Formation, item: &str, spec: &str) -> Result<(), FormationError> {
+/// `named` holds the names in `formation.counts`, for a duplicate check in constant time.
+fn add_item<'a>(
+    formation: &mut Formation,
+    named: &mut HashSet<&'a str>,
+    item: &'a str,
+    spec: &str,
+) -> Result<(), FormationError> {
     let (name, count) = match item.split_once('=') {
         Some((name, count)) => (name.trim(), Some(count.trim())),
         None => (item.trim(), None),
@@ -113,7 +122,7 @@ fn add_item(formation: &mut Formation, item: &str, spec: &str) -> Result<(), For
         if formation.all.replace(count).is_some() {
             return Err(duplicate());
         }
-    } else if formation.counts.iter().any(|(n, _)| n == name) {
+    } else if !named.insert(name) {
         return Err(duplicate());
     } else {
         formation.counts.push((name.to_string(), count));
@@ -143,10 +152,11 @@ fn parse_count(name: &str, count: &str, spec: &str) -> Result<usize, FormationEr
 /// Checks that every type the formation names is one of `type_names` (the Procfile's
 /// types; `release`, if given, is left out of the message).
 pub fn check(formation: &Formation, type_names: &[&str]) -> Result<(), FormationError> {
+    let known: HashSet<&str> = type_names.iter().copied().collect();
     match formation
         .counts
         .iter()
-        .find(|(name, _)| !type_names.contains(&name.as_str()))
+        .find(|(name, _)| !known.contains(name.as_str()))
     {
         Some((name, _)) => Err(FormationError::UnknownType {
             name: excerpt(name),
@@ -173,16 +183,15 @@ fn known_list(type_names: &[&str]) -> String {
 pub fn resolve(formation: &Formation, types: &[ProcessType]) -> Result<Vec<usize>, FormationError> {
     let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
     check(formation, &names)?;
+    let counts: HashMap<&str, usize> = formation
+        .counts
+        .iter()
+        .map(|(name, count)| (name.as_str(), *count))
+        .collect();
+    let others = formation.all.unwrap_or(0);
     Ok(names
         .iter()
-        .map(|name| {
-            formation
-                .counts
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, count)| *count)
-                .unwrap_or(formation.all.unwrap_or(0))
-        })
+        .map(|name| counts.get(name).copied().unwrap_or(others))
         .collect())
 }
 

@@ -2,6 +2,8 @@
 //! starts — naming the process that holds a busy one, the commonest pain with every
 //! Procfile runner (a leftover server from the last run).
 
+use std::collections::HashMap;
+
 use crate::error::Error;
 use crate::sys;
 
@@ -56,11 +58,17 @@ pub fn free_port() -> Option<u16> {
 pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Result<(), Error> {
     // One read of the socket tables for every port.
     let listening = sys::all_listeners();
+    // Reversed, so the first listener on a port is the one named (as before).
+    let by_port: HashMap<u16, u64> = listening
+        .iter()
+        .rev()
+        .map(|l| (l.addr.port(), l.inode))
+        .collect();
     for (what, port) in wanted {
-        if let Some(listener) = listening.iter().find(|l| l.addr.port() == port) {
+        if let Some(&inode) = by_port.get(&port) {
             return Err(Error::input(format!(
                 "port {port} ({what}) is already in use{}",
-                holder(listener.inode)
+                holder(inode)
             )));
         }
     }

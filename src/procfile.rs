@@ -6,7 +6,9 @@
 //! supervisor own that; it only names the type ([`RELEASE`]). It also holds the two
 //! small text helpers the other input loaders share ([`read_text`], [`excerpt`]).
 
+use std::collections::HashMap;
 use std::fs;
+use std::io::{self, Read};
 use std::path::Path;
 
 use crate::error::Error;
@@ -41,6 +43,8 @@ pub enum ProcfileError {
 pub fn parse(text: &str) -> Result<Vec<ProcessType>, (usize, ProcfileError)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut types: Vec<ProcessType> = Vec::new();
+    // Name to line, so duplicates are found in linear time over 100,000 types too.
+    let mut first_lines: HashMap<String, usize> = HashMap::new();
     // `lines` also drops the `\r` of CRLF files.
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -49,12 +53,13 @@ pub fn parse(text: &str) -> Result<Vec<ProcessType>, (usize, ProcfileError)> {
             continue;
         }
         let parsed = parse_entry(entry).and_then(|(name, command)| {
-            if let Some(first) = types.iter().find(|t| t.name == name) {
+            if let Some(&first_line) = first_lines.get(name) {
                 return Err(ProcfileError::Duplicate {
                     name: name.to_string(),
-                    first_line: first.line,
+                    first_line,
                 });
             }
+            first_lines.insert(name.to_string(), line);
             Ok(ProcessType {
                 name: name.to_string(),
                 command: command.to_string(),
@@ -99,14 +104,39 @@ pub fn load(path: &Path) -> Result<Vec<ProcessType>, Error> {
     parse(&text).map_err(|(line, error)| Error::located(path, line, error))
 }
 
-/// Reads a UTF-8 text file; bytes that are not UTF-8 are an error at their line.
+/// The largest Procfile, env file or hlocal.toml read: far above any real one, and
+/// small enough that a wrong path (a log, a disk image) is refused at once.
+pub const MAX_INPUT_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Reads a UTF-8 text file; bytes that are not UTF-8 are an error at their line. Only a
+/// regular file of at most [`MAX_INPUT_BYTES`] is read: the type is checked before
+/// opening, as opening a FIFO blocks until a writer comes, and `/dev/zero` never ends.
 pub fn read_text(path: &Path, about: &'static str) -> Result<String, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::io(about, path, source))?;
+    let bytes = read_capped(path).map_err(|source| Error::io(about, path, source))?;
     String::from_utf8(bytes).map_err(|error| {
         let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
         Error::located(path, line, "not valid UTF-8")
     })
+}
+
+fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    // One byte over the cap tells a file at the cap from a larger one (which may have
+    // grown since the stat).
+    fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_INPUT_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A line of user input shortened for a one-line message.

@@ -8,7 +8,7 @@
 //! formation's names. Resolving paths against the app root, and what each setting does,
 //! are `config`'s and the supervisor's business.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,14 +44,15 @@ pub struct Settings {
     pub start_cmd: Option<String>,
     #[serde(default, deserialize_with = "formation")]
     pub formation: Option<Lined<Formation>>,
+    #[serde(default, deserialize_with = "nonzero_port")]
     pub port: Option<u16>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     pub timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     pub boot_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     pub request_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     pub header_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     pub watch_debounce: Option<Duration>,
@@ -167,7 +168,9 @@ pub enum SettingsError {
 pub fn parse(text: &str) -> Result<Settings, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut settings: Settings = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |span| line_at(text, span.start));
+        let line = e
+            .span()
+            .map_or(1, |span| LineIndex::new(text).line_at(span.start));
         (line, one_line(e.message()))
     })?;
     settings.offsets_to_lines(text);
@@ -198,8 +201,9 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
         formation::check(&f.value, type_names).map_err(|e| (f.line, e.into()))?;
     }
     let known = || type_names.join(", ");
+    let names: HashSet<&str> = type_names.iter().copied().collect();
     for process in &settings.processes {
-        if !type_names.contains(&process.name.as_str()) {
+        if !names.contains(process.name.as_str()) {
             let error = SettingsError::UnknownProcess {
                 name: excerpt(&process.name),
                 known: known(),
@@ -213,7 +217,7 @@ pub fn check(settings: &Settings, type_names: &[&str]) -> Result<(), (usize, Set
             if dep.value == RELEASE {
                 return Err((dep.line, SettingsError::Release));
             }
-            if !type_names.contains(&dep.value.as_str()) {
+            if !names.contains(dep.value.as_str()) {
                 let error = SettingsError::UnknownDependency {
                     name: excerpt(&dep.value),
                     known: known(),
@@ -248,60 +252,106 @@ fn release_settings(process: &ProcessSettings) -> Result<(), SettingsError> {
 /// The first dependency cycle met walking the types in file order, as names from a type
 /// back to itself, with the line of the cycle's first `depends_on` entry.
 fn find_cycle(processes: &[ProcessSettings]) -> Option<(usize, Vec<String>)> {
+    let graph = Graph {
+        by_name: processes.iter().map(|p| (p.name.as_str(), p)).collect(),
+    };
     let mut done = HashSet::new();
     processes
         .iter()
-        .find_map(|p| visit(&p.name, processes, &mut Vec::new(), &mut done))
+        .find_map(|p| graph.cycle_from(&p.name, &mut done))
 }
 
-/// Depth-first from `name`; `path` holds the types being visited, each with the line of
-/// the dependency taken from it.
-fn visit<'a>(
-    name: &'a str,
-    processes: &'a [ProcessSettings],
-    path: &mut Vec<(&'a str, usize)>,
-    done: &mut HashSet<&'a str>,
-) -> Option<(usize, Vec<String>)> {
-    if let Some(start) = path.iter().position(|(n, _)| *n == name) {
-        let names = path[start..].iter().map(|(n, _)| n.to_string());
-        return Some((path[start].1, names.chain([name.to_string()]).collect()));
+/// The `[process.*]` tables by name.
+struct Graph<'a> {
+    by_name: HashMap<&'a str, &'a ProcessSettings>,
+}
+
+impl<'a> Graph<'a> {
+    fn deps(&self, name: &str) -> &'a [Lined<String>] {
+        self.by_name
+            .get(name)
+            .map_or(&[][..], |p: &&'a ProcessSettings| &p.depends_on[..])
     }
-    if done.contains(name) {
-        return None;
-    }
-    let deps = processes
-        .iter()
-        .find(|p| p.name == name)
-        .map_or(&[][..], |p| &p.depends_on[..]);
-    for dep in deps {
-        path.push((name, dep.line));
-        if let Some(cycle) = visit(&dep.value, processes, path, done) {
-            return Some(cycle);
+
+    /// Depth-first from `start`, with a stack of its own: a chain of 100,000
+    /// dependencies must not overflow the thread's. Each frame is a type on the path
+    /// and how many of its dependencies were taken (the last one taken leads on);
+    /// `on_path` finds a type's frame in constant time.
+    fn cycle_from(
+        &self,
+        start: &'a str,
+        done: &mut HashSet<&'a str>,
+    ) -> Option<(usize, Vec<String>)> {
+        if done.contains(start) {
+            return None;
         }
-        path.pop();
+        let mut path: Vec<(&'a str, usize)> = vec![(start, 0)];
+        let mut on_path: HashMap<&'a str, usize> = HashMap::from([(start, 0)]);
+        while let Some((name, taken)) = path.last_mut() {
+            let name: &'a str = name;
+            let Some(dep) = self.deps(name).get(*taken) else {
+                path.pop();
+                on_path.remove(name);
+                done.insert(name);
+                continue;
+            };
+            *taken += 1;
+            let next = dep.value.as_str();
+            if let Some(&at) = on_path.get(next) {
+                return Some(self.cycle(&path[at..], next));
+            }
+            if !done.contains(next) {
+                on_path.insert(next, path.len());
+                path.push((next, 0));
+            }
+        }
+        None
     }
-    done.insert(name);
-    None
+
+    /// The cycle along `frames` back to `to`, at the line of the first frame's entry.
+    fn cycle(&self, frames: &[(&'a str, usize)], to: &str) -> (usize, Vec<String>) {
+        let (first, taken) = frames[0];
+        let line = self.deps(first)[taken - 1].line;
+        let names = frames.iter().map(|(name, _)| name.to_string());
+        (line, names.chain([to.to_string()]).collect())
+    }
 }
 
 impl Settings {
     /// Turns the byte offsets deserializing left in `line` fields into 1-based lines.
     fn offsets_to_lines(&mut self, text: &str) {
+        let lines = LineIndex::new(text);
         if let Some(f) = &mut self.formation {
-            f.line = line_at(text, f.line);
+            f.line = lines.line_at(f.line);
         }
         for process in &mut self.processes {
-            process.line = line_at(text, process.line);
+            process.line = lines.line_at(process.line);
             for dep in &mut process.depends_on {
-                dep.line = line_at(text, dep.line);
+                dep.line = lines.line_at(dep.line);
             }
         }
     }
 }
 
-fn line_at(text: &str, offset: usize) -> usize {
-    let before = &text.as_bytes()[..offset.min(text.len())];
-    before.iter().filter(|&&b| b == b'\n').count() + 1
+/// The offsets of a text's newlines: each offset's line is a binary search away, so a
+/// file of 100,000 tables is not scanned once per table.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(at, _)| at)
+                .collect(),
+        )
+    }
+
+    /// 1-based line of the byte at `offset`.
+    fn line_at(&self, offset: usize) -> usize {
+        self.0.partition_point(|&newline| newline < offset) + 1
+    }
 }
 
 /// toml's and the regex crate's messages may span lines; ours are one line.
@@ -347,6 +397,16 @@ fn formation<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Lined<Formation>>
     formation::parse(spec.get_ref())
         .map(|value| Some(Lined { value, line }))
         .map_err(de::Error::custom)
+}
+
+/// `port = 0` would bind a port nobody is told about.
+fn nonzero_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    match u16::deserialize(d)? {
+        0 => Err(de::Error::custom(
+            "port 0 is not allowed (use a port from 1 to 65535)",
+        )),
+        port => Ok(Some(port)),
+    }
 }
 
 fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -188,3 +188,216 @@ fn an_unknown_key_in_hlocal_toml_names_key_and_line() {
     assert_eq!(out.stderr.lines().count(), 1);
     assert_eq!(out.code(), Some(1));
 }
+
+/// Flags whose feature is off are still checked: nothing starts, one line, exit 1.
+#[test]
+fn every_flag_is_checked_up_front_even_when_unused() {
+    for (args, error) in [
+        (
+            ["--watch-debounce", "abc"],
+            "--watch-debounce: invalid duration \"abc\"",
+        ),
+        (
+            ["--request-timeout", "abc"],
+            "--request-timeout: invalid duration \"abc\"",
+        ),
+        (
+            ["--watch-ignore", "{a"],
+            "--watch-ignore: invalid glob \"{a\"",
+        ),
+    ] {
+        let out = Hlocal::new()
+            .procfile("worker: echo started\n")
+            .args(["start", "--restart", "never"])
+            .args(args)
+            .run();
+        assert_eq!(out.code(), Some(1), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("hlocal: error: {error}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(!out.stdout.contains("started"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn port_zero_and_zero_timeouts_are_refused() {
+    for (args, error) in [
+        (
+            ["-p", "0"],
+            "-p: port 0 is not allowed (use a port from 1 to 65535)",
+        ),
+        (
+            ["--request-timeout", "0"],
+            "--request-timeout: duration \"0\" must be more than 0",
+        ),
+        (
+            ["--boot-timeout", "0s"],
+            "--boot-timeout: duration \"0s\" must be more than 0",
+        ),
+        (
+            ["--header-timeout", "0ms"],
+            "--header-timeout: duration \"0ms\" must be more than 0",
+        ),
+    ] {
+        Hlocal::new()
+            .procfile("web: echo started\n")
+            .args(["start"])
+            .args(args)
+            .run()
+            .assert_error(&format!("hlocal: error: {error}\n"));
+    }
+}
+
+#[test]
+fn port_zero_and_zero_timeouts_in_hlocal_toml_name_their_line() {
+    for (toml, error) in [
+        ("port = 0\n", "hlocal.toml:1: port 0 is not allowed"),
+        (
+            "# c\nrequest_timeout = \"0ms\"\n",
+            "hlocal.toml:2: duration \"0ms\" must be more than 0",
+        ),
+    ] {
+        let out = Hlocal::new()
+            .procfile("web: echo started\n")
+            .file("hlocal.toml", toml)
+            .args(["check"])
+            .run();
+        assert_eq!(out.code(), Some(1), "{}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!("hlocal: error: {error}")),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// `-e /dev/zero` grew without end and a FIFO blocked forever: only regular files are read.
+#[test]
+fn inputs_must_be_regular_files() {
+    let app = Hlocal::new().procfile("web: echo started\n");
+    let fifo = app.dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let fifo = fifo.to_string_lossy().into_owned();
+    for (command, args, error) in [
+        (
+            "check",
+            ["-e", "/dev/zero"],
+            "reading env file /dev/zero: not a regular file",
+        ),
+        (
+            "start",
+            ["-e", fifo.as_str()],
+            &format!("reading env file {fifo}: not a regular file") as &str,
+        ),
+        (
+            "run",
+            ["-f", fifo.as_str()],
+            &format!("reading Procfile {fifo}: not a regular file"),
+        ),
+    ] {
+        let mut hlocal = Hlocal::new()
+            .procfile("web: echo started\n")
+            .args([command]);
+        hlocal = hlocal.args(args);
+        if command == "run" {
+            hlocal = hlocal.args(["true"]);
+        }
+        hlocal
+            .run()
+            .assert_error(&format!("hlocal: error: {error}\n"));
+    }
+}
+
+#[test]
+fn inputs_over_10_mib_are_refused() {
+    let big = format!("A=1\n{}", "#".repeat(10 * 1024 * 1024));
+    Hlocal::new()
+        .procfile("web: echo started\n")
+        .file("big.env", &big)
+        .args(["check", "-e", "big.env"])
+        .run()
+        .assert_error("hlocal: error: reading env file big.env: larger than 10 MiB\n");
+}
+
+/// 100,000 process types and formation items: checking them took minutes (debug build)
+/// when duplicates and names were found by scanning lists; it now takes about half a
+/// second, and the deadline leaves room for a busy machine.
+#[test]
+fn a_hundred_thousand_types_are_checked_in_linear_time() {
+    let procfile: String = (0..LARGE).map(|i| format!("t{i}: true\n")).collect();
+    let items: Vec<String> = (0..LARGE).map(|i| format!("t{i}=1")).collect();
+    let app = Hlocal::new();
+    std::fs::write(app.dir.join("Procfile"), procfile).expect("write Procfile");
+    std::fs::write(
+        app.dir.join("hlocal.toml"),
+        format!("formation = \"{}\"\n", items.join(",")),
+    )
+    .expect("write hlocal.toml");
+    // 100,000 types cannot all have a block of 100 ports: the layout error is the answer.
+    assert_checked_within_deadline(app, "leaves no room for the formation");
+}
+
+/// An env file of 100,000 lines, each referring to an earlier one: 34 s (debug build)
+/// when every `${NAME}` scanned the lines before it.
+#[test]
+fn a_hundred_thousand_env_references_are_resolved_in_linear_time() {
+    let env: String = (0..LARGE)
+        .map(|i| format!("K{i}=${{K{}}}x\n", i / 2))
+        .collect();
+    let app = Hlocal::new().procfile("web: true\n");
+    std::fs::write(app.dir.join(".env"), env).expect("write .env");
+    // That much environment cannot be given to a process: the size check is the answer.
+    assert_checked_within_deadline(app, "the environment is too big");
+}
+
+/// A chain of 20,000 `depends_on` closed into a cycle: the recursive search overflowed
+/// the stack (after 90 s, as each table's line was counted from the file's start).
+/// Parsing 20,000 TOML tables takes a debug build about 0.3 s.
+#[test]
+fn twenty_thousand_dependencies_are_walked_without_recursion() {
+    const CHAIN: usize = 20_000;
+    let procfile: String = (0..CHAIN).map(|i| format!("t{i}: true\n")).collect();
+    let tables: String = (0..CHAIN)
+        .map(|i| format!("[process.t{i}]\ndepends_on = [\"t{}\"]\n", (i + 1) % CHAIN))
+        .collect();
+    let app = Hlocal::new();
+    std::fs::write(app.dir.join("Procfile"), procfile).expect("write Procfile");
+    std::fs::write(app.dir.join("hlocal.toml"), tables).expect("write hlocal.toml");
+    assert_checked_within_deadline(app, "hlocal.toml:2: dependency cycle: t0 -> t1 -> t2");
+}
+
+const LARGE: usize = 100_000;
+
+/// `hlocal check` ends within 8 s (over 5x its time, 0.5-1.5 s, on this machine under
+/// load) with one error line.
+fn assert_checked_within_deadline(app: Hlocal, error: &str) {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+    // A file, not a pipe: a long message must not block hlocal while nobody reads.
+    let stderr_path = app.dir.join("stderr");
+    let stderr_file = std::fs::File::create(&stderr_path).expect("create stderr file");
+    let mut child = app
+        .args(["check"])
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr_file)
+        .spawn()
+        .expect("spawn hlocal");
+    let status = crate::harness::wait_with_deadline(&mut child, DEADLINE);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let status =
+        status.unwrap_or_else(|| panic!("hlocal check did not finish within {DEADLINE:?}"));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(error), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
