@@ -21,7 +21,7 @@ use std::path::Path;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{self, Error};
-use crate::procfile::{excerpt, read_text};
+use crate::textfile::{excerpt, read_text};
 
 /// Config vars in order: `(name, value)`.
 pub type Vars = Vec<(String, String)>;

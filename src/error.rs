@@ -72,12 +72,6 @@ pub fn display_path(path: &Path) -> String {
     shown.display().to_string()
 }
 
-impl From<crate::formation::FormationError> for Error {
-    fn from(error: crate::formation::FormationError) -> Self {
-        Error::input(format!("formation: {error}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

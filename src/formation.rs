@@ -11,7 +11,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::procfile::{ProcessType, RELEASE, excerpt};
+use crate::error::Error;
+use crate::procfile::{ProcessType, RELEASE};
+use crate::textfile::excerpt;
 
 /// Each type has 100 ports in the layout (`P + 100*i + (n-1)`): a larger count
 /// would take the next type's ports.
@@ -193,6 +195,12 @@ pub fn resolve(formation: &Formation, types: &[ProcessType]) -> Result<Vec<usize
         .iter()
         .map(|name| counts.get(name).copied().unwrap_or(others))
         .collect())
+}
+
+impl From<FormationError> for Error {
+    fn from(error: FormationError) -> Self {
+        Error::input(format!("formation: {error}"))
+    }
 }
 
 #[cfg(test)]

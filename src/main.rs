@@ -19,6 +19,7 @@ mod run;
 mod settings;
 mod supervisor;
 mod sys;
+mod textfile;
 mod watch;
 
 use std::process::ExitCode;

@@ -22,10 +22,11 @@ use crate::duration;
 use crate::error::Error;
 use crate::formation::{self, Formation, FormationError};
 use crate::output::{ColorChoice, LogFormat};
-use crate::procfile::{RELEASE, excerpt, read_text};
+use crate::procfile::RELEASE;
 use crate::router::Balance;
 use crate::supervisor::policy::RestartPolicy;
 use crate::sys::Signal;
+use crate::textfile::{excerpt, read_text};
 
 pub const FILE_NAME: &str = "hlocal.toml";
 
