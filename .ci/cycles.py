@@ -2,7 +2,8 @@
 """Dependency cycles between hlocal's source files, as a ratchet.
 
 Reads every `src/**/*.rs` (test code left out: `src/**/tests/` and what follows a
-`#[cfg(test)] mod`), resolves each `crate::…` and `super::…` path to the file it names,
+`#[cfg(test)] mod`), resolves each `crate::…` and `super::…` path to the file it names (a path that
+starts with an item, `super::Signal`, names no module and is not followed),
 and finds the strongly connected components of that graph: each component of more than
 one file is a cycle. The cycles that existed when this check was added are listed in
 `.ci/cycles.allowed` (one component per line, its files sorted and space-separated); the

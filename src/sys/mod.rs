@@ -8,6 +8,7 @@ mod foreground;
 mod limits;
 mod net;
 mod orphans;
+mod procfs;
 mod signal;
 #[cfg(target_os = "linux")]
 mod sockdiag;

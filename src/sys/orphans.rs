@@ -38,7 +38,7 @@ fn own_children() -> Option<Vec<(u32, char)>> {
     Some(
         children
             .into_iter()
-            .filter_map(|pid| Some((pid, super::unix::proc_state(pid)?)))
+            .filter_map(|pid| Some((pid, super::procfs::proc_state(pid)?)))
             .collect(),
     )
 }

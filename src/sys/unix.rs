@@ -18,6 +18,7 @@ use nix::sys::signal::{self as nix_signal, SigHandler};
 use nix::unistd::{ForkResult, Pid};
 
 use super::Signal;
+use super::procfs::{Listener, proc_stat, proc_state};
 
 fn to_nix(signal: Signal) -> nix_signal::Signal {
     use nix_signal::Signal as N;
@@ -100,22 +101,6 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-struct ProcStat {
-    state: char,
-    pgrp: u32,
-}
-
-/// Fields 3 and 5 of `/proc/PID/stat`; the command name (field 2) may hold spaces and
-/// parentheses, so parsing starts after its last `)`.
-fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some(ProcStat { state, pgrp })
-}
 
 /// The environment variable that marks every process hlocal starts, inherited by all
 /// their descendants: it finds what escaped the process groups (a daemon that called
@@ -143,11 +128,6 @@ fn in_session(pid: u32, token: &str) -> bool {
         .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
 }
 
-pub(super) fn proc_state(pid: u32) -> Option<char> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    text[text.rfind(')')? + 1..].trim_start().chars().next()
-}
-
 /// Sends `signal` to one process. `false` when it is gone.
 pub(super) fn signal_process(pid: u32, signal: Signal) -> bool {
     let Some(pid) = signal_target(pid) else {
@@ -171,13 +151,6 @@ pub fn process_command(pid: u32) -> Option<String> {
     } else {
         Some(words.join(" "))
     }
-}
-
-/// A TCP socket in LISTEN state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    pub addr: SocketAddr,
-    pub inode: u64,
 }
 
 /// Every TCP listener on `port`, IPv4 and IPv6, read from the kernel's socket tables:
