@@ -101,7 +101,6 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-
 /// The environment variable that marks every process hlocal starts, inherited by all
 /// their descendants: it finds what escaped the process groups (a daemon that called
 /// `setsid`) when everything must go.
