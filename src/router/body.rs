@@ -1,16 +1,14 @@
 //! The bodies the router streams, and the one place a request is logged.
 //!
 //! [`RouterBody`] is what clients receive: a backend's body passed through frame by
-//! frame ([`Proxied`]), or a page the router made. [`ReqBody`] is what backends receive:
-//! the client's body, passed through while noting whether it is still being sent (H18
-//! when the backend leaves before it is). [`Exchange`] carries a request's log entry
+//! frame ([`Proxied`]), or a page the router made; what backends receive is
+//! `upstream::ReqBody`. [`Exchange`] carries a request's log entry
 //! from arrival to the last byte and logs it exactly once: with the code it was given, as
 //! served when the body ends, or as H27 when hyper drops it because the client left.
 //! Choosing a backend and making the response are `service`'s and `forward`'s work.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -18,8 +16,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Instant;
 
 use super::codes::{Code, Entry};
-use super::service::ConnCtx;
-use super::upstream::{Conn, Key, Wire};
+use super::conn::ConnCtx;
+use super::upstream::{Conn, Key};
 
 /// One request's log entry on its way from arrival to the last response byte.
 pub(crate) struct Exchange {
@@ -163,72 +161,5 @@ impl Drop for Proxied {
         if self.inner.is_end_stream() {
             self.exchange.finish(None);
         }
-    }
-}
-
-/// A client's request body on its way to a backend.
-pub(crate) struct ReqBody {
-    /// `None`: no body (a request replayed on a new connection, see `forward::send`).
-    inner: Option<Incoming>,
-    wire: Option<Arc<Wire>>,
-}
-
-impl ReqBody {
-    pub(crate) fn new(inner: Incoming) -> ReqBody {
-        ReqBody {
-            inner: Some(inner),
-            wire: None,
-        }
-    }
-
-    pub(crate) fn empty() -> ReqBody {
-        ReqBody {
-            inner: None,
-            wire: None,
-        }
-    }
-
-    /// Ties the body to the connection it is sent on, which then knows whether the body
-    /// is still being sent.
-    pub(crate) fn send_on(&mut self, wire: &Arc<Wire>) {
-        let pending = !self.is_end_stream();
-        wire.body_pending.store(pending, Ordering::Relaxed);
-        self.wire = pending.then(|| Arc::clone(wire));
-    }
-
-    fn sent(&mut self) {
-        if let Some(wire) = self.wire.take() {
-            wire.body_pending.store(false, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Body for ReqBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
-        if frame.is_none() || inner.is_end_stream() {
-            this.sent();
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

@@ -18,20 +18,19 @@ use std::time::{Duration, SystemTime};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
 use super::Router;
-use super::body::{Exchange, Proxied, ReqBody, RouterBody};
+use super::body::{Exchange, Proxied, RouterBody};
 use super::codes::{Cause, Code, Entry};
+use super::conn::{Bridge, ConnCtx};
 use super::headers::{self, Forwarded};
 use super::pool::{Backend, Tried};
 use super::rewind::Rewind;
-use super::service::ConnCtx;
-use super::upstream::{Conn, Key, STALL, Upstream, Wire};
+use super::upstream::{Conn, Key, ReqBody, STALL, Upstream, Wire};
 
 /// Heroku: "a maximum of 10 connection attempts, or fewer if you have less than 10
 /// running web dynos", and 5 seconds before a connection attempt is given up (H19).
@@ -43,12 +42,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// once: the app saw the request, and sending it again could crash it again (pingora's
 /// "retry only reused").
 const MAX_UNSENT_RETRIES: usize = 3;
-
-/// The backend's side of a `101 Switching Protocols`, to be joined to the client's
-/// socket once hyper lets go of it.
-pub(crate) struct Bridge {
-    backend: OnUpgrade,
-}
 
 /// The client's request as the backend should see it: Heroku's headers, no hop-by-hop
 /// fields, HTTP/1.1, origin-form target.

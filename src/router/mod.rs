@@ -10,14 +10,15 @@
 //! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
 //! backend connections, `forward` moves requests and responses, `server` runs accepted
 //! connections on the router's own threads (`workers`), within a cap that evicts idle
-//! ones first (`clients`), `service` ties one request together; `headers` and `codes`
-//! are pure.
+//! ones first (`clients`), `service` ties one request together, `conn` is a client
+//! connection's shared state; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
 mod batch;
 mod body;
 mod clients;
 mod codes;
+mod conn;
 mod forward;
 mod headers;
 pub mod pool;

@@ -30,10 +30,11 @@ use tokio::task::JoinSet;
 use super::Router;
 use super::body::RouterBody;
 use super::clients::Admitted;
+use super::conn::ConnCtx;
 use super::forward;
 use super::headers;
 use super::rewind::Rewind;
-use super::service::{self, ConnCtx};
+use super::service;
 use crate::sys;
 
 /// hyper rejects a request with more headers than this with a 431 before the router

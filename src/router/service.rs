@@ -6,8 +6,7 @@
 //! instance, get a connection, send, wait for the response head) → `forward::respond`,
 //! or a Heroku-style error page when any step gives a [`Code`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -17,69 +16,9 @@ use tokio::time::Instant;
 use super::Router;
 use super::body::{Exchange, RouterBody};
 use super::codes::{self, Code, Entry};
-use super::forward::{self, Bridge};
+use super::conn::ConnCtx;
+use super::forward;
 use super::headers;
-
-/// Per client connection: the router, who the client is, and a pending upgrade.
-pub(crate) struct ConnCtx {
-    pub(crate) router: Arc<Router>,
-    /// The client's address as a header value (`X-Forwarded-For`, `fwd=`).
-    client: HeaderValue,
-    /// A `101` to bridge once hyper has let go of the client connection. Requests run
-    /// inside the connection's task (in hyper's connection), so the task finds it here
-    /// when hyper returns: no channel, no extra wake-up.
-    bridge: Mutex<Option<Bridge>>,
-    /// Requests begun and finished (logged) on this connection: the connection is idle
-    /// when they are equal, and may then be parked (`server`).
-    begun: AtomicU64,
-    finished: AtomicU64,
-}
-
-impl ConnCtx {
-    pub(crate) fn new(router: Arc<Router>, client: HeaderValue) -> ConnCtx {
-        ConnCtx {
-            router,
-            client,
-            bridge: Mutex::default(),
-            begun: AtomicU64::new(0),
-            finished: AtomicU64::new(0),
-        }
-    }
-
-    fn pending_bridge(&self) -> MutexGuard<'_, Option<Bridge>> {
-        self.bridge.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn log(&self, code: Option<Code>, entry: &Entry) {
-        self.router.logs.push(codes::fields(code, entry));
-    }
-
-    pub(crate) fn bridge(&self, bridge: Bridge) {
-        *self.pending_bridge() = Some(bridge);
-    }
-
-    /// The upgrade a request left, if any.
-    pub(crate) fn take_bridge(&self) -> Option<Bridge> {
-        self.pending_bridge().take()
-    }
-
-    pub(crate) fn begin(&self) {
-        self.begun.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn end(&self) {
-        self.finished.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Requests begun so far.
-    pub(crate) fn requests(&self) -> u64 {
-        self.begun.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn is_idle(&self) -> bool {
-        self.finished.load(Ordering::Relaxed) == self.begun.load(Ordering::Relaxed)
-    }
-}
 
 /// The service: never fails; every problem is a response with a Heroku code.
 pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RouterBody> {
@@ -107,7 +46,7 @@ fn entry(ctx: &ConnCtx, req: &Request<Incoming>) -> Entry {
         uri: req.uri().clone(),
         host: req.headers().get(header::HOST).cloned(),
         request_id: headers::request_id(req.headers()),
-        fwd: headers::forwarded_for(req.headers(), &ctx.client),
+        fwd: headers::forwarded_for(req.headers(), ctx.client()),
         version: req.version(),
         dyno: None,
         connect: None,

@@ -7,7 +7,9 @@
 //! so WebSockets can be bridged); the pool holds only the sending halves. A connection
 //! leaves the pool when checked out and comes back only after a response ended cleanly
 //! (`body::Exchange::finish`), so one in trouble is simply dropped, which closes it.
-//! Which backend to use is `pool`'s decision.
+//! Which backend to use is `pool`'s decision. [`ReqBody`] is what a backend connection
+//! sends: the client's body, passed through while the connection's [`Wire`] notes whether
+//! it is still being sent (H18 when the backend leaves before it is).
 //!
 //! Single-threaded backends (`python -m http.server` with HTTP/1.1, WEBrick) serve one
 //! connection at a time: an idle pooled connection occupies their only thread, and a
@@ -19,11 +21,13 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -31,7 +35,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::body::ReqBody;
 use super::pool::Backend;
 use crate::sys;
 
@@ -256,5 +259,72 @@ impl AsyncWrite for QuickAck {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// A client's request body on its way to a backend.
+pub(crate) struct ReqBody {
+    /// `None`: no body (a request replayed on a new connection, see `forward::send`).
+    inner: Option<Incoming>,
+    wire: Option<Arc<Wire>>,
+}
+
+impl ReqBody {
+    pub(crate) fn new(inner: Incoming) -> ReqBody {
+        ReqBody {
+            inner: Some(inner),
+            wire: None,
+        }
+    }
+
+    pub(crate) fn empty() -> ReqBody {
+        ReqBody {
+            inner: None,
+            wire: None,
+        }
+    }
+
+    /// Ties the body to the connection it is sent on, which then knows whether the body
+    /// is still being sent.
+    pub(crate) fn send_on(&mut self, wire: &Arc<Wire>) {
+        let pending = !self.is_end_stream();
+        wire.body_pending.store(pending, Ordering::Relaxed);
+        self.wire = pending.then(|| Arc::clone(wire));
+    }
+
+    fn sent(&mut self) {
+        if let Some(wire) = self.wire.take() {
+            wire.body_pending.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
+        if frame.is_none() || inner.is_end_stream() {
+            this.sent();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
