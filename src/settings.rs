@@ -562,38 +562,18 @@ impl<'de> Visitor<'de> for EnvFilesVisitor {
 
 impl<'de> Deserialize<'de> for WatchSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(WatchSettingVisitor)
-    }
-}
-
-struct WatchSettingVisitor;
-
-impl<'de> Visitor<'de> for WatchSettingVisitor {
-    type Value = WatchSetting;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("true, false or an array of paths")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<WatchSetting, E> {
-        Ok(if v {
-            WatchSetting::Root
-        } else {
-            WatchSetting::Off
+        let setting = BoolOrList::<NonEmptyPath>::deserialize(
+            d,
+            "true, false or an array of paths",
+            "watch = [] names no path (use false to turn watching off)",
+        )?;
+        Ok(match setting {
+            BoolOrList::Bool(true) => WatchSetting::Root,
+            BoolOrList::Bool(false) => WatchSetting::Off,
+            BoolOrList::List(paths) => {
+                WatchSetting::Paths(paths.into_iter().map(|NonEmptyPath(p)| p).collect())
+            }
         })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WatchSetting, A::Error> {
-        let mut paths = Vec::new();
-        while let Some(NonEmptyPath(path)) = seq.next_element()? {
-            paths.push(path);
-        }
-        if paths.is_empty() {
-            return Err(de::Error::custom(
-                "watch = [] names no path (use false to turn watching off)",
-            ));
-        }
-        Ok(WatchSetting::Paths(paths))
     }
 }
 
@@ -611,38 +591,68 @@ impl<'de> Deserialize<'de> for Glob {
 
 impl<'de> Deserialize<'de> for ProcessWatch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ProcessWatchVisitor)
+        let setting = BoolOrList::<Glob>::deserialize(
+            d,
+            "true, false or an array of globs",
+            "watch = [] names no glob (use false to exempt this process)",
+        )?;
+        Ok(match setting {
+            BoolOrList::Bool(true) => ProcessWatch::Any,
+            BoolOrList::Bool(false) => ProcessWatch::Exempt,
+            BoolOrList::List(globs) => {
+                ProcessWatch::Globs(globs.into_iter().map(|Glob(g)| g).collect())
+            }
+        })
     }
 }
 
-struct ProcessWatchVisitor;
+/// `watch = true`, `false` or a non-empty array: the shape both `watch` keys share.
+enum BoolOrList<T> {
+    Bool(bool),
+    List(Vec<T>),
+}
 
-impl<'de> Visitor<'de> for ProcessWatchVisitor {
-    type Value = ProcessWatch;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("true, false or an array of globs")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<ProcessWatch, E> {
-        Ok(if v {
-            ProcessWatch::Any
-        } else {
-            ProcessWatch::Exempt
+impl<'de, T: Deserialize<'de>> BoolOrList<T> {
+    fn deserialize<D: Deserializer<'de>>(
+        d: D,
+        expecting: &'static str,
+        empty: &'static str,
+    ) -> Result<Self, D::Error> {
+        d.deserialize_any(BoolOrListVisitor {
+            expecting,
+            empty,
+            items: std::marker::PhantomData,
         })
     }
+}
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ProcessWatch, A::Error> {
-        let mut globs = Vec::new();
-        while let Some(Glob(glob)) = seq.next_element()? {
-            globs.push(glob);
+struct BoolOrListVisitor<T> {
+    expecting: &'static str,
+    /// The error for `[]`, which would mean neither on nor off.
+    empty: &'static str,
+    items: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for BoolOrListVisitor<T> {
+    type Value = BoolOrList<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<BoolOrList<T>, E> {
+        Ok(BoolOrList::Bool(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BoolOrList<T>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
         }
-        if globs.is_empty() {
-            return Err(de::Error::custom(
-                "watch = [] names no glob (use false to exempt this process)",
-            ));
+        if items.is_empty() {
+            return Err(de::Error::custom(self.empty));
         }
-        Ok(ProcessWatch::Globs(globs))
+        Ok(BoolOrList::List(items))
     }
 }
 
