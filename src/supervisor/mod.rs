@@ -308,9 +308,11 @@ impl Supervisor {
     /// that left the last run's group (`setsid`, a daemonizing server) it would make every
     /// restart fail with "Address already in use". One of ours is stopped; another is
     /// named. (An instance that ended for good keeps its daemon until the shutdown.)
+    /// A first start needs no scan: every port was checked free when hlocal started.
     async fn release_port(&mut self, idx: usize) {
         let s = &self.slots[idx];
-        if !s.is_web(&self.config) || self.phase != Phase::Running {
+        let restart = s.generation > 0;
+        if !restart || !s.is_web(&self.config) || self.phase != Phase::Running {
             return;
         }
         let (name, port, session) = (Arc::clone(&s.name), s.port, Arc::clone(&self.session));
