@@ -36,6 +36,7 @@ fn wait_writable(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
 /// A file by device and inode: the portable way to tell that two names (or an open
 /// descriptor and a name) are the same file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
