@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::{ColorChoice, LogFormat};
-use crate::router::Balance;
-use crate::supervisor::policy::RestartPolicy;
+use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -3,23 +3,17 @@
 //! `main` parses the command line (usage errors are clap's own, exit 2), dispatches, and
 //! renders any error once, as `hlocal: error: …`, with the exit code the error maps to.
 
-mod app;
-mod check;
 mod cli;
+mod commands;
 mod config;
-mod duration;
-mod env;
 mod error;
-mod formation;
+mod input;
+mod options;
 mod output;
 mod ports;
-mod procfile;
 mod router;
-mod run;
-mod settings;
 mod supervisor;
 mod sys;
-mod textfile;
 mod watch;
 
 use std::process::ExitCode;
@@ -41,9 +35,9 @@ fn main() -> ExitCode {
         Err(e) => return usage(&e),
     };
     let result = match cli.command {
-        Command::Start(args) => config::resolve_start(&args).and_then(app::start),
-        Command::Run(args) => run::run(args),
-        Command::Check(args) => check::check(args).map(|()| 0),
+        Command::Start(args) => config::resolve_start(&args).and_then(commands::start),
+        Command::Run(args) => commands::run(args),
+        Command::Check(args) => commands::check(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),

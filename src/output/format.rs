@@ -11,41 +11,10 @@ use jiff::tz::TimeZone;
 use nu_ansi_term::{Color, Style};
 use serde::Serialize;
 
+use crate::options::LogFormat;
+
 use super::lines::{clean_line, needs_cleaning, split_lines, split_long};
 use super::{Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream};
-
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LogFormat {
-    /// foreman's `14:03:07 web.1  | line`.
-    #[default]
-    Plain,
-    /// Logplex's `2026-11-22T14:03:07.123456+00:00 app[web.1]: line`.
-    Heroku,
-}
-
-/// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ColorChoice {
-    /// Color exactly when stdout is a terminal and `NO_COLOR` is unset.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    /// `auto` is "stdout is a terminal and NO_COLOR is unset", whatever `TERM` says.
-    pub fn resolve(self, stdout_is_terminal: bool, no_color_set: bool) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => stdout_is_terminal && !no_color_set,
-        }
-    }
-}
 
 /// Resolved output options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -675,14 +644,5 @@ mod tests {
         s.color = true;
         let got = render(s, 5, &output("x\n"));
         assert_eq!(got, "\x1b[36mweb.1  |\x1b[0m x\n");
-    }
-
-    #[test]
-    fn color_choice() {
-        assert!(ColorChoice::Auto.resolve(true, false));
-        assert!(!ColorChoice::Auto.resolve(true, true));
-        assert!(!ColorChoice::Auto.resolve(false, false));
-        assert!(ColorChoice::Always.resolve(false, true));
-        assert!(!ColorChoice::Never.resolve(true, false));
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-pub use format::{ColorChoice, LogFormat, OutputStyle};
+pub use format::OutputStyle;
 pub use printer::Printer;
 pub use router_log::{RouterLog, RouterValue};
 

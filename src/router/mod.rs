@@ -43,11 +43,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::error::Error;
+use crate::options::Balance;
 use crate::output::LogSender;
 use batch::LogBatch;
 use clients::Clients;
 pub(crate) use pool::Picker;
-pub use pool::{Backend, Backends, Balance};
+pub use pool::{Backend, Backends};
 use upstream::{Stalls, Upstream};
 
 #[derive(Debug, Clone)]

@@ -15,17 +15,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::codes::Code;
+use crate::options::Balance;
 
-/// `--balance`: Heroku's router picks a dyno at random; round-robin is more predictable
-/// locally, so it is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Balance {
-    #[default]
-    RoundRobin,
-    Random,
-}
+use super::codes::Code;
 
 /// One `up` web instance.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::spec::TypeWatch;
 use super::state::State;
 use super::{Phase, Supervisor, policy, slot};
-use crate::config::TypeWatch;
 
 impl Supervisor {
     pub(super) async fn on_files_changed(&mut self, paths: &[PathBuf]) {

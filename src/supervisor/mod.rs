@@ -30,6 +30,7 @@ mod release;
 mod shell;
 mod shutdown;
 mod slot;
+pub mod spec;
 pub mod state;
 
 use std::path::PathBuf;
@@ -39,13 +40,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::StartConfig;
 use crate::output::{LogSender, Record, StateChange};
 use crate::router::Backends;
 use crate::sys::{Signal, Watchdog};
 use instance::{Control, Report, RunEvent, RunId, RunSpec};
 use ready::Readiness;
 use slot::Slot;
+use spec::StartConfig;
 use state::State;
 
 /// What the supervisor reacts to besides its own runs.

@@ -6,29 +6,6 @@
 
 use std::time::Duration;
 
-/// When a process that ended should be started again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    /// Restart after a non-zero exit or a death by signal; exit 0 stays `exited`.
-    #[default]
-    OnFailure,
-    /// Restart after any exit.
-    Always,
-    /// Never restart.
-    Never,
-}
-
-impl RestartPolicy {
-    pub fn should_restart(self, succeeded: bool) -> bool {
-        match self {
-            RestartPolicy::OnFailure => !succeeded,
-            RestartPolicy::Always => true,
-            RestartPolicy::Never => false,
-        }
-    }
-}
-
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(30);
 /// A run that stayed up this long is healthy: the next crash starts the back-off afresh.
@@ -88,13 +65,5 @@ mod tests {
         for _ in 0..10_000 {
             assert!(b.next_delay(secs(0)) <= MAX_DELAY);
         }
-    }
-
-    #[test]
-    fn policies() {
-        assert!(RestartPolicy::OnFailure.should_restart(false));
-        assert!(!RestartPolicy::OnFailure.should_restart(true));
-        assert!(RestartPolicy::Always.should_restart(true));
-        assert!(!RestartPolicy::Never.should_restart(false));
     }
 }

@@ -21,7 +21,7 @@ use std::path::Path;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{self, Error};
-use crate::textfile::{excerpt, read_text};
+use crate::input::textfile::{excerpt, read_text};
 
 /// Config vars in order: `(name, value)`.
 pub type Vars = Vec<(String, String)>;
@@ -585,7 +585,7 @@ impl<'de> Visitor<'de> for Flatten<'_> {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-    use crate::procfile::tests::TempDir;
+    use crate::input::procfile::tests::TempDir;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
         pairs

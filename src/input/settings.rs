@@ -18,15 +18,13 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
-use crate::duration;
 use crate::error::Error;
-use crate::formation::{self, Formation, FormationError};
-use crate::output::{ColorChoice, LogFormat};
-use crate::procfile::RELEASE;
-use crate::router::Balance;
-use crate::supervisor::policy::RestartPolicy;
+use crate::input::duration;
+use crate::input::formation::{self, Formation, FormationError};
+use crate::input::procfile::RELEASE;
+use crate::input::textfile::{excerpt, read_text};
+use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
 use crate::sys::Signal;
-use crate::textfile::{excerpt, read_text};
 
 pub const FILE_NAME: &str = "hlocal.toml";
 
@@ -731,7 +729,7 @@ fn compile_regex(pattern: &str) -> Result<Regex, String> {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-    use crate::procfile::tests::TempDir;
+    use crate::input::procfile::tests::TempDir;
 
     fn ok(text: &str) -> Settings {
         parse(text).unwrap()

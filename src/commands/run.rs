@@ -16,7 +16,7 @@ use crate::sys;
 
 pub fn run(args: RunArgs) -> Result<i32, Error> {
     let app = config::load_app(&args.app, config::Procfile::Optional)?;
-    crate::check::warn(&app.env_warnings);
+    super::check::warn(&app.env_warnings);
     let port = config::public_port(args.port, app.settings.as_ref(), &app.env)?;
     let mut command = build_command(&args.command, &app.types);
     command
@@ -32,7 +32,7 @@ pub fn run(args: RunArgs) -> Result<i32, Error> {
     })
 }
 
-fn build_command(words: &[String], types: &[crate::procfile::ProcessType]) -> Command {
+fn build_command(words: &[String], types: &[crate::input::procfile::ProcessType]) -> Command {
     let (first, rest) = match words {
         [first, rest @ ..] => (first, rest),
         [] => return Command::new("true"),
@@ -100,7 +100,7 @@ fn without_comment(script: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procfile::ProcessType;
+    use crate::input::procfile::ProcessType;
 
     fn argv(command: &Command) -> Vec<String> {
         std::iter::once(command.get_program())

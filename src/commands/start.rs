@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::StartConfig;
 use crate::error::Error;
 use crate::output::{LogSender, Printer};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
+use crate::supervisor::spec::StartConfig;
 use crate::supervisor::{Event, Supervisor};
 use crate::sys::{self, ShutdownSignals, Watchdog};
 use crate::watch::Watcher;

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::error::Error;
-use crate::procfile::{ProcessType, RELEASE};
-use crate::textfile::excerpt;
+use crate::input::procfile::{ProcessType, RELEASE};
+use crate::input::textfile::excerpt;
 
 /// Each type has 100 ports in the layout (`P + 100*i + (n-1)`): a larger count
 /// would take the next type's ports.

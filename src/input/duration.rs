@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::textfile::excerpt;
+use crate::input::textfile::excerpt;
 
 /// Longer than any grace period, boot or debounce a developer means; larger values are
 /// typos, and tokio timers far in the future are better avoided.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::textfile::{excerpt, read_text};
+use crate::input::textfile::{excerpt, read_text};
 
 /// The type Heroku runs once, to completion, before the formation (its release phase).
 pub const RELEASE: &str = "release";

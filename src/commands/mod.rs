@@ -1,0 +1,10 @@
+//! One file per subcommand: `start` assembles and runs the app, `run` runs a one-off
+//! command with the app's config, `check` validates without starting anything.
+
+mod check;
+mod run;
+mod start;
+
+pub use check::check;
+pub use run::run;
+pub use start::start;

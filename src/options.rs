@@ -1,0 +1,91 @@
+//! The choices a user makes on the command line or in hlocal.toml that several layers
+//! share: the CLI and the settings file parse them, the supervisor, the printer and the
+//! router act on them. A leaf: it depends on no other module of hlocal.
+
+/// When a process that ended should be started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Restart after a non-zero exit or a death by signal; exit 0 stays `exited`.
+    #[default]
+    OnFailure,
+    /// Restart after any exit.
+    Always,
+    /// Never restart.
+    Never,
+}
+
+impl RestartPolicy {
+    pub fn should_restart(self, succeeded: bool) -> bool {
+        match self {
+            RestartPolicy::OnFailure => !succeeded,
+            RestartPolicy::Always => true,
+            RestartPolicy::Never => false,
+        }
+    }
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// foreman's `14:03:07 web.1  | line`.
+    #[default]
+    Plain,
+    /// Logplex's `2026-11-22T14:03:07.123456+00:00 app[web.1]: line`.
+    Heroku,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ColorChoice {
+    /// Color exactly when stdout is a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// `auto` is "stdout is a terminal and NO_COLOR is unset", whatever `TERM` says.
+    pub fn resolve(self, stdout_is_terminal: bool, no_color_set: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_is_terminal && !no_color_set,
+        }
+    }
+}
+
+/// `--balance`: Heroku's router picks a dyno at random; round-robin is more predictable
+/// locally, so it is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    Random,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies() {
+        assert!(RestartPolicy::OnFailure.should_restart(false));
+        assert!(!RestartPolicy::OnFailure.should_restart(true));
+        assert!(RestartPolicy::Always.should_restart(true));
+        assert!(!RestartPolicy::Never.should_restart(false));
+    }
+
+    #[test]
+    fn color_choice() {
+        assert!(ColorChoice::Auto.resolve(true, false));
+        assert!(!ColorChoice::Auto.resolve(true, true));
+        assert!(!ColorChoice::Auto.resolve(false, false));
+        assert!(ColorChoice::Always.resolve(false, true));
+        assert!(!ColorChoice::Never.resolve(true, false));
+    }
+}
