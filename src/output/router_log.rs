@@ -29,7 +29,7 @@ pub enum RouterValue<'a> {
 
 /// A value as stored: texts as a range of [`RouterLog::text`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
+enum Stored {
     Word(usize, usize),
     Quoted(usize, usize),
     Millis(u64),
@@ -40,7 +40,7 @@ enum Slot {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouterLog {
     text: String,
-    fields: Vec<(&'static str, Slot)>,
+    fields: Vec<(&'static str, Stored)>,
 }
 
 impl RouterLog {
@@ -54,21 +54,21 @@ impl RouterLog {
 
     /// Appends a field.
     pub fn push(&mut self, key: &'static str, value: RouterValue<'_>) {
-        let slot = match value {
+        let stored = match value {
             // Nothing to quote means nothing to escape: one scan for a plain word.
             RouterValue::Word(s) if !s.bytes().any(needs_quotes) => {
                 let (start, end) = self.store_verbatim(s);
-                Slot::Word(start, end)
+                Stored::Word(start, end)
             }
             RouterValue::Word(s) | RouterValue::Quoted(s) => {
                 let (start, end) = self.store(s);
-                Slot::Quoted(start, end)
+                Stored::Quoted(start, end)
             }
-            RouterValue::Millis(n) => Slot::Millis(n),
-            RouterValue::Number(n) => Slot::Number(n),
-            RouterValue::Empty => Slot::Empty,
+            RouterValue::Millis(n) => Stored::Millis(n),
+            RouterValue::Number(n) => Stored::Number(n),
+            RouterValue::Empty => Stored::Empty,
         };
-        self.fields.push((key, slot));
+        self.fields.push((key, stored));
     }
 
     /// Appends `s` escaped; the common text, with nothing to escape, is copied at once.
@@ -91,17 +91,17 @@ impl RouterLog {
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, RouterValue<'_>)> {
         self.fields
             .iter()
-            .map(|&(key, slot)| (key, self.value(slot)))
+            .map(|&(key, stored)| (key, self.value(stored)))
     }
 
-    fn value(&self, slot: Slot) -> RouterValue<'_> {
+    fn value(&self, stored: Stored) -> RouterValue<'_> {
         let text = |start: usize, end: usize| self.text.get(start..end).unwrap_or_default();
-        match slot {
-            Slot::Word(start, end) => RouterValue::Word(text(start, end)),
-            Slot::Quoted(start, end) => RouterValue::Quoted(text(start, end)),
-            Slot::Millis(n) => RouterValue::Millis(n),
-            Slot::Number(n) => RouterValue::Number(n),
-            Slot::Empty => RouterValue::Empty,
+        match stored {
+            Stored::Word(start, end) => RouterValue::Word(text(start, end)),
+            Stored::Quoted(start, end) => RouterValue::Quoted(text(start, end)),
+            Stored::Millis(n) => RouterValue::Millis(n),
+            Stored::Number(n) => RouterValue::Number(n),
+            Stored::Empty => RouterValue::Empty,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`RouterBody`] is what clients receive: a backend's body passed through frame by
 //! frame ([`Proxied`]), or a page the router made; what backends receive is
-//! `upstream::ReqBody`. [`Exchange`] carries a request's log entry
+//! `conn_pool::ReqBody`. [`Exchange`] carries a request's log entry
 //! from arrival to the last byte and logs it exactly once: with the code it was given, as
 //! served when the body ends, or as H27 when hyper drops it because the client left.
 //! Choosing a backend and making the response are `service`'s and `forward`'s work.
@@ -10,28 +10,31 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
+use hyper::StatusCode;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Instant;
 
+use super::balancer::Backend;
+use super::client_conn::ClientConn;
 use super::codes::{Code, Entry};
-use super::conn::ConnCtx;
-use super::upstream::{Conn, Key};
+use super::conn_pool::{BackendConn, Key};
 
 /// One request's log entry on its way from arrival to the last response byte.
 pub(crate) struct Exchange {
-    ctx: Arc<ConnCtx>,
-    pub(crate) entry: Entry,
+    ctx: Arc<ClientConn>,
+    entry: Entry,
     /// When a backend connection was in hand: `service` is measured from here.
-    pub(crate) connected: Option<Instant>,
+    connected: Option<Instant>,
     /// The backend connection, back to the pool once the response ended cleanly.
-    pub(crate) lease: Option<(Key, Conn)>,
+    lease: Option<(Key, BackendConn)>,
     logged: bool,
 }
 
 impl Exchange {
-    pub(crate) fn new(ctx: Arc<ConnCtx>, entry: Entry) -> Exchange {
+    pub(crate) fn new(ctx: Arc<ClientConn>, entry: Entry) -> Exchange {
         ctx.begin();
         Exchange {
             ctx,
@@ -42,6 +45,38 @@ impl Exchange {
         }
     }
 
+    pub(crate) fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The instance chosen for the next attempt: the `dyno=` field.
+    pub(crate) fn trying(&mut self, backend: &Backend) {
+        self.entry.dyno = Some(Arc::clone(&backend.name));
+    }
+
+    /// How long getting a backend connection took (zero for a pooled one): `connect=`.
+    pub(crate) fn connect_took(&mut self, took: Duration) {
+        self.entry.connect = Some(took);
+    }
+
+    /// When the request could first be sent: H12 and `service=` count from here, so a
+    /// retry on another connection does not restart the clock.
+    pub(crate) fn sendable_since(&mut self) -> Instant {
+        *self.connected.get_or_insert_with(Instant::now)
+    }
+
+    /// The response head arrived on `client_conn`: it goes back to the pool if the body ends
+    /// cleanly.
+    pub(crate) fn answered(&mut self, key: Key, conn: BackendConn, status: StatusCode) {
+        self.lease = Some((key, conn));
+        self.entry.status = Some(status);
+    }
+
+    /// A `101`: the backend connection now belongs to the bridge, never to the pool.
+    pub(crate) fn upgraded(&mut self) {
+        self.lease = None;
+    }
+
     /// Logs the request (`None`: served) and, if it was served, pools its connection.
     pub(crate) fn finish(&mut self, code: Option<Code>) {
         if std::mem::replace(&mut self.logged, true) {
@@ -49,7 +84,7 @@ impl Exchange {
         }
         self.entry.service = self.connected.map(|t| t.elapsed());
         if let (None, Some((key, conn))) = (code, self.lease.take()) {
-            self.ctx.router.upstream.checkin(key, conn);
+            self.ctx.router.conn_pool.checkin(key, conn);
         }
         self.ctx.log(code, &self.entry);
         self.ctx.end();

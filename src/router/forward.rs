@@ -7,12 +7,11 @@
 //! does); connect hangs → H19; no response head within the request timeout → H12; the
 //! backend closed before answering → H13, or H18 if it left while the request body was
 //! still being sent; an unparseable response → H17; the client's body broke → H27 (it
-//! left) or H26 (bad chunk). Choosing the instance is `pool`'s part, the limits and
+//! left) or H26 (bad chunk). Choosing the instance is `balancer`'s part, the limits and
 //! header rewriting `headers`'.
 
 use std::error::Error as _;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -24,13 +23,13 @@ use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
 use super::Router;
+use super::balancer::{Backend, Tried};
 use super::body::{Exchange, Proxied, RouterBody};
+use super::client_conn::{Bridge, ClientConn};
 use super::codes::{Cause, Code, Entry};
-use super::conn::{Bridge, ConnCtx};
+use super::conn_pool::{BackendConn, ConnPool, Key, ReqBody, STALL, Wire};
 use super::headers::{self, Forwarded};
-use super::pool::{Backend, Tried};
 use super::rewind::Rewind;
-use super::upstream::{Conn, Key, ReqBody, STALL, Upstream, Wire};
 
 /// Heroku: "a maximum of 10 connection attempts, or fewer if you have less than 10
 /// running web dynos", and 5 seconds before a connection attempt is given up (H19).
@@ -98,7 +97,7 @@ pub(crate) async fn send(
         let (backend, mut conn) =
             connect(router, &mut tried, boot_deadline, exchange, fresh).await?;
         // H12 counts from the moment the request could be sent (Heroku § Timeouts).
-        let connected = *exchange.connected.get_or_insert_with(Instant::now);
+        let connected = exchange.sendable_since();
         let deadline = connected + router.config.request_timeout;
         let replay = replayable(&req);
         req.body_mut().send_on(&conn.wire);
@@ -106,7 +105,7 @@ pub(crate) async fn send(
         match answer(router, key, conn.sender.try_send_request(req), deadline).await {
             Err(_elapsed) => return Err(Code::H12),
             Ok(Ok(response)) => {
-                exchange.lease = Some((key, conn));
+                exchange.answered(key, conn, response.status());
                 return Ok(response);
             }
             Ok(Err(mut failed)) => {
@@ -138,7 +137,7 @@ async fn answer<F: Future>(
     loop {
         let check = (Instant::now() + STALL).min(deadline);
         match timeout_at(check, &mut sending).await {
-            Err(_) if check < deadline => router.upstream.stalled(key),
+            Err(_) if check < deadline => router.conn_pool.stalled(key),
             done => return done,
         }
     }
@@ -175,24 +174,24 @@ async fn connect(
     boot_deadline: Instant,
     exchange: &mut Exchange,
     fresh: bool,
-) -> Result<(Backend, Conn), Code> {
+) -> Result<(Backend, BackendConn), Code> {
     loop {
         let backend = router
             .picker
             .choose(&router.backends, tried, boot_deadline)
             .await?;
-        exchange.entry.dyno = Some(Arc::clone(&backend.name));
+        exchange.trying(&backend);
         let pooled = (!fresh)
-            .then(|| router.upstream.checkout(Key::of(&backend)))
+            .then(|| router.conn_pool.checkout(Key::of(&backend)))
             .flatten();
         if let Some(conn) = pooled {
-            exchange.entry.connect = Some(Duration::ZERO);
+            exchange.connect_took(Duration::ZERO);
             return Ok((backend, conn));
         }
         let started = Instant::now();
         let limit = started + CONNECT_TIMEOUT.min(router.config.request_timeout);
-        let attempt = timeout_at(limit, Upstream::connect(&backend)).await;
-        exchange.entry.connect = Some(started.elapsed());
+        let attempt = timeout_at(limit, ConnPool::connect(&backend)).await;
+        exchange.connect_took(started.elapsed());
         match attempt {
             Ok(Ok(conn)) => return Ok((backend, conn)),
             // Refused, or any other reason the backend cannot be reached.
@@ -249,20 +248,18 @@ pub(crate) fn check_switch(response: &Response<Incoming>, upgrade: bool) -> Resu
 
 /// The backend's response as the client gets it; a `101` is bridged in both directions.
 pub(crate) fn respond(
-    ctx: &ConnCtx,
+    ctx: &ClientConn,
     mut response: Response<Incoming>,
     mut exchange: Exchange,
 ) -> Response<RouterBody> {
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switching {
-        // The connection now belongs to the bridge, never to the pool.
-        exchange.lease = None;
+        exchange.upgraded();
         let backend = hyper::upgrade::on(&mut response);
         ctx.bridge(Bridge { backend });
     }
-    exchange.entry.status = Some(response.status());
     let (mut parts, body) = response.into_parts();
-    headers::prepare_response(&mut parts.headers, &exchange.entry.request_id, switching);
+    headers::prepare_response(&mut parts.headers, &exchange.entry().request_id, switching);
     Response::from_parts(parts, RouterBody::Proxied(Proxied::new(body, exchange)))
 }
 

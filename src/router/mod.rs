@@ -7,25 +7,25 @@
 //!   as a [`crate::output::RouterLog`].
 //!
 //! Inside, the routing decision and the proxy engine are kept apart (pingora's
-//! `upstream_peer` vs. the proxy phases): `pool` decides which instance, `upstream` owns
+//! `upstream_peer` vs. the proxy phases): `balancer` decides which instance, `conn_pool` owns
 //! backend connections, `forward` moves requests and responses, `server` runs accepted
 //! connections on the router's own threads (`workers`), within a cap that evicts idle
-//! ones first (`clients`), `service` ties one request together, `conn` is a client
+//! ones first (`clients`), `service` ties one request together, `client_conn` is a client
 //! connection's shared state; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
+mod balancer;
 mod batch;
 mod body;
+mod client_conn;
 mod clients;
 mod codes;
-mod conn;
+mod conn_pool;
 mod forward;
 mod headers;
-pub mod pool;
 mod rewind;
 mod server;
 mod service;
-mod upstream;
 mod workers;
 
 #[cfg(test)]
@@ -45,11 +45,11 @@ use tokio::task::JoinSet;
 use crate::error::Error;
 use crate::options::Balance;
 use crate::output::LogSender;
+pub(crate) use balancer::Picker;
+pub use balancer::{Backend, Backends};
 use batch::LogBatch;
 use clients::Clients;
-pub(crate) use pool::Picker;
-pub use pool::{Backend, Backends};
-use upstream::{Stalls, Upstream};
+use conn_pool::{ConnPool, Stalls};
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -160,7 +160,7 @@ pub async fn serve(
 
 /// What every worker shares: the picker, so round-robin is one rotation across all of
 /// them, and news of stalled requests, so each closes its idle connections to a backend
-/// that serves one connection at a time (`upstream`).
+/// that serves one connection at a time (`conn_pool`).
 #[derive(Clone)]
 pub(crate) struct Shared {
     picker: Arc<Picker>,
@@ -198,7 +198,7 @@ pub(crate) async fn serve_here(
         }
     }
     let printing = router.logs.send_all(&log);
-    let tending = router.upstream.tend();
+    let tending = router.conn_pool.tend();
     let accepted_all = async { while accepting.join_next().await.is_some() {} };
     // The batch sender and the pool's tending never end by themselves; serving ends when
     // every listener has.
@@ -214,7 +214,7 @@ pub(crate) struct Router {
     config: RouterConfig,
     backends: watch::Receiver<Backends>,
     picker: Arc<Picker>,
-    upstream: Upstream,
+    conn_pool: ConnPool,
     /// `X-Forwarded-Port`, made once.
     forwarded_port: HeaderValue,
     http: http1::Builder,
@@ -231,7 +231,7 @@ impl Router {
             http: server::http_builder(config.header_timeout),
             config,
             backends,
-            upstream: Upstream::new(shared.stalls),
+            conn_pool: ConnPool::new(shared.stalls),
             clients: Arc::new(Clients::new(shared.clients_per_worker)),
             logs: LogBatch::default(),
         }

@@ -29,8 +29,8 @@ use tokio::task::JoinSet;
 
 use super::Router;
 use super::body::RouterBody;
+use super::client_conn::ClientConn;
 use super::clients::Admitted;
-use super::conn::ConnCtx;
 use super::forward;
 use super::headers;
 use super::rewind::Rewind;
@@ -97,7 +97,7 @@ pub(crate) async fn accept(listener: TcpListener, router: Arc<Router>) {
 /// The service hyper calls. Its future is boxed because taking the socket back from
 /// hyper (`poll_without_shutdown`) needs an `Unpin` one; hyper boxes it anyway.
 #[derive(Clone)]
-struct Handler(Arc<ConnCtx>);
+struct Handler(Arc<ClientConn>);
 
 type Reply = Pin<Box<dyn Future<Output = Result<Response<RouterBody>, Infallible>> + Send>>;
 
@@ -137,7 +137,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
     // Nagle would hold small responses back for the client's delayed ACK.
     let _ = stream.set_nodelay(true);
     let client = headers::ip_value(headers::client_ip(peer));
-    let handler = Handler(Arc::new(ConnCtx::new(Arc::clone(&router), client)));
+    let handler = Handler(Arc::new(ClientConn::new(Arc::clone(&router), client)));
     let mut socket = Rewind::new(stream);
     loop {
         // Parked: nothing of hyper's exists until the client sends (or closes, or the
@@ -173,7 +173,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
 /// Runs hyper on the connection until the client leaves or hyper lets go of the socket:
 /// after a `101`, or when asked to because the connection sat idle. While the printer is
 /// behind, the client is slowed down rather than its log lines buffered without bound.
-async fn drive(http: &mut Http, ctx: &ConnCtx) -> Ended {
+async fn drive(http: &mut Http, ctx: &ClientConn) -> Ended {
     let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
     let begun = ctx.requests();
     let mut seen = begun;

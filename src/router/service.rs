@@ -15,13 +15,13 @@ use tokio::time::Instant;
 
 use super::Router;
 use super::body::{Exchange, RouterBody};
+use super::client_conn::ClientConn;
 use super::codes::{self, Code, Entry};
-use super::conn::ConnCtx;
 use super::forward;
 use super::headers;
 
 /// The service: never fails; every problem is a response with a Heroku code.
-pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RouterBody> {
+pub(crate) async fn handle(ctx: Arc<ClientConn>, req: Request<Incoming>) -> Response<RouterBody> {
     let arrived = Instant::now();
     let entry = entry(&ctx, &req);
     let mut exchange = Exchange::new(Arc::clone(&ctx), entry);
@@ -31,7 +31,7 @@ pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respons
         return refuse(&ctx.router, exchange, Code::H26(cause));
     }
     let upgrade = headers::wants_upgrade(req.headers());
-    let outgoing = forward::prepare(&ctx.router, req, &exchange.entry, upgrade);
+    let outgoing = forward::prepare(&ctx.router, req, exchange.entry(), upgrade);
     let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived).await;
     match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
         Ok(response) => forward::respond(&ctx, response, exchange),
@@ -40,7 +40,7 @@ pub(crate) async fn handle(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respons
 }
 
 /// What the log line will say about the request, as far as the request tells.
-fn entry(ctx: &ConnCtx, req: &Request<Incoming>) -> Entry {
+fn entry(ctx: &ClientConn, req: &Request<Incoming>) -> Entry {
     Entry {
         method: req.method().clone(),
         uri: req.uri().clone(),
@@ -73,7 +73,7 @@ fn refuse(router: &Router, mut exchange: Exchange, code: Code) -> Response<Route
     *response.status_mut() = code.status();
     let html = code.status().is_server_error();
     let headers = response.headers_mut();
-    headers::own_response(headers, &exchange.entry.request_id, html);
+    headers::own_response(headers, &exchange.entry().request_id, html);
     if matches!(code, Code::H26(_)) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

@@ -231,7 +231,7 @@ where
     }
 }
 
-/// A TCP server that does whatever `conn` does with each accepted connection.
+/// A TCP server that does whatever `client_conn` does with each accepted connection.
 pub(super) async fn raw_backend<F, Fut>(name: &str, conn: F) -> TestBackend
 where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,

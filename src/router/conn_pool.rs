@@ -7,7 +7,7 @@
 //! so WebSockets can be bridged); the pool holds only the sending halves. A connection
 //! leaves the pool when checked out and comes back only after a response ended cleanly
 //! (`body::Exchange::finish`), so one in trouble is simply dropped, which closes it.
-//! Which backend to use is `pool`'s decision. [`ReqBody`] is what a backend connection
+//! Which backend to use is `balancer`'s decision. [`ReqBody`] is what a backend connection
 //! sends: the client's body, passed through while the connection's [`Wire`] notes whether
 //! it is still being sent (H18 when the backend leaves before it is).
 //!
@@ -35,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::pool::Backend;
+use super::balancer::Backend;
 use crate::sys;
 
 /// Idle connections kept in all (each holds hyper's buffers, ~16 KiB): enough for the
@@ -90,7 +90,7 @@ pub(crate) struct Wire {
 }
 
 /// One connection to a backend, ready for a request.
-pub(crate) struct Conn {
+pub(crate) struct BackendConn {
     pub(crate) sender: SendRequest<ReqBody>,
     pub(crate) wire: Arc<Wire>,
     /// Taken from the pool rather than just made: it may have been closed meanwhile.
@@ -99,20 +99,20 @@ pub(crate) struct Conn {
 
 struct Idle {
     key: Key,
-    conn: Conn,
+    conn: BackendConn,
     since: Instant,
 }
 
-pub(crate) struct Upstream {
+pub(crate) struct ConnPool {
     idle: Mutex<Vec<Idle>>,
     /// The pool went from empty to not: `tend` starts watching for idle timeouts.
     filled: Notify,
     stalls: Stalls,
 }
 
-impl Upstream {
-    pub(crate) fn new(stalls: Stalls) -> Upstream {
-        Upstream {
+impl ConnPool {
+    pub(crate) fn new(stalls: Stalls) -> ConnPool {
+        ConnPool {
             idle: Mutex::default(),
             filled: Notify::new(),
             stalls,
@@ -125,7 +125,7 @@ impl Upstream {
 
     /// The most recently used idle connection to `key` that can take a request now.
     /// Connections the backend has closed are discarded on the way.
-    pub(crate) fn checkout(&self, key: Key) -> Option<Conn> {
+    pub(crate) fn checkout(&self, key: Key) -> Option<BackendConn> {
         let mut idle = self.idle();
         let mut i = idle.len();
         while i > 0 {
@@ -143,7 +143,7 @@ impl Upstream {
     }
 
     /// Returns a connection whose response ended cleanly.
-    pub(crate) fn checkin(&self, key: Key, conn: Conn) {
+    pub(crate) fn checkin(&self, key: Key, conn: BackendConn) {
         if conn.sender.is_closed() {
             return;
         }
@@ -190,7 +190,7 @@ impl Upstream {
     }
 
     /// A new connection to `backend`, its hyper client task spawned.
-    pub(crate) async fn connect(backend: &Backend) -> io::Result<Conn> {
+    pub(crate) async fn connect(backend: &Backend) -> io::Result<BackendConn> {
         let stream = TcpStream::connect(backend.addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::Builder::new()
@@ -202,7 +202,7 @@ impl Upstream {
         tokio::spawn(async move {
             let _closed = connection.with_upgrades().await;
         });
-        Ok(Conn {
+        Ok(BackendConn {
             sender,
             wire: Arc::default(),
             reused: false,

@@ -19,7 +19,7 @@ pub(crate) struct Bridge {
 }
 
 /// Per client connection: the router, who the client is, and a pending upgrade.
-pub(crate) struct ConnCtx {
+pub(crate) struct ClientConn {
     pub(crate) router: Arc<Router>,
     /// The client's address as a header value (`X-Forwarded-For`, `fwd=`).
     client: HeaderValue,
@@ -33,9 +33,9 @@ pub(crate) struct ConnCtx {
     finished: AtomicU64,
 }
 
-impl ConnCtx {
-    pub(crate) fn new(router: Arc<Router>, client: HeaderValue) -> ConnCtx {
-        ConnCtx {
+impl ClientConn {
+    pub(crate) fn new(router: Arc<Router>, client: HeaderValue) -> ClientConn {
+        ClientConn {
             router,
             client,
             bridge: Mutex::default(),

@@ -4,7 +4,7 @@
 //! instance a request goes to, waiting while instances are starting (H20 after the
 //! request timeout).
 //!
-//! Connections to the chosen instance are `upstream`'s concern; this file only picks.
+//! Connections to the chosen instance are `conn_pool`'s concern; this file only picks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
