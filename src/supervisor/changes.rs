@@ -64,10 +64,7 @@ impl Supervisor {
             });
         }
         let (current, home, name) = (s.port, s.home_port, Arc::clone(&s.name));
-        // Reads the socket tables: off the runtime's worker threads.
-        let port = tokio::task::spawn_blocking(move || slot::preboot_port(current, home))
-            .await
-            .unwrap_or(home);
+        let port = self.host.preboot_port(current, home).await;
         let text = format!(
             "Preboot: starting a new process on port {port}; the old one serves until it is up"
         );

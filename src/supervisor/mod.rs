@@ -23,6 +23,7 @@
 //! covers the case where hlocal itself is killed.
 
 mod changes;
+mod host;
 pub mod instance;
 pub mod policy;
 pub mod ready;
@@ -40,9 +41,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
-use crate::output::{LogSender, Record, StateChange};
+use crate::output::{LogSender, Record, Source, StateChange};
 use crate::router::Backends;
 use crate::sys::{Signal, Watchdog};
+use host::{Host, System};
 use instance::{Control, Report, RunEvent, RunId, RunSpec};
 use ready::Readiness;
 use slot::Slot;
@@ -71,6 +73,14 @@ const SPAWN_RETRY: Duration = Duration::from_secs(1);
 /// How long a kill-at-once waits for the runs to confirm their groups are gone.
 const KILL_CONFIRM: Duration = Duration::from_secs(1);
 
+/// What a run takes from its process type (the release phase's included).
+struct TypeRun<'a> {
+    command: &'a str,
+    ready: Readiness,
+    stop_signal: Signal,
+    grace: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,
@@ -80,7 +90,7 @@ enum Phase {
 pub struct Supervisor {
     config: Arc<StartConfig>,
     log: LogSender,
-    watchdog: Arc<Watchdog>,
+    host: Arc<dyn Host>,
     backends: Option<watch::Sender<Backends>>,
     reports_tx: mpsc::UnboundedSender<Report>,
     reports: mpsc::UnboundedReceiver<Report>,
@@ -101,12 +111,29 @@ impl Supervisor {
         backends: Option<watch::Sender<Backends>>,
         session: &str,
     ) -> Supervisor {
+        let session: Arc<str> = session.into();
+        let host = System {
+            log: log.clone(),
+            watchdog,
+            session: Arc::clone(&session),
+        };
+        Supervisor::on_host(config, log, Arc::new(host), backends, session)
+    }
+
+    /// A supervisor whose runs and OS calls go through `host`.
+    fn on_host(
+        config: Arc<StartConfig>,
+        log: LogSender,
+        host: Arc<dyn Host>,
+        backends: Option<watch::Sender<Backends>>,
+        session: Arc<str>,
+    ) -> Supervisor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let slots = slot::formation_slots(&config);
         let supervisor = Supervisor {
             config,
             log,
-            watchdog,
+            host,
             backends,
             reports_tx,
             reports,
@@ -114,7 +141,7 @@ impl Supervisor {
             phase: Phase::Running,
             failures: Vec::new(),
             ready_announced: false,
-            session: session.into(),
+            session,
         };
         supervisor.publish_backends();
         supervisor
@@ -316,16 +343,13 @@ impl Supervisor {
         if !restart || !s.is_web(&self.config) || self.phase != Phase::Running {
             return;
         }
-        let (name, port, session) = (Arc::clone(&s.name), s.port, Arc::clone(&self.session));
+        let (name, port) = (Arc::clone(&s.name), s.port);
         let grace = self.config.types[s.type_index].stop_timeout;
-        let scan = move || crate::sys::port_holders(port, &session);
-        let holders = tokio::task::spawn_blocking(scan).await.unwrap_or_default();
-        for holder in holders {
+        for holder in self.host.port_holders(port).await {
             let text = slot::port_holder_text(port, holder.as_ref());
             self.log.message(Some(&name), text).await;
             if let Some(ours) = holder.filter(|h| h.ours) {
-                let stop = move || crate::sys::stop_process(ours.pid, grace);
-                let _ = tokio::task::spawn_blocking(stop).await;
+                self.host.stop_process(ours.pid, grace).await;
             }
         }
     }
@@ -453,7 +477,7 @@ impl Supervisor {
     }
 
     async fn start_run_on(&mut self, idx: usize, port: u16) {
-        let spec = self.run_spec(idx, port);
+        let spec = self.instance_spec(idx, port);
         let s = &mut self.slots[idx];
         s.generation += 1;
         s.port = port;
@@ -466,18 +490,11 @@ impl Supervisor {
             slot: idx,
             generation: s.generation,
         };
-        match instance::spawn(&spec, &self.watchdog) {
-            Ok(spawned) => {
-                self.slots[idx].pid = Some(spawned.pid());
+        match self.host.spawn(spec) {
+            Ok(process) => {
+                self.slots[idx].pid = Some(process.pid());
                 self.set_state(idx, State::Starting, None).await;
-                let run = instance::start(
-                    spawned,
-                    spec,
-                    id,
-                    &self.log,
-                    &self.reports_tx,
-                    &self.watchdog,
-                );
+                let run = process.start(id, &self.reports_tx);
                 self.slots[idx].run = Some(run);
                 if matches!(
                     self.config.types[self.slots[idx].type_index].ready,
@@ -531,20 +548,31 @@ impl Supervisor {
         self.log.message(Some(&name), text).await;
     }
 
-    fn run_spec(&self, idx: usize, port: u16) -> RunSpec {
+    fn instance_spec(&self, idx: usize, port: u16) -> RunSpec {
         let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
-        RunSpec {
-            source: Arc::clone(&s.source),
-            command: spec.command.clone(),
-            root: self.config.root.clone(),
-            env: Arc::clone(&self.config.env),
-            instance_env: self.instance_env(&s.name, Some(port)),
-            port: Some(port),
+        let of = TypeRun {
+            command: &spec.command,
             ready: spec.ready.clone(),
-            boot_timeout: self.config.boot_timeout,
             stop_signal: spec.stop_signal,
             grace: spec.stop_timeout,
+        };
+        self.run_spec(Arc::clone(&s.source), Some(port), of)
+    }
+
+    /// The one place a run is described, for an instance or the release phase.
+    fn run_spec(&self, source: Arc<Source>, port: Option<u16>, of: TypeRun) -> RunSpec {
+        RunSpec {
+            instance_env: self.instance_env(&source.name, port),
+            source,
+            command: of.command.to_string(),
+            root: self.config.root.clone(),
+            env: Arc::clone(&self.config.env),
+            port,
+            ready: of.ready,
+            boot_timeout: self.config.boot_timeout,
+            stop_signal: of.stop_signal,
+            grace: of.grace,
             merge_output: !self.config.style.json,
         }
     }
@@ -624,3 +652,6 @@ async fn sleep_until_some(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::instance::{self, Control, RunEvent, RunId, RunSpec};
+use super::instance::{self, Control, RunEvent, RunId};
 use super::ready::Readiness;
-use super::{Event, KILLED_CODE, Supervisor};
+use super::{Event, KILLED_CODE, Supervisor, TypeRun};
 use crate::output::Source;
 
 /// Reports about the release run use a slot number no formation instance has.
@@ -24,34 +24,21 @@ impl Supervisor {
             return Ok(());
         };
         let name: Arc<str> = RELEASE_NAME.into();
-        let spec = RunSpec {
-            source: Source::app(RELEASE_NAME, release.index),
-            command: release.command.clone(),
-            root: self.config.root.clone(),
-            env: Arc::clone(&self.config.env),
-            instance_env: self.instance_env(RELEASE_NAME, None),
-            port: None,
+        let of = TypeRun {
+            command: &release.command,
             ready: Readiness::Spawned,
-            boot_timeout: self.config.boot_timeout,
             stop_signal: release.stop_signal,
             grace: release.stop_timeout,
-            merge_output: !self.config.style.json,
         };
+        let spec = self.run_spec(Source::app(RELEASE_NAME, release.index), None, of);
         let id = RunId {
             slot: RELEASE_SLOT,
             generation: 1,
         };
         let text = format!("Starting process with command `{}`", release.command);
         self.log.message(Some(&name), text).await;
-        let run = match instance::spawn(&spec, &self.watchdog) {
-            Ok(spawned) => instance::start(
-                spawned,
-                spec,
-                id,
-                &self.log,
-                &self.reports_tx,
-                &self.watchdog,
-            ),
+        let run = match self.host.spawn(spec) {
+            Ok(process) => process.start(id, &self.reports_tx),
             Err(error) => {
                 let text = format!("Failed to start the release phase: {error}");
                 self.log.message(Some(&name), text).await;

@@ -2,13 +2,11 @@
 //! and SIGKILL), the second Ctrl-C that kills at once, and the final sweep for
 //! processes that left their process group.
 
-use std::sync::Arc;
-
 use super::instance::{Control, RunEvent, RunId};
 use super::slot::Slot;
 use super::state::State;
 use super::{KILL_CONFIRM, KILLED_CODE, Phase, Supervisor};
-use crate::sys::{self, Signal};
+use crate::sys::Signal;
 
 impl Supervisor {
     pub(super) async fn begin_shutdown(&mut self, code: i32) {
@@ -81,14 +79,7 @@ impl Supervisor {
     /// subreaper (one that also cleared its environment): SIGTERM, the grace period,
     /// SIGKILL.
     pub(super) async fn sweep_session(&self) {
-        let (token, grace) = (Arc::clone(&self.session), self.config.timeout);
-        let watchdog = Arc::clone(&self.watchdog);
-        let sweep = tokio::task::spawn_blocking(move || {
-            sys::stop_session(&token, grace);
-            watchdog.stop_orphans(grace);
-        });
-        // A failed join means the sweep thread panicked: nothing more can be done.
-        let _ = sweep.await;
+        self.host.sweep(self.config.timeout).await;
     }
 
     /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
