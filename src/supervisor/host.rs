@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::instance::{self, Report, Run, RunId, RunSpec, Spawned};
+use super::instance::{self, Control, Report, RunId, RunSpec, Spawned};
 use super::slot;
 use crate::output::LogSender;
 use crate::sys::{self, PortHolder, Watchdog};
@@ -41,8 +41,14 @@ pub(super) type Answer<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// A spawned process of a run.
 pub(super) trait Process: Send {
     fn pid(&self) -> u32;
-    /// Starts supervising it: its reports go to `reports`, tagged with `id`.
-    fn start(self: Box<Self>, id: RunId, reports: &mpsc::UnboundedSender<Report>) -> Run;
+    /// Starts supervising it: it takes its orders from `orders` (the other end of
+    /// its [`Run`] handle), its reports go to `reports`, tagged with `id`.
+    fn start(
+        self: Box<Self>,
+        id: RunId,
+        orders: mpsc::UnboundedReceiver<Control>,
+        reports: &mpsc::UnboundedSender<Report>,
+    );
 }
 
 /// The real machine: `sh -c` in process groups the watchdog knows of.
@@ -108,15 +114,14 @@ impl Process for SystemProcess {
         self.spawned.pid()
     }
 
-    fn start(self: Box<Self>, id: RunId, reports: &mpsc::UnboundedSender<Report>) -> Run {
+    fn start(
+        self: Box<Self>,
+        id: RunId,
+        orders: mpsc::UnboundedReceiver<Control>,
+        reports: &mpsc::UnboundedSender<Report>,
+    ) {
         let this = *self;
-        instance::start(
-            this.spawned,
-            this.spec,
-            id,
-            &this.log,
-            reports,
-            &this.watchdog,
-        )
+        let (log, watchdog) = (&this.log, &this.watchdog);
+        instance::start(this.spawned, this.spec, id, orders, log, reports, watchdog);
     }
 }

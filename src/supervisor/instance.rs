@@ -152,27 +152,26 @@ pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
     Ok(Spawned { child, pid, output })
 }
 
-/// Starts reading the process's output and supervising it.
+/// Starts reading the process's output and supervising it; it obeys `orders` (the
+/// other end of its [`Run`] handle).
 pub fn start(
     spawned: Spawned,
     spec: RunSpec,
     id: RunId,
+    orders: mpsc::UnboundedReceiver<Control>,
     log: &LogSender,
     reports: &mpsc::UnboundedSender<Report>,
     watchdog: &Arc<Watchdog>,
-) -> Run {
-    let (run, control_rx) = Run::channel(id);
-    let pid = spawned.pid;
+) {
     let task = RunTask {
         id,
-        pid,
+        pid: spawned.pid,
         spec,
         log: log.clone(),
         reports: reports.clone(),
         watchdog: Arc::clone(watchdog),
     };
-    tokio::spawn(task.supervise(spawned.child, spawned.output, control_rx));
-    run
+    tokio::spawn(task.supervise(spawned.child, spawned.output, orders));
 }
 
 fn command(spec: &RunSpec) -> Command {

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::host::{Answer, Host, Process};
-use super::instance::{Control, Report, Run, RunEvent, RunId, RunSpec};
+use super::instance::{Control, Report, RunEvent, RunId, RunSpec};
 use super::ready::Readiness;
 use super::spec::{ReleaseSpec, StartConfig, TypeSpec, TypeWatch};
 use super::{Event, Supervisor};
@@ -79,15 +79,18 @@ impl Process for TestProcess {
         self.pid
     }
 
-    fn start(self: Box<Self>, id: RunId, reports: &mpsc::UnboundedSender<Report>) -> Run {
-        let (run, orders) = Run::channel(id);
+    fn start(
+        self: Box<Self>,
+        id: RunId,
+        orders: mpsc::UnboundedReceiver<Control>,
+        reports: &mpsc::UnboundedSender<Report>,
+    ) {
         let started = Started {
             id,
             orders,
             reports: reports.clone(),
         };
         let _ = self.started.send(started);
-        run
     }
 }
 
@@ -168,15 +171,18 @@ impl App {
     async fn line(&mut self) -> String {
         loop {
             let record = tokio::time::timeout(NEVER, self.records.recv()).await;
-            match record.ok().flatten().expect("hlocal printed nothing more") {
-                Record::Message { about, text } => {
-                    return about.map_or(text.clone(), |name| format!("{name}: {text}"));
-                }
-                Record::State(change) => return format!("{}: {}", change.name, change.text),
-                Record::Ready { .. } => return "ready".into(),
-                Record::Output { .. } | Record::Router(_) => {}
+            let record = record.ok().flatten().expect("hlocal printed nothing more");
+            if let Some(line) = own_line(record) {
+                return line;
             }
         }
+    }
+
+    /// The lines printed so far and not read yet.
+    fn printed(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.records.try_recv())
+            .filter_map(own_line)
+            .collect()
     }
 
     /// The lines up to and including `last`.
@@ -234,6 +240,17 @@ impl App {
     }
 }
 
+fn own_line(record: Record) -> Option<String> {
+    match record {
+        Record::Message { about, text } => {
+            Some(about.map_or(text.clone(), |name| format!("{name}: {text}")))
+        }
+        Record::State(change) => Some(format!("{}: {}", change.name, change.text)),
+        Record::Ready { .. } => Some("ready".into()),
+        Record::Output { .. } | Record::Router(_) => None,
+    }
+}
+
 /// Lets the supervisor do everything it can do now (and at every timer due before `by`).
 async fn settle_for(by: Duration) {
     tokio::time::sleep(by).await;
@@ -252,6 +269,12 @@ async fn a_crash_restarts_at_once_then_after_a_back_off_doubling_to_thirty_secon
         waits.push(crashed.elapsed().as_secs());
     }
     assert_eq!(waits, [0, 1, 2, 4, 8, 16, 30, 30]);
+    let said: Vec<String> = app
+        .printed()
+        .into_iter()
+        .filter_map(|line| Some(line.split_once("restarting in ")?.1.to_string()))
+        .collect();
+    assert_eq!(said, ["1s", "2s", "4s", "8s", "16s", "30s", "30s"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -504,4 +527,23 @@ async fn the_formation_starts_after_a_successful_release() {
     app.exit(release, 0);
     app.run().await;
     app.lines_until("ready").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_during_the_release_stops_it_and_starts_nothing() {
+    let mut app = App::start(with_release());
+    let release = app.run().await;
+    app.signal(Signal::Int);
+    assert_eq!(
+        app.lines_until("Received SIGINT, stopping the release phase")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(app.orders(release), ["stop SIGTERM 5s"]);
+    app.exit(release, 130);
+    app.lines_until("Release phase interrupted, not starting the app")
+        .await;
+    assert!(app.no_run_started());
+    assert_eq!(app.status().await, 0);
 }
