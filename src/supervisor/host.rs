@@ -42,7 +42,8 @@ pub(super) type Answer<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(super) trait Process: Send {
     fn pid(&self) -> u32;
     /// Starts supervising it: it takes its orders from `orders` (the other end of
-    /// its [`Run`] handle), its reports go to `reports`, tagged with `id`.
+    /// its [`Run`](super::instance::Run) handle), its reports go to `reports`, tagged
+    /// with `id`.
     fn start(
         self: Box<Self>,
         id: RunId,

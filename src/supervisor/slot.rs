@@ -308,14 +308,10 @@ impl Slot {
         }
     }
 
-    /// Schedules the restart of an ended run, unless one is scheduled already.
-    pub fn schedule(&mut self, at: Instant) -> bool {
-        match &mut self.life {
-            Life::Ended(ended) if ended.restart_at.is_none() => {
-                ended.restart_at = Some(at);
-                true
-            }
-            _ => false,
+    /// Schedules the restart of an ended run.
+    pub fn schedule(&mut self, at: Instant) {
+        if let Life::Ended(ended) = &mut self.life {
+            ended.restart_at = Some(at);
         }
     }
 

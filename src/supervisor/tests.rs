@@ -490,6 +490,45 @@ async fn a_command_that_cannot_run_is_not_restarted_but_one_that_ran_is() {
     settle_for(secs(5)).await;
     app.exit(run, 127);
     app.run().await;
+    let said = app.printed();
+    assert!(
+        !said.iter().any(|l| l.contains("command not found")),
+        "{said:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_waiting_out_its_back_off_is_down_after_shutdown() {
+    let mut app = App::start(config(vec![worker("worker", 0)]));
+    let run = app.run().await;
+    app.exit(run, 1);
+    let run = app.run().await;
+    app.exit(run, 1);
+    app.lines_until("worker.1: restarting in 1s").await;
+    app.signal(Signal::Int);
+    assert_eq!(
+        app.lines_until("worker.1: State changed from crashed to down")
+            .await,
+        [
+            "Received SIGINT, stopping all processes",
+            "worker.1: State changed from crashed to down",
+        ]
+    );
+    assert_eq!(app.status().await, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_boot_timeout_kills_the_run_and_counts_as_a_crash() {
+    let mut app = App::start(config(vec![process("web", 0, Readiness::Port)]));
+    let run = app.run().await;
+    app.report(run, RunEvent::BootTimeout);
+    app.lines_until("web.1: Stopping process with SIGKILL")
+        .await;
+    assert_eq!(app.orders(run), ["kill"]);
+    app.exit(run, 137);
+    app.lines_until("web.1: State changed from starting to crashed")
+        .await;
+    app.run().await;
 }
 
 fn with_release() -> StartConfig {
