@@ -78,21 +78,15 @@ fn ipv6_and_dual_stack_listeners_count_as_up() {
     }
 }
 
+/// A smoke test: the back-off's doubling to 30 s and its reset are the supervisor's unit
+/// tests' (`src/supervisor/tests.rs`), in paused time.
 #[test]
-fn a_crash_prints_exit_status_and_state_then_restarts_with_growing_backoff() {
+fn a_crash_prints_exit_status_and_state_then_restarts_with_backoff() {
     let app = start("worker: echo run; exit 3\n", &[]);
     app.wait_for(r"worker\.1: Process exited with status 3$");
     app.wait_for(r"worker\.1: State changed from up to crashed$");
     app.wait_for(r"worker\.1: State changed from crashed to starting$");
     app.wait_for(r"worker\.1: restarting in 1s$");
-    app.wait_for(r"worker\.1: restarting in 2s$");
-    app.wait_for(r"worker\.1: restarting in 4s$");
-    let waits: Vec<String> = app
-        .lines()
-        .iter()
-        .filter_map(|l| l.split("restarting in ").nth(1).map(ToString::to_string))
-        .collect();
-    assert_eq!(waits[..3], ["1s", "2s", "4s"], "{}", app.output());
     // The first restart was immediate: two runs before the first wait.
     let before_first_wait = app
         .lines()

@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
+use super::life::Then;
 use super::spec::TypeWatch;
 use super::state::State;
-use super::{Phase, Supervisor, policy, slot};
+use super::{Phase, Supervisor, policy};
 
 impl Supervisor {
     pub(super) async fn on_files_changed(&mut self, paths: &[PathBuf]) {
@@ -39,35 +38,19 @@ impl Supervisor {
         let preboot = self.config.preboot && self.slots[idx].is_web(&self.config);
         let s = &mut self.slots[idx];
         s.backoff = policy::Backoff::default();
-        match s.state {
-            Some(State::Up) if preboot && s.run.is_some() => self.preboot(idx).await,
-            Some(State::Starting | State::Up) => {
-                self.slots[idx].restart_after_stop = true;
-                self.stop_slot(idx).await;
-            }
-            Some(State::Stopping) => s.restart_after_stop = true,
-            Some(State::Crashed | State::Exited | State::Down) => {
-                s.restart_at = Some(Instant::now());
-            }
-            None => {}
+        match s.state() {
+            Some(State::Up) if preboot => self.preboot(idx).await,
+            Some(State::Starting | State::Up) => self.stop_slot(idx, Then::Restart).await,
+            _ => s.restart_soon(),
         }
     }
 
     /// Heroku's preboot: the new run starts on another port while the old one keeps
     /// serving; the old one gets its stop signal only once the new one is up.
     async fn preboot(&mut self, idx: usize) {
-        let s = &mut self.slots[idx];
-        if let Some(run) = s.run.take() {
-            s.retiring.push(slot::Retiring {
-                run,
-                addr: s.up_addr.take(),
-            });
-        }
+        let s = &self.slots[idx];
         let (current, home, name) = (s.port, s.home_port, Arc::clone(&s.name));
-        // Reads the socket tables: off the runtime's worker threads.
-        let port = tokio::task::spawn_blocking(move || slot::preboot_port(current, home))
-            .await
-            .unwrap_or(home);
+        let port = self.host.preboot_port(current, home).await;
         let text = format!(
             "Preboot: starting a new process on port {port}; the old one serves until it is up"
         );

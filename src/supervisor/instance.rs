@@ -48,7 +48,7 @@ pub struct RunSpec {
 }
 
 /// Which run of which instance a report is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RunId {
     pub slot: usize,
     pub generation: u64,
@@ -91,6 +91,12 @@ pub struct Run {
 }
 
 impl Run {
+    /// A handle for run `id`, and the queue its task reads the orders from.
+    pub fn channel(id: RunId) -> (Run, mpsc::UnboundedReceiver<Control>) {
+        let (control, orders) = mpsc::unbounded_channel();
+        (Run { id, control }, orders)
+    }
+
     pub fn send(&self, control: Control) {
         // The run task ends only after reporting `Finished`; a send after that is moot.
         let _ = self.control.send(control);
@@ -146,27 +152,26 @@ pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
     Ok(Spawned { child, pid, output })
 }
 
-/// Starts reading the process's output and supervising it.
+/// Starts reading the process's output and supervising it; it obeys `orders` (the
+/// other end of its [`Run`] handle).
 pub fn start(
     spawned: Spawned,
     spec: RunSpec,
     id: RunId,
+    orders: mpsc::UnboundedReceiver<Control>,
     log: &LogSender,
     reports: &mpsc::UnboundedSender<Report>,
     watchdog: &Arc<Watchdog>,
-) -> Run {
-    let (control, control_rx) = mpsc::unbounded_channel();
-    let pid = spawned.pid;
+) {
     let task = RunTask {
         id,
-        pid,
+        pid: spawned.pid,
         spec,
         log: log.clone(),
         reports: reports.clone(),
         watchdog: Arc::clone(watchdog),
     };
-    tokio::spawn(task.supervise(spawned.child, spawned.output, control_rx));
-    Run { id, control }
+    tokio::spawn(task.supervise(spawned.child, spawned.output, orders));
 }
 
 fn command(spec: &RunSpec) -> Command {

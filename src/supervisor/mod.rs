@@ -9,12 +9,22 @@
 //! `Finished`). Reports carry the run's generation, so news from an old run (a restart,
 //! or preboot's overlapping old process) never touches the new one's state.
 //!
-//! One `select!` loop takes run reports, outside events (signals, file changes, stdout
-//! closing) and the earliest pending restart. Each handler changes slots and prints
-//! each change of state in Heroku's words; after every event `settle` starts instances
-//! whose dependencies are up, publishes the router's pool, and prints the `ready` marker
-//! when everything is up. The loop ends when [`Supervisor::outcome`] says so: after a
-//! shutdown once no run is left, or when every instance has ended for good.
+//! Each slot's lifecycle is one enum ([`life`]): waiting, starting, up, stopping, ended
+//! (crashed or exited, with a pending restart) or down, each stage carrying its own data
+//! (the run, its pid, where it serves). The transitions are the slot's methods and return
+//! the state change to print in Heroku's words; nothing else writes a slot's stage.
+//!
+//! One `select!` loop, whatever the phase (release, running, stopping, killing), takes run
+//! reports (one dispatcher, [`Supervisor::on_report`]), outside events (signals, file
+//! changes, stdout closing) and the earliest timer (a pending restart, the end of a kill's
+//! confirmation). After every event `settle` starts instances whose dependencies are up,
+//! publishes the router's pool, and prints the `ready` marker when everything is up. The
+//! loop ends when [`Supervisor::outcome`] says so: after a shutdown once no run is left,
+//! when every instance has ended for good, or when the release phase failed.
+//!
+//! Everything the supervisor asks of the OS (spawning a run, port holders, the final
+//! sweep) goes through a [`host::Host`]; the unit tests (`tests.rs`) use one that spawns
+//! nothing and play the runs' reports themselves, in paused time.
 //!
 //! Shutdown sends each run its stop signal; the run escalates to SIGKILL after the grace
 //! period and reports `Finished` only once its whole process group is gone. Then what left
@@ -23,7 +33,9 @@
 //! covers the case where hlocal itself is killed.
 
 mod changes;
+mod host;
 pub mod instance;
+mod life;
 pub mod policy;
 pub mod ready;
 mod release;
@@ -40,10 +52,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
-use crate::output::{LogSender, Record, StateChange};
+use crate::output::{LogSender, Record, Source, StateChange};
 use crate::router::Backends;
 use crate::sys::{Signal, Watchdog};
-use instance::{Control, Report, RunEvent, RunId, RunSpec};
+use host::{Host, System};
+use instance::{Control, Report, Run, RunEvent, RunId, RunSpec};
+use life::{AfterRun, Change, Current, Life, Serving, Then};
 use ready::Readiness;
 use slot::Slot;
 use spec::StartConfig;
@@ -71,21 +85,50 @@ const SPAWN_RETRY: Duration = Duration::from_secs(1);
 /// How long a kill-at-once waits for the runs to confirm their groups are gone.
 const KILL_CONFIRM: Duration = Duration::from_secs(1);
 
+/// What a run takes from its process type (the release phase's included).
+struct TypeRun<'a> {
+    command: &'a str,
+    ready: Readiness,
+    stop_signal: Signal,
+    grace: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// The release run runs; nothing of the formation has started.
+    Release,
     Running,
-    Stopping { code: i32 },
+    /// Shutting down; `code` is hlocal's exit status.
+    Stopping {
+        code: i32,
+    },
+    /// A second Ctrl-C: every group was sent SIGKILL; the runs' ends are awaited until
+    /// `until`.
+    Killing {
+        until: Instant,
+    },
+    Done(Exit),
+}
+
+/// How hlocal ends: its status, and whether processes that left their group may be
+/// left to sweep (not after the release phase: nothing of the formation started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Exit {
+    code: i32,
+    sweep: bool,
 }
 
 pub struct Supervisor {
     config: Arc<StartConfig>,
     log: LogSender,
-    watchdog: Arc<Watchdog>,
+    host: Arc<dyn Host>,
     backends: Option<watch::Sender<Backends>>,
     reports_tx: mpsc::UnboundedSender<Report>,
     reports: mpsc::UnboundedReceiver<Report>,
     slots: Vec<Slot>,
     phase: Phase,
+    /// The release run, while the release phase lasts.
+    release: Option<release::ReleaseRun>,
     /// Exit codes of instances that ended for good with a failure, in time order.
     failures: Vec<i32>,
     ready_announced: bool,
@@ -101,93 +144,140 @@ impl Supervisor {
         backends: Option<watch::Sender<Backends>>,
         session: &str,
     ) -> Supervisor {
+        let session: Arc<str> = session.into();
+        let host = System {
+            log: log.clone(),
+            watchdog,
+            session: Arc::clone(&session),
+        };
+        Supervisor::on_host(config, log, Arc::new(host), backends, session)
+    }
+
+    /// A supervisor whose runs and OS calls go through `host`.
+    fn on_host(
+        config: Arc<StartConfig>,
+        log: LogSender,
+        host: Arc<dyn Host>,
+        backends: Option<watch::Sender<Backends>>,
+        session: Arc<str>,
+    ) -> Supervisor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let slots = slot::formation_slots(&config);
         let supervisor = Supervisor {
             config,
             log,
-            watchdog,
+            host,
             backends,
             reports_tx,
             reports,
             slots,
-            phase: Phase::Running,
+            phase: Phase::Release,
+            release: None,
             failures: Vec::new(),
             ready_announced: false,
-            session: session.into(),
+            session,
         };
         supervisor.publish_backends();
         supervisor
     }
 
     /// Runs the release phase, then the formation, until the app stops; returns hlocal's
-    /// exit status.
+    /// exit status. One loop takes every report, event and timer, whatever the phase.
     pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> i32 {
-        if let Err(code) = self.release(&mut events).await {
-            return code;
-        }
-        if self.slots.is_empty() {
-            self.log
-                .message(None, "nothing to start: the formation has no instances")
-                .await;
-            return 0;
-        }
+        self.start_release().await;
         self.settle().await;
         loop {
-            if let Some(code) = self.outcome() {
-                self.sweep_session().await;
+            if let Some(Exit { code, sweep }) = self.outcome() {
+                if sweep {
+                    self.sweep_session().await;
+                }
                 return code;
             }
-            let due = self.next_restart();
+            let timer = self.next_timer();
             tokio::select! {
                 Some(report) = self.reports.recv() => self.on_report(report).await,
-                Some(event) = events.recv() => {
-                    if let Some(code) = self.on_event(event).await {
-                        self.sweep_session().await;
-                        return code;
-                    }
-                }
-                () = sleep_until_some(due) => self.start_due().await,
+                Some(event) = events.recv() => self.on_event(event).await,
+                () = sleep_until_some(timer) => self.on_timer().await,
             }
             self.settle().await;
         }
     }
 
-    /// `Some(code)` once hlocal should exit.
-    fn outcome(&self) -> Option<i32> {
+    /// The formation starts (at the next `settle`), unless it is empty.
+    async fn start_formation(&mut self) {
+        if self.slots.is_empty() {
+            self.log
+                .message(None, "nothing to start: the formation has no instances")
+                .await;
+            self.phase = Phase::Done(Exit {
+                code: 0,
+                sweep: false,
+            });
+        } else {
+            self.phase = Phase::Running;
+        }
+    }
+
+    /// `Some` once hlocal should exit.
+    fn outcome(&self) -> Option<Exit> {
+        let exit = |code| Exit { code, sweep: true };
         match self.phase {
-            Phase::Stopping { code } => self.slots.iter().all(Slot::is_idle).then_some(code),
+            Phase::Release => None,
             Phase::Running => self
                 .slots
                 .iter()
                 .all(|s| s.has_ended(&self.slots, &self.config))
-                .then(|| self.failures.first().copied().unwrap_or(0)),
+                .then(|| exit(self.failures.first().copied().unwrap_or(0))),
+            Phase::Stopping { code } => self.slots.iter().all(Slot::is_idle).then(|| exit(code)),
+            Phase::Killing { until } => (self.slots.iter().all(Slot::is_idle)
+                || Instant::now() >= until)
+                .then(|| exit(KILLED_CODE)),
+            Phase::Done(exit) => Some(exit),
         }
     }
 
-    async fn on_event(&mut self, event: Event) -> Option<i32> {
-        match event {
-            Event::Signal(signal) if self.phase == Phase::Running => {
+    async fn on_event(&mut self, event: Event) {
+        match (self.phase, event) {
+            (Phase::Release, event) => self.interrupt_release(event).await,
+            (Phase::Running, Event::Signal(signal)) => {
                 let text = format!("Received {signal}, stopping all processes");
                 self.log.message(None, text).await;
                 self.begin_shutdown(0).await;
             }
-            Event::Signal(signal) => return Some(self.kill_now(signal).await),
-            Event::FilesChanged(paths) => self.on_files_changed(&paths).await,
-            Event::StdoutClosed => self.begin_shutdown(STDOUT_CLOSED_CODE).await,
+            (Phase::Stopping { .. }, Event::Signal(signal)) => self.kill_now(signal).await,
+            (_, Event::FilesChanged(paths)) => self.on_files_changed(&paths).await,
+            (_, Event::StdoutClosed) => self.begin_shutdown(STDOUT_CLOSED_CODE).await,
+            (Phase::Killing { .. } | Phase::Done(_), Event::Signal(_)) => {}
         }
-        None
     }
 
+    /// The earliest pending restart, or the end of a kill's confirmation.
+    fn next_timer(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Running => self.next_restart(),
+            Phase::Killing { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    async fn on_timer(&mut self) {
+        if self.phase == Phase::Running {
+            self.start_due().await;
+        }
+    }
+
+    /// The one dispatcher of the runs' reports.
     async fn on_report(&mut self, report: Report) {
+        match self.phase {
+            Phase::Release => return self.on_release_report(report.event).await,
+            Phase::Killing { .. } => return self.on_killed_report(report),
+            _ => {}
+        }
         let RunId { slot, generation } = report.run;
         let Some(s) = self.slots.get(slot) else {
             return;
         };
-        if s.run
-            .as_ref()
-            .is_some_and(|r| r.id.generation == generation)
-        {
+        if s.run().is_some_and(|r| r.id.generation == generation) {
             self.on_current_report(slot, report.event).await;
         } else if s.retiring.iter().any(|r| r.run.id.generation == generation) {
             self.on_retiring_report(slot, generation, report.event)
@@ -198,14 +288,15 @@ impl Supervisor {
     async fn on_current_report(&mut self, idx: usize, event: RunEvent) {
         match event {
             RunEvent::Ready { addr } => {
-                self.slots[idx].ran = true;
+                if let Some(current) = self.slots[idx].current_mut() {
+                    current.ran = true;
+                }
                 self.on_ready(idx, addr).await;
             }
             RunEvent::BootTimeout => self.on_boot_timeout(idx).await,
             RunEvent::ListeningElsewhere { port } => self.on_listening_elsewhere(idx, port).await,
             RunEvent::Exited { code } => self.on_exited(idx, code).await,
             RunEvent::Finished => {
-                self.slots[idx].run = None;
                 self.after_run(idx).await;
                 if self.phase != Phase::Running {
                     self.stop_in_dependency_order().await;
@@ -233,8 +324,8 @@ impl Supervisor {
 
     async fn on_ready(&mut self, idx: usize, addr: Option<std::net::SocketAddr>) {
         let s = &mut self.slots[idx];
-        if s.state == Some(State::Up) && s.elsewhere.take().is_some() {
-            s.up_addr = Some(addr.unwrap_or_else(|| s.default_addr()));
+        let addr = addr.unwrap_or_else(|| s.default_addr());
+        if s.bound_late(addr) {
             let (name, text) = (
                 Arc::clone(&s.name),
                 format!("listening on PORT={} now", s.port),
@@ -242,11 +333,10 @@ impl Supervisor {
             self.log.message(Some(&name), text).await;
             return;
         }
-        if s.state != Some(State::Starting) {
+        let Some(change) = s.up(Serving::At(addr)) else {
             return;
-        }
-        s.up_addr = Some(addr.unwrap_or_else(|| s.default_addr()));
-        self.set_state(idx, State::Up, None).await;
+        };
+        self.print(idx, change).await;
         let spec = &self.config.types[self.slots[idx].type_index];
         let stop = Control::Stop {
             signal: spec.stop_signal,
@@ -274,15 +364,12 @@ impl Supervisor {
 
     async fn on_boot_timeout(&mut self, idx: usize) {
         let s = &mut self.slots[idx];
-        if s.state != Some(State::Starting) {
+        let spec = &self.config.types[s.type_index];
+        let Some(run) = s.boot_timed_out() else {
             return;
-        }
-        s.boot_timed_out = true;
-        let text =
-            slot::boot_timeout_text(&self.config.types[s.type_index], self.config.boot_timeout);
-        if let Some(run) = &s.run {
-            run.send(Control::Kill);
-        }
+        };
+        run.send(Control::Kill);
+        let text = slot::boot_timeout_text(spec, self.config.boot_timeout);
         let name = Arc::clone(&s.name);
         self.log.message(Some(&name), text).await;
         self.log
@@ -295,14 +382,17 @@ impl Supervisor {
     /// the same words).
     async fn on_listening_elsewhere(&mut self, idx: usize, port: u16) {
         let s = &mut self.slots[idx];
-        if s.state != Some(State::Starting) {
+        if s.state() != Some(State::Starting) {
             return;
         }
-        s.elsewhere = Some(port);
-        s.ran = true;
+        if let Some(current) = s.current_mut() {
+            current.ran = true;
+        }
         let (name, text) = (Arc::clone(&s.name), slot::elsewhere_text(port, s.port));
         self.log.message(Some(&name), text).await;
-        self.set_state(idx, State::Up, None).await;
+        if let Some(change) = self.slots[idx].up(Serving::Elsewhere(port)) {
+            self.print(idx, change).await;
+        }
     }
 
     /// A web instance's `PORT` still held when it is about to (re)start: by a process
@@ -316,41 +406,27 @@ impl Supervisor {
         if !restart || !s.is_web(&self.config) || self.phase != Phase::Running {
             return;
         }
-        let (name, port, session) = (Arc::clone(&s.name), s.port, Arc::clone(&self.session));
+        let (name, port) = (Arc::clone(&s.name), s.port);
         let grace = self.config.types[s.type_index].stop_timeout;
-        let scan = move || crate::sys::port_holders(port, &session);
-        let holders = tokio::task::spawn_blocking(scan).await.unwrap_or_default();
-        for holder in holders {
+        for holder in self.host.port_holders(port).await {
             let text = slot::port_holder_text(port, holder.as_ref());
             self.log.message(Some(&name), text).await;
             if let Some(ours) = holder.filter(|h| h.ours) {
-                let stop = move || crate::sys::stop_process(ours.pid, grace);
-                let _ = tokio::task::spawn_blocking(stop).await;
+                self.host.stop_process(ours.pid, grace).await;
             }
         }
     }
 
     async fn on_exited(&mut self, idx: usize, code: i32) {
         self.mark_ran(idx);
-        let s = &mut self.slots[idx];
-        s.exit_code = Some(code);
-        s.up_addr = None;
-        s.elsewhere = None;
-        let name = Arc::clone(&s.name);
-        let was_stopping = s.state == Some(State::Stopping);
-        let crashed = s.boot_timed_out || code != 0;
+        let name = Arc::clone(&self.slots[idx].name);
         self.log
             .message(Some(&name), format!("Process exited with status {code}"))
             .await;
-        if was_stopping {
+        let Some(change) = self.slots[idx].exited(code) else {
             return;
-        }
-        let to = if crashed {
-            State::Crashed
-        } else {
-            State::Exited
         };
-        self.set_state(idx, to, Some(code)).await;
+        self.print(idx, change).await;
         if let Some(reason) = self.cannot_run(idx) {
             self.log.message(Some(&name), reason).await;
         }
@@ -361,19 +437,15 @@ impl Supervisor {
 
     /// The run is over and its process group gone: stopped, restarted, or ended.
     async fn after_run(&mut self, idx: usize) {
-        let s = &mut self.slots[idx];
-        match s.state {
-            Some(State::Stopping) => {
-                let code = s.exit_code;
-                self.set_state(idx, State::Down, code).await;
-                if std::mem::take(&mut self.slots[idx].restart_after_stop)
-                    && self.phase == Phase::Running
-                {
+        match self.slots[idx].finished() {
+            AfterRun::Down(change, then) => {
+                self.print(idx, change).await;
+                if then == Then::Restart && self.phase == Phase::Running {
                     self.start_slot(idx).await;
                 }
             }
-            Some(State::Crashed | State::Exited) => self.schedule_restart(idx).await,
-            _ => {}
+            AfterRun::Ended => self.schedule_restart(idx).await,
+            AfterRun::Nothing => {}
         }
     }
 
@@ -383,8 +455,8 @@ impl Supervisor {
     fn mark_ran(&mut self, idx: usize) {
         let s = &mut self.slots[idx];
         let spawned = matches!(self.config.types[s.type_index].ready, Readiness::Spawned);
-        if spawned && s.run_started.elapsed() >= RAN_AFTER {
-            s.ran = true;
+        if let Some(current) = s.current_mut() {
+            current.ran |= spawned && current.started.elapsed() >= RAN_AFTER;
         }
     }
 
@@ -392,11 +464,14 @@ impl Supervisor {
     /// see [`Self::mark_ran`]): restarting it would only fail the same way.
     fn cannot_run(&self, idx: usize) -> Option<String> {
         let s = &self.slots[idx];
-        if s.ran || s.state != Some(State::Crashed) {
+        let Life::Ended(ended) = s.life() else {
+            return None;
+        };
+        if ended.ran || !ended.crashed {
             return None;
         }
         let command = &self.config.types[s.type_index].command;
-        shell::cannot_run(command, s.exit_code?)
+        shell::cannot_run(command, ended.code?)
     }
 
     /// Restart policy and back-off, for a run that ended by itself.
@@ -407,18 +482,21 @@ impl Supervisor {
         let policy = self.config.types[self.slots[idx].type_index].restart;
         let cannot_run = self.cannot_run(idx).is_some();
         let s = &mut self.slots[idx];
-        if s.restart_at.is_some() {
+        let Life::Ended(ended) = s.life() else {
+            return;
+        };
+        if ended.restart_at.is_some() {
             return;
         }
-        let succeeded = s.state == Some(State::Exited);
+        let succeeded = !ended.crashed;
         if cannot_run || !policy.should_restart(succeeded) {
             if !succeeded {
-                self.failures.push(s.exit_code.unwrap_or(1));
+                self.failures.push(ended.code.unwrap_or(1));
             }
             return;
         }
-        let delay = s.backoff.next_delay(s.run_started.elapsed());
-        s.restart_at = Some(Instant::now() + delay);
+        let delay = s.backoff.next_delay(ended.started.elapsed());
+        s.schedule(Instant::now() + delay);
         if !delay.is_zero() {
             let name = Arc::clone(&s.name);
             let text = format!("restarting in {}s", delay.as_secs());
@@ -429,17 +507,14 @@ impl Supervisor {
     fn next_restart(&self) -> Option<Instant> {
         self.slots
             .iter()
-            .filter(|s| s.run.is_none())
-            .filter_map(|s| s.restart_at)
+            .filter_map(|s| s.life().restart_due())
             .min()
     }
 
     async fn start_due(&mut self) {
         let now = Instant::now();
         for idx in 0..self.slots.len() {
-            let s = &self.slots[idx];
-            if s.run.is_none() && s.restart_at.is_some_and(|at| at <= now) {
-                self.slots[idx].restart_at = None;
+            if self.slots[idx].take_due(now) {
                 self.start_slot(idx).await;
             }
         }
@@ -453,32 +528,16 @@ impl Supervisor {
     }
 
     async fn start_run_on(&mut self, idx: usize, port: u16) {
-        let spec = self.run_spec(idx, port);
-        let s = &mut self.slots[idx];
-        s.generation += 1;
-        s.port = port;
-        s.boot_timed_out = false;
-        s.ran = false;
-        s.elsewhere = None;
-        s.exit_code = None;
-        s.run_started = Instant::now();
-        let id = RunId {
-            slot: idx,
-            generation: s.generation,
-        };
-        match instance::spawn(&spec, &self.watchdog) {
-            Ok(spawned) => {
-                self.slots[idx].pid = Some(spawned.pid());
-                self.set_state(idx, State::Starting, None).await;
-                let run = instance::start(
-                    spawned,
-                    spec,
-                    id,
-                    &self.log,
-                    &self.reports_tx,
-                    &self.watchdog,
-                );
-                self.slots[idx].run = Some(run);
+        let spec = self.instance_spec(idx, port);
+        let id = self.slots[idx].next_run(idx);
+        match self.host.spawn(spec) {
+            Ok(process) => {
+                // `Starting process` is printed before the run's output is read.
+                let (run, orders) = Run::channel(id);
+                let current = Current::new(run, process.pid());
+                let change = self.slots[idx].start(current, port);
+                self.print(idx, change).await;
+                process.start(id, orders, &self.reports_tx);
                 if matches!(
                     self.config.types[self.slots[idx].type_index].ready,
                     Readiness::Spawned
@@ -486,7 +545,7 @@ impl Supervisor {
                     self.on_ready(idx, None).await;
                 }
             }
-            Err(error) => self.spawn_failed(idx, &error).await,
+            Err(error) => self.spawn_failed(idx, port, &error).await,
         }
     }
 
@@ -494,18 +553,19 @@ impl Supervisor {
     /// good, as a command that cannot run, rather than a loop of failures; a file change
     /// starts it again. A shortage of file descriptors or processes is hlocal's or the
     /// system's, not the app's: that spawn is retried (see [`Self::retry_spawn`]).
-    async fn spawn_failed(&mut self, idx: usize, error: &std::io::Error) {
+    async fn spawn_failed(&mut self, idx: usize, port: u16, error: &std::io::Error) {
         let name = Arc::clone(&self.slots[idx].name);
-        self.slots[idx].pid = None;
         if let Some(shortage) = crate::sys::spawn_shortage(error) {
-            return self.retry_spawn(idx, &format!("{error}: {shortage}")).await;
+            return self
+                .retry_spawn(idx, port, &format!("{error}: {shortage}"))
+                .await;
         }
         self.log
             .message(Some(&name), format!("Failed to start process: {error}"))
             .await;
-        self.set_state(idx, State::Starting, None).await;
-        self.slots[idx].exit_code = Some(127);
-        self.set_state(idx, State::Crashed, Some(127)).await;
+        for change in self.slots[idx].spawn_failed(port, Some(127), None) {
+            self.print(idx, change).await;
+        }
         if self.phase == Phase::Running {
             self.failures.push(127);
         }
@@ -513,38 +573,53 @@ impl Supervisor {
 
     /// Crashed (already, after a crash; else once it counts as started), and started
     /// again after the crash back-off, at least [`SPAWN_RETRY`] later.
-    async fn retry_spawn(&mut self, idx: usize, why: &str) {
-        if self.slots[idx].state != Some(State::Crashed) {
-            self.set_state(idx, State::Starting, None).await;
-            self.set_state(idx, State::Crashed, None).await;
-        }
+    async fn retry_spawn(&mut self, idx: usize, port: u16, why: &str) {
         let s = &mut self.slots[idx];
+        let was_crashed = s.state() == Some(State::Crashed);
         let delay = s.backoff.next_delay(Duration::ZERO).max(SPAWN_RETRY);
-        let name = Arc::clone(&s.name);
-        let retry = if self.phase == Phase::Running {
-            s.restart_at = Some(Instant::now() + delay);
+        let running = self.phase == Phase::Running;
+        let restart_at = running.then(|| Instant::now() + delay);
+        let changes = s.spawn_failed(port, None, restart_at);
+        if !was_crashed {
+            for change in changes {
+                self.print(idx, change).await;
+            }
+        }
+        let retry = if running {
             format!("; retrying in {}s", delay.as_secs())
         } else {
             String::new()
         };
+        let name = Arc::clone(&self.slots[idx].name);
         let text = format!("Failed to start process: {why}{retry}");
         self.log.message(Some(&name), text).await;
     }
 
-    fn run_spec(&self, idx: usize, port: u16) -> RunSpec {
+    fn instance_spec(&self, idx: usize, port: u16) -> RunSpec {
         let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
-        RunSpec {
-            source: Arc::clone(&s.source),
-            command: spec.command.clone(),
-            root: self.config.root.clone(),
-            env: Arc::clone(&self.config.env),
-            instance_env: self.instance_env(&s.name, Some(port)),
-            port: Some(port),
+        let of = TypeRun {
+            command: &spec.command,
             ready: spec.ready.clone(),
-            boot_timeout: self.config.boot_timeout,
             stop_signal: spec.stop_signal,
             grace: spec.stop_timeout,
+        };
+        self.run_spec(Arc::clone(&s.source), Some(port), of)
+    }
+
+    /// The one place a run is described, for an instance or the release phase.
+    fn run_spec(&self, source: Arc<Source>, port: Option<u16>, of: TypeRun) -> RunSpec {
+        RunSpec {
+            instance_env: self.instance_env(&source.name, port),
+            source,
+            command: of.command.to_string(),
+            root: self.config.root.clone(),
+            env: Arc::clone(&self.config.env),
+            port,
+            ready: of.ready,
+            boot_timeout: self.config.boot_timeout,
+            stop_signal: of.stop_signal,
+            grace: of.grace,
             merge_output: !self.config.style.json,
         }
     }
@@ -558,33 +633,35 @@ impl Supervisor {
         env
     }
 
-    async fn set_state(&mut self, idx: usize, to: State, code: Option<i32>) {
-        let s = &mut self.slots[idx];
-        let from = s.state.replace(to);
+    /// Prints a change of state: the line in Heroku's words, the JSON `state` event.
+    async fn print(&self, idx: usize, change: Change) {
+        let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
-        let wording = state::describe(from, to, &spec.command, spec.stop_signal);
-        let change = StateChange {
+        let wording = state::describe(change.from, change.to, &spec.command, spec.stop_signal);
+        let event = StateChange {
             name: Arc::clone(&s.name),
-            from: from.map(State::name),
-            to: to.name(),
-            pid: s.pid,
+            from: change.from.map(State::name),
+            to: change.to.name(),
+            pid: change.pid,
             port: Some(s.port),
-            code,
+            code: change.code,
             text: wording.change,
         };
-        let name = Arc::clone(&s.name);
-        self.log.send(Record::State(change)).await;
+        self.log.send(Record::State(event)).await;
         if let Some(then) = wording.then {
-            self.log.message(Some(&name), then).await;
+            self.log.message(Some(&s.name), then).await;
         }
     }
 
     /// After every event: start instances whose dependencies are up, publish the
     /// router's pool, announce readiness.
     async fn settle(&mut self) {
+        if !matches!(self.phase, Phase::Running | Phase::Stopping { .. }) {
+            return;
+        }
         if self.phase == Phase::Running {
             for idx in 0..self.slots.len() {
-                if self.slots[idx].state.is_none()
+                if self.slots[idx].state().is_none()
                     && slot::dependencies_up(&self.slots, idx, &self.config)
                 {
                     self.start_slot(idx).await;
@@ -624,3 +701,6 @@ async fn sleep_until_some(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,100 +3,95 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
-use super::instance::{self, Control, RunEvent, RunId, RunSpec};
+use super::instance::{Control, Run, RunEvent, RunId};
 use super::ready::Readiness;
-use super::{Event, KILLED_CODE, Supervisor};
+use super::{Event, Exit, KILLED_CODE, Phase, STDOUT_CLOSED_CODE, Supervisor, TypeRun};
 use crate::output::Source;
 
 /// Reports about the release run use a slot number no formation instance has.
 const RELEASE_SLOT: usize = usize::MAX;
 const RELEASE_NAME: &str = "release.1";
 
+/// The release run and what became of it so far.
+#[derive(Debug)]
+pub(super) struct ReleaseRun {
+    run: Run,
+    stop: Control,
+    /// Its exit status, once it exited.
+    exit: Option<i32>,
+    /// hlocal's exit status, once a signal interrupted the release.
+    interrupted: Option<i32>,
+}
+
 impl Supervisor {
-    /// `Err(code)` when hlocal must exit instead of starting the formation.
-    pub(super) async fn release(
-        &mut self,
-        events: &mut mpsc::UnboundedReceiver<Event>,
-    ) -> Result<(), i32> {
+    /// Starts the release run, or the formation when there is none.
+    pub(super) async fn start_release(&mut self) {
         let Some(release) = self.config.release.clone() else {
-            return Ok(());
+            return self.start_formation().await;
         };
         let name: Arc<str> = RELEASE_NAME.into();
-        let spec = RunSpec {
-            source: Source::app(RELEASE_NAME, release.index),
-            command: release.command.clone(),
-            root: self.config.root.clone(),
-            env: Arc::clone(&self.config.env),
-            instance_env: self.instance_env(RELEASE_NAME, None),
-            port: None,
+        let of = TypeRun {
+            command: &release.command,
             ready: Readiness::Spawned,
-            boot_timeout: self.config.boot_timeout,
             stop_signal: release.stop_signal,
             grace: release.stop_timeout,
-            merge_output: !self.config.style.json,
         };
+        let spec = self.run_spec(Source::app(RELEASE_NAME, release.index), None, of);
         let id = RunId {
             slot: RELEASE_SLOT,
             generation: 1,
         };
         let text = format!("Starting process with command `{}`", release.command);
         self.log.message(Some(&name), text).await;
-        let run = match instance::spawn(&spec, &self.watchdog) {
-            Ok(spawned) => instance::start(
-                spawned,
-                spec,
-                id,
-                &self.log,
-                &self.reports_tx,
-                &self.watchdog,
-            ),
+        let process = match self.host.spawn(spec) {
+            Ok(process) => process,
             Err(error) => {
                 let text = format!("Failed to start the release phase: {error}");
                 self.log.message(Some(&name), text).await;
-                return Err(1);
+                return self.end_release(1);
             }
         };
-        let stop = Control::Stop {
-            signal: release.stop_signal,
-            grace: release.stop_timeout,
-        };
-        self.wait_release(&run, stop, &name, events).await
+        let (run, orders) = Run::channel(id);
+        process.start(id, orders, &self.reports_tx);
+        self.release = Some(ReleaseRun {
+            run,
+            stop: Control::Stop {
+                signal: release.stop_signal,
+                grace: release.stop_timeout,
+            },
+            exit: None,
+            interrupted: None,
+        });
     }
 
-    /// `Ok` once the release succeeded; else hlocal's exit status: the release's own
-    /// when it failed (128+N when a signal from elsewhere killed it), hlocal's when a
-    /// signal interrupted it. Either way nothing of the app starts.
-    async fn wait_release(
-        &mut self,
-        run: &instance::Run,
-        stop: Control,
-        name: &Arc<str>,
-        events: &mut mpsc::UnboundedReceiver<Event>,
-    ) -> Result<(), i32> {
-        let mut exit = None;
-        let mut interrupted: Option<i32> = None;
-        loop {
-            tokio::select! {
-                Some(report) = self.reports.recv() => match report.event {
-                    RunEvent::Exited { code } => {
-                        let text = format!("Process exited with status {code}");
-                        self.log.message(Some(name), text).await;
-                        exit = Some(code);
-                    }
-                    RunEvent::Finished => break,
-                    RunEvent::Ready { .. }
-                    | RunEvent::BootTimeout
-                    | RunEvent::ListeningElsewhere { .. } => {}
-                },
-                Some(event) = events.recv() => {
-                    interrupted = self.interrupt_release(run, stop, interrupted, event).await;
-                }
+    /// Once the release run is over: the formation starts if it succeeded; else hlocal
+    /// exits with the release's own status when it failed (128+N when a signal from
+    /// elsewhere killed it), hlocal's when a signal interrupted it. Either way nothing of
+    /// the app starts.
+    pub(super) async fn on_release_report(&mut self, event: RunEvent) {
+        let Some(release) = &mut self.release else {
+            return;
+        };
+        match event {
+            RunEvent::Exited { code } => {
+                let name: Arc<str> = RELEASE_NAME.into();
+                let text = format!("Process exited with status {code}");
+                self.log.message(Some(&name), text).await;
+                release.exit = Some(code);
+                return;
+            }
+            RunEvent::Finished => {}
+            RunEvent::Ready { .. }
+            | RunEvent::BootTimeout
+            | RunEvent::ListeningElsewhere { .. } => {
+                return;
             }
         }
-        let (code, text) = match (interrupted, exit) {
-            (None, Some(0)) => return Ok(()),
+        let (code, text) = match (release.interrupted, release.exit) {
+            (None, Some(0)) => {
+                self.release = None;
+                return self.start_formation().await;
+            }
             (Some(code), _) => (code, "Release phase interrupted".to_string()),
             (None, code) => {
                 let code = code.unwrap_or(1);
@@ -106,34 +101,31 @@ impl Supervisor {
         self.log
             .message(None, format!("{text}, not starting the app"))
             .await;
-        Err(code)
+        self.end_release(code);
+    }
+
+    fn end_release(&mut self, code: i32) {
+        self.release = None;
+        self.phase = Phase::Done(Exit { code, sweep: false });
     }
 
     /// First signal: stop the release with its stop signal and grace (exit 0, as any
     /// requested shutdown); second: kill it (exit 130).
-    async fn interrupt_release(
-        &self,
-        run: &instance::Run,
-        stop: Control,
-        before: Option<i32>,
-        event: Event,
-    ) -> Option<i32> {
-        match (event, before) {
+    pub(super) async fn interrupt_release(&mut self, event: Event) {
+        let Some(release) = &mut self.release else {
+            return;
+        };
+        let (order, code) = match (event, release.interrupted) {
             (Event::Signal(signal), None) => {
                 let text = format!("Received {signal}, stopping the release phase");
                 self.log.message(None, text).await;
-                run.send(stop);
-                Some(0)
+                (release.stop, 0)
             }
-            (Event::Signal(_), Some(_)) => {
-                run.send(Control::Kill);
-                Some(KILLED_CODE)
-            }
-            (Event::StdoutClosed, _) => {
-                run.send(Control::Kill);
-                Some(super::STDOUT_CLOSED_CODE)
-            }
-            (Event::FilesChanged(_), before) => before,
-        }
+            (Event::Signal(_), Some(_)) => (Control::Kill, KILLED_CODE),
+            (Event::StdoutClosed, _) => (Control::Kill, STDOUT_CLOSED_CODE),
+            (Event::FilesChanged(_), _) => return,
+        };
+        release.run.send(order);
+        release.interrupted = Some(code);
     }
 }

@@ -2,13 +2,13 @@
 //! and SIGKILL), the second Ctrl-C that kills at once, and the final sweep for
 //! processes that left their process group.
 
-use std::sync::Arc;
+use tokio::time::Instant;
 
-use super::instance::{Control, RunEvent, RunId};
-use super::slot::Slot;
+use super::instance::{Control, Report, RunEvent, RunId};
+use super::life::Then;
 use super::state::State;
-use super::{KILL_CONFIRM, KILLED_CODE, Phase, Supervisor};
-use crate::sys::{self, Signal};
+use super::{KILL_CONFIRM, Phase, Supervisor};
+use crate::sys::Signal;
 
 impl Supervisor {
     pub(super) async fn begin_shutdown(&mut self, code: i32) {
@@ -18,7 +18,6 @@ impl Supervisor {
         self.phase = Phase::Stopping { code };
         for idx in 0..self.slots.len() {
             let s = &mut self.slots[idx];
-            s.restart_after_stop = false;
             let spec = &self.config.types[s.type_index];
             let stop = Control::Stop {
                 signal: spec.stop_signal,
@@ -27,10 +26,8 @@ impl Supervisor {
             for old in &s.retiring {
                 old.run.send(stop);
             }
-            // A crash waiting out its back-off will not restart now: it is down.
-            if s.restart_at.take().is_some() && s.run.is_none() {
-                let code = s.exit_code;
-                self.set_state(idx, State::Down, code).await;
+            if let Some(down) = s.shut_down() {
+                self.print(idx, down).await;
             }
         }
         self.stop_in_dependency_order().await;
@@ -41,18 +38,16 @@ impl Supervisor {
     pub(super) async fn stop_in_dependency_order(&mut self) {
         for idx in 0..self.slots.len() {
             let s = &self.slots[idx];
-            let live = s.run.is_some()
-                && s.state.is_some_and(State::is_live)
-                && s.state != Some(State::Stopping);
+            let live = matches!(s.state(), Some(State::Starting | State::Up));
             if live && !self.has_running_dependents(s.type_index) {
-                self.stop_slot(idx).await;
+                self.stop_slot(idx, Then::Down).await;
             }
         }
     }
 
     fn has_running_dependents(&self, type_index: usize) -> bool {
         self.slots.iter().any(|other| {
-            other.run.is_some()
+            other.run().is_some()
                 && self.config.types[other.type_index]
                     .depends_on
                     .contains(&type_index)
@@ -61,14 +56,14 @@ impl Supervisor {
 
     /// Prints `Stopping all processes with SIGTERM`, then sends it: the line comes
     /// before anything the app prints in reply.
-    pub(super) async fn stop_slot(&mut self, idx: usize) {
-        if self.slots[idx].state == Some(State::Stopping) {
+    pub(super) async fn stop_slot(&mut self, idx: usize, then: Then) {
+        let Some(change) = self.slots[idx].stop(then) else {
             return;
-        }
-        self.set_state(idx, State::Stopping, None).await;
+        };
+        self.print(idx, change).await;
         let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
-        if let Some(run) = &s.run {
+        if let Some(run) = s.run() {
             run.send(Control::Stop {
                 signal: spec.stop_signal,
                 grace: spec.stop_timeout,
@@ -81,45 +76,33 @@ impl Supervisor {
     /// subreaper (one that also cleared its environment): SIGTERM, the grace period,
     /// SIGKILL.
     pub(super) async fn sweep_session(&self) {
-        let (token, grace) = (Arc::clone(&self.session), self.config.timeout);
-        let watchdog = Arc::clone(&self.watchdog);
-        let sweep = tokio::task::spawn_blocking(move || {
-            sys::stop_session(&token, grace);
-            watchdog.stop_orphans(grace);
-        });
-        // A failed join means the sweep thread panicked: nothing more can be done.
-        let _ = sweep.await;
+        self.host.sweep(self.config.timeout).await;
     }
 
     /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
-    pub(super) async fn kill_now(&mut self, signal: Signal) -> i32 {
+    pub(super) async fn kill_now(&mut self, signal: Signal) {
         let text = format!("Received {signal} again, killing all processes");
         self.log.message(None, text).await;
         for s in &self.slots {
-            for run in s.run.iter().chain(s.retiring.iter().map(|r| &r.run)) {
+            for run in s.run().into_iter().chain(s.retiring.iter().map(|r| &r.run)) {
                 run.send(Control::Kill);
             }
         }
-        let confirm = async {
-            while !self.slots.iter().all(Slot::is_idle) {
-                let Some(report) = self.reports.recv().await else {
-                    break;
-                };
-                if let RunEvent::Finished = report.event {
-                    self.forget_run(report.run);
-                }
-            }
+        self.phase = Phase::Killing {
+            until: Instant::now() + KILL_CONFIRM,
         };
-        let _ = tokio::time::timeout(KILL_CONFIRM, confirm).await;
-        KILLED_CODE
+    }
+
+    /// While killing, a run's end only confirms it is gone.
+    pub(super) fn on_killed_report(&mut self, report: Report) {
+        if let RunEvent::Finished = report.event {
+            self.forget_run(report.run);
+        }
     }
 
     fn forget_run(&mut self, id: RunId) {
         if let Some(s) = self.slots.get_mut(id.slot) {
-            if s.run.as_ref().is_some_and(|r| r.id == id) {
-                s.run = None;
-            }
-            s.retiring.retain(|r| r.run.id != id);
+            s.forget(id);
         }
     }
 }

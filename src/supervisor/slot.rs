@@ -1,6 +1,7 @@
-//! The process table's rows and the pure questions the supervisor asks of them: has
-//! this instance ended for good, are its dependencies up, which web instances may the
-//! router use, is everything up.
+//! The process table's rows, their transitions (each returns the state change to
+//! print) and the pure questions the supervisor asks of them: has this instance ended
+//! for good, are its dependencies up, which web instances may the router use, is
+//! everything up.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::instance::Run;
+use super::instance::{Run, RunId};
+use super::life::{AfterRun, Change, Current, Ended, Life, Serving, Then};
 use super::policy::Backoff;
 use super::ready::Readiness;
 use super::spec::{StartConfig, TypeSpec};
@@ -28,28 +30,11 @@ pub(super) struct Slot {
     pub home_port: u16,
     /// The port of the current (or last) run: differs from `home_port` after a preboot.
     pub port: u16,
-    /// `None` until first started (waiting for dependencies).
-    pub state: Option<State>,
-    pub run: Option<Run>,
-    /// The pid of the current (or last) run, for state events.
-    pub pid: Option<u32>,
-    /// Where the current run listens, once up.
-    pub up_addr: Option<SocketAddr>,
-    /// Up, but listening on this port instead of `PORT`: out of the router's reach.
-    pub elsewhere: Option<u16>,
+    life: Life,
     /// Preboot: older runs, serving (`addr` set) until the new run is up, then stopping.
     pub retiring: Vec<Retiring>,
     pub generation: u64,
     pub backoff: Backoff,
-    pub restart_at: Option<Instant>,
-    /// A stop that is a restart (file change): start again once down.
-    pub restart_after_stop: bool,
-    pub run_started: Instant,
-    pub boot_timed_out: bool,
-    /// The current run got far enough to count as having run (see `Supervisor::mark_ran`):
-    /// an exit 126/127 after that is a crash like any other, not a command that cannot run.
-    pub ran: bool,
-    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -70,30 +55,38 @@ pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
                 type_index: spec.index,
                 home_port: port,
                 port,
-                state: None,
-                run: None,
-                pid: None,
-                up_addr: None,
-                elsewhere: None,
+                life: Life::Waiting,
                 retiring: Vec::new(),
                 generation: 0,
                 backoff: Backoff::default(),
-                restart_at: None,
-                restart_after_stop: false,
-                run_started: Instant::now(),
-                boot_timed_out: false,
-                ran: false,
-                exit_code: None,
             });
         }
     }
     slots
 }
 
+/// Queries.
 impl Slot {
+    pub fn state(&self) -> Option<State> {
+        self.life.state()
+    }
+
+    pub fn life(&self) -> &Life {
+        &self.life
+    }
+
+    /// The run whose reports count: the live one, or the one being cleared.
+    pub fn run(&self) -> Option<&Run> {
+        self.life.run()
+    }
+
+    pub fn current_mut(&mut self) -> Option<&mut Current> {
+        self.life.current_mut()
+    }
+
     /// No process of this instance is running.
     pub fn is_idle(&self) -> bool {
-        self.run.is_none() && self.retiring.is_empty()
+        self.run().is_none() && self.retiring.is_empty()
     }
 
     pub fn is_web(&self, config: &StartConfig) -> bool {
@@ -104,26 +97,267 @@ impl Slot {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    fn is_pending(&self) -> bool {
-        self.restart_at.is_some() || self.restart_after_stop
-    }
-
     /// Ended for good: nothing running, nothing scheduled, and (if never started) its
     /// dependencies ended without coming up, so it never will start.
     pub fn has_ended(&self, slots: &[Slot], config: &StartConfig) -> bool {
-        if !self.is_idle() || self.is_pending() {
+        if !self.is_idle() || self.life.is_pending() {
             return false;
         }
-        match self.state {
+        match self.state() {
             Some(State::Exited | State::Crashed | State::Down) => true,
             Some(State::Starting | State::Up | State::Stopping) => false,
             None => config.types[self.type_index].depends_on.iter().any(|&dep| {
                 slots
                     .iter()
                     .filter(|s| s.type_index == dep)
-                    .all(|s| s.state != Some(State::Up) && s.has_ended(slots, config))
+                    .all(|s| s.state() != Some(State::Up) && s.has_ended(slots, config))
             }),
         }
+    }
+
+    /// The id of the next run.
+    pub fn next_run(&mut self, idx: usize) -> RunId {
+        self.generation += 1;
+        RunId {
+            slot: idx,
+            generation: self.generation,
+        }
+    }
+}
+
+/// Transitions: each returns the change of state to print.
+impl Slot {
+    fn change(&self, from: Option<State>, to: State) -> Change {
+        Change {
+            from,
+            to,
+            pid: self.life.pid(),
+            code: self.life.code(),
+        }
+    }
+
+    /// Leaves the current stage for a new run's. An up run being replaced (preboot) keeps
+    /// serving until its successor is up.
+    fn leave(&mut self) -> Option<State> {
+        let from = self.state();
+        if let Life::Up(old, serving) = std::mem::replace(&mut self.life, Life::Waiting) {
+            let addr = match serving {
+                Serving::At(addr) => Some(addr),
+                Serving::Elsewhere(_) => None,
+            };
+            self.retiring.push(Retiring { run: old.run, addr });
+        }
+        from
+    }
+
+    pub fn start(&mut self, current: Current, port: u16) -> Change {
+        let from = self.leave();
+        self.port = port;
+        self.life = Life::Starting(current);
+        self.change(from, State::Starting)
+    }
+
+    /// `sh` could not be started: `starting` (no pid), then `crashed` with `code`, or
+    /// with no code when the spawn is retried.
+    pub fn spawn_failed(
+        &mut self,
+        port: u16,
+        code: Option<i32>,
+        restart_at: Option<Instant>,
+    ) -> [Change; 2] {
+        let from = self.leave();
+        self.port = port;
+        self.life = Life::Ended(Ended {
+            crashed: true,
+            code,
+            pid: None,
+            started: Instant::now(),
+            ran: false,
+            clearing: None,
+            restart_at,
+        });
+        let starting = Change {
+            from,
+            to: State::Starting,
+            pid: None,
+            code: None,
+        };
+        [starting, self.change(Some(State::Starting), State::Crashed)]
+    }
+
+    pub fn up(&mut self, serving: Serving) -> Option<Change> {
+        match std::mem::replace(&mut self.life, Life::Waiting) {
+            Life::Starting(current) => {
+                self.life = Life::Up(current, serving);
+                Some(self.change(Some(State::Starting), State::Up))
+            }
+            other => {
+                self.life = other;
+                None
+            }
+        }
+    }
+
+    /// A web process that listened elsewhere now listens on `PORT` too.
+    pub fn bound_late(&mut self, addr: SocketAddr) -> bool {
+        match &mut self.life {
+            Life::Up(_, serving @ Serving::Elsewhere(_)) => {
+                *serving = Serving::At(addr);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The starting run's R10: the run to kill.
+    pub fn boot_timed_out(&mut self) -> Option<&Run> {
+        match &mut self.life {
+            Life::Starting(current) => {
+                current.boot_timed_out = true;
+                Some(&current.run)
+            }
+            _ => None,
+        }
+    }
+
+    /// The main process exited: `crashed` or `exited`, unless it was being stopped.
+    pub fn exited(&mut self, code: i32) -> Option<Change> {
+        let from = self.state();
+        match std::mem::replace(&mut self.life, Life::Waiting) {
+            Life::Stopping { current, then, .. } => {
+                self.life = Life::Stopping {
+                    current,
+                    then,
+                    code: Some(code),
+                };
+                None
+            }
+            Life::Starting(current) | Life::Up(current, _) => {
+                self.life = Life::Ended(Ended {
+                    crashed: current.boot_timed_out || code != 0,
+                    code: Some(code),
+                    pid: Some(current.pid),
+                    started: current.started,
+                    ran: current.ran,
+                    clearing: Some(current.run),
+                    restart_at: None,
+                });
+                let to = self.state().unwrap_or(State::Crashed);
+                Some(self.change(from, to))
+            }
+            other => {
+                self.life = other;
+                None
+            }
+        }
+    }
+
+    /// The run's process group is gone.
+    pub fn finished(&mut self) -> AfterRun {
+        match std::mem::replace(&mut self.life, Life::Waiting) {
+            Life::Stopping {
+                current,
+                then,
+                code,
+            } => {
+                self.life = Life::Down {
+                    pid: Some(current.pid),
+                    code,
+                };
+                AfterRun::Down(self.change(Some(State::Stopping), State::Down), then)
+            }
+            Life::Ended(ended) => {
+                self.life = Life::Ended(Ended {
+                    clearing: None,
+                    ..ended
+                });
+                AfterRun::Ended
+            }
+            other => {
+                self.life = other;
+                AfterRun::Nothing
+            }
+        }
+    }
+
+    /// Tells a starting or up run to stop; `then` follows once it is gone.
+    pub fn stop(&mut self, then: Then) -> Option<Change> {
+        let from = self.state();
+        match std::mem::replace(&mut self.life, Life::Waiting) {
+            Life::Starting(current) | Life::Up(current, _) => {
+                self.life = Life::Stopping {
+                    current,
+                    then,
+                    code: None,
+                };
+                Some(self.change(from, State::Stopping))
+            }
+            other => {
+                self.life = other;
+                None
+            }
+        }
+    }
+
+    /// New code: whatever stage it is in, it starts again as soon as it can.
+    pub fn restart_soon(&mut self) {
+        match &mut self.life {
+            Life::Stopping { then, .. } => *then = Then::Restart,
+            Life::Ended(ended) => ended.restart_at = Some(Instant::now()),
+            _ => {}
+        }
+    }
+
+    /// Schedules the restart of an ended run.
+    pub fn schedule(&mut self, at: Instant) {
+        if let Life::Ended(ended) = &mut self.life {
+            ended.restart_at = Some(at);
+        }
+    }
+
+    /// Takes a restart that is due by `now`.
+    pub fn take_due(&mut self, now: Instant) -> bool {
+        let due = self.life.restart_due().is_some_and(|at| at <= now);
+        if let (true, Life::Ended(ended)) = (due, &mut self.life) {
+            ended.restart_at = None;
+        }
+        due
+    }
+
+    /// hlocal is stopping: no restart follows any more. A crash waiting out its back-off
+    /// is `down` now.
+    pub fn shut_down(&mut self) -> Option<Change> {
+        match &mut self.life {
+            Life::Stopping { then, .. } => *then = Then::Down,
+            Life::Ended(ended) => {
+                let waiting = ended.restart_at.take().is_some() && ended.clearing.is_none();
+                if waiting {
+                    let from = self.state();
+                    self.life = Life::Down {
+                        pid: self.life.pid(),
+                        code: self.life.code(),
+                    };
+                    return Some(self.change(from, State::Down));
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// The run `id` was killed and is gone (a second Ctrl-C): nothing more is said.
+    pub fn forget(&mut self, id: RunId) {
+        if self.run().is_some_and(|r| r.id == id) {
+            let (pid, code) = (self.life.pid(), self.life.code());
+            self.life = match std::mem::replace(&mut self.life, Life::Waiting) {
+                Life::Ended(ended) => Life::Ended(Ended {
+                    clearing: None,
+                    ..ended
+                }),
+                _ => Life::Down { pid, code },
+            };
+        }
+        self.retiring.retain(|r| r.run.id != id);
     }
 }
 
@@ -133,7 +367,7 @@ pub(super) fn dependencies_up(slots: &[Slot], idx: usize, config: &StartConfig) 
     slots
         .iter()
         .filter(|s| deps.contains(&s.type_index))
-        .all(|s| s.state == Some(State::Up))
+        .all(|s| s.state() == Some(State::Up))
 }
 
 /// The router's view of the `web` instances.
@@ -141,8 +375,8 @@ pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> B
     let web: Vec<&Slot> = slots.iter().filter(|s| s.is_web(config)).collect();
     let mut up = Vec::new();
     for s in &web {
-        if let (Some(State::Up), Some(addr), Some(run)) = (s.state, s.up_addr, &s.run) {
-            up.push(backend(s, addr, run.id.generation));
+        if let Life::Up(current, Serving::At(addr)) = &s.life {
+            up.push(backend(s, *addr, current.run.id.generation));
         }
         for old in &s.retiring {
             if let Some(addr) = old.addr {
@@ -153,18 +387,17 @@ pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> B
     // A crash whose process group is still being cleared has not had its restart
     // decided yet: hold requests rather than answer H10 for that moment.
     let starting = running
-        && web.iter().any(|s| {
-            matches!(s.state, None | Some(State::Starting))
-                || s.is_pending()
-                || (s.run.is_some() && matches!(s.state, Some(State::Crashed | State::Exited)))
+        && web.iter().any(|s| match &s.life {
+            Life::Waiting | Life::Starting(_) => true,
+            Life::Ended(ended) => ended.clearing.is_some() || ended.restart_at.is_some(),
+            life => life.is_pending(),
         });
-    let crashed = !starting
-        && !web.is_empty()
-        && web
-            .iter()
-            .all(|s| matches!(s.state, Some(State::Crashed | State::Exited)));
+    let crashed =
+        !starting && !web.is_empty() && web.iter().all(|s| matches!(s.life, Life::Ended(_)));
     let elsewhere = web.iter().find_map(|s| {
-        let port = s.elsewhere.filter(|_| s.state == Some(State::Up))?;
+        let Life::Up(_, Serving::Elsewhere(port)) = s.life else {
+            return None;
+        };
         Some(format!("{}: {}", s.name, elsewhere_text(port, s.port)).into())
     });
     Backends {
@@ -185,12 +418,12 @@ fn backend(s: &Slot, addr: SocketAddr, generation: u64) -> Backend {
 
 /// The `ready` marker's condition: everything up, one-shot tasks done.
 pub(super) fn all_up(slots: &[Slot]) -> bool {
-    let settled = |s: &Slot| match s.state {
-        Some(State::Up) => true,
-        Some(State::Exited) => s.exit_code == Some(0) && !s.is_pending(),
+    let settled = |s: &Slot| match &s.life {
+        Life::Up(..) => true,
+        Life::Ended(ended) => !ended.crashed && ended.code == Some(0) && ended.restart_at.is_none(),
         _ => false,
     };
-    slots.iter().any(|s| s.state == Some(State::Up)) && slots.iter().all(settled)
+    slots.iter().any(|s| s.state() == Some(State::Up)) && slots.iter().all(settled)
 }
 
 /// Where the app answers: the router, else `web.1` itself; `None` without a web process.

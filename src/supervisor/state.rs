@@ -28,11 +28,6 @@ impl State {
             State::Down => "down",
         }
     }
-
-    /// A process of this instance may be running.
-    pub fn is_live(self) -> bool {
-        matches!(self, State::Starting | State::Up | State::Stopping)
-    }
 }
 
 /// What a change of state prints. Entering `starting` from an earlier state prints both
