@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{AppArgs, StartArgs};
-use crate::error::{self, Error};
+use crate::error::{self, Error, InputError};
 use crate::input::formation::{self, Formation};
 use crate::input::procfile::{self, ProcessType};
 use crate::input::settings::{self, ProcessSettings, ProcessWatch, Ready, Settings, WatchSetting};
@@ -131,16 +131,14 @@ fn load_types(
 /// `no Procfile in /the/app (…)`, naming the directory searched as an absolute path.
 fn missing_procfile(path: &Path) -> Error {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let shown = match absolute.file_name() {
-        Some(name) if name == PROCFILE => absolute
-            .parent()
-            .map(|dir| format!("no Procfile in {}", dir.display())),
+    let place = match absolute.file_name() {
+        Some(name) if name == PROCFILE => {
+            absolute.parent().map(|dir| format!("in {}", dir.display()))
+        }
         _ => None,
     }
-    .unwrap_or_else(|| format!("no Procfile at {}", absolute.display()));
-    Error::input(format!(
-        "{shown} (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)"
-    ))
+    .unwrap_or_else(|| format!("at {}", absolute.display()));
+    InputError::NoProcfile { place }.into()
 }
 
 /// Room left in the exec size limit for what hlocal adds per instance (`PORT`, `DYNO`,
@@ -164,11 +162,11 @@ fn check_exec_size(env: &[(String, String)], types: &[ProcessType]) -> Result<()
     let longest_command = types.iter().map(|t| t.command.len()).max().unwrap_or(0);
     let needed = from_files + inherited + longest_command + EXEC_MARGIN;
     if needed > limit {
-        return Err(Error::input(format!(
-            "the environment is too big to start a process: {} KiB of variables and command, the system allows {} KiB (ARG_MAX)",
-            needed / 1024,
-            limit / 1024
-        )));
+        return Err(InputError::EnvironmentTooBig {
+            needed_kib: needed / 1024,
+            limit_kib: limit / 1024,
+        }
+        .into());
     }
     Ok(())
 }
@@ -200,10 +198,7 @@ fn env_paths(
     };
     for path in &named {
         if !path.exists() {
-            return Err(Error::input(format!(
-                "env file {} does not exist",
-                error::display_path(path)
-            )));
+            return Err(InputError::NoEnvFile(error::display_path(path)).into());
         }
     }
     Ok(named)
@@ -239,9 +234,7 @@ pub fn public_port(
             .parse::<u16>()
             .ok()
             .filter(|&p| p > 0)
-            .ok_or_else(|| {
-                Error::input(format!("PORT in {origin} is not a port number: {value:?}"))
-            }),
+            .ok_or_else(|| InputError::PortNotANumber { origin, value }.into()),
         None => Ok(ports::DEFAULT_PORT),
     }
 }
@@ -249,8 +242,9 @@ pub fn public_port(
 /// Port 0 would have the OS pick a port nobody is told about (and web.1 get port 1).
 fn nonzero_port(port: u16) -> Result<u16, Error> {
     if port == 0 {
-        return Err(Error::input(
-            "-p: port 0 is not allowed (use a port from 1 to 65535)",
+        return Err(Error::named(
+            "-p",
+            "port 0 is not allowed (use a port from 1 to 65535)",
         ));
     }
     Ok(port)
@@ -355,7 +349,7 @@ impl Durations {
         let flag = |name: &str, value: &Option<String>, parse: DurationParser| {
             value
                 .as_deref()
-                .map(|text| parse(text).map_err(|e| Error::input(format!("{name}: {e}"))))
+                .map(|text| parse(text).map_err(|e| Error::named(name, e)))
                 .transpose()
         };
         Ok(Durations {
@@ -399,12 +393,12 @@ fn check_ignore_globs(origin: &str, globs: &[String]) -> Result<(), Error> {
     for glob in globs {
         builder
             .add_line(None, glob)
-            .map_err(|e| Error::input(format!("{origin}: invalid glob {glob:?}: {e}")))?;
+            .map_err(|e| Error::named(origin, format!("invalid glob {glob:?}: {e}")))?;
     }
     builder
         .build()
         .map(drop)
-        .map_err(|e| Error::input(format!("{origin}: invalid glob: {e}")))
+        .map_err(|e| Error::named(origin, format!("invalid glob: {e}")))
 }
 
 /// `release` leaves the formation; it runs first unless `--no-release`.
@@ -442,9 +436,7 @@ fn resolve_formation(
 ) -> Result<Vec<usize>, Error> {
     let formation = match (&args.formation, args.types.is_empty()) {
         (Some(_), false) => {
-            return Err(Error::input(
-                "give the formation either with -m or as arguments, not both",
-            ));
+            return Err(InputError::FormationTwice.into());
         }
         (Some(spec), true) => formation::parse(spec)?,
         (None, false) => formation::from_positional(&args.types)?,
@@ -546,7 +538,7 @@ fn type_watch(setting: Option<ProcessWatch>) -> Result<TypeWatch, Error> {
         Some(ProcessWatch::Any) => TypeWatch::Any,
         Some(ProcessWatch::Globs(globs)) => TypeWatch::Only(
             ProcessFilter::new(&globs)
-                .map_err(|e| Error::input(format!("{}: watch: {e}", settings::FILE_NAME)))?,
+                .map_err(|e| Error::named(format!("{}: watch", settings::FILE_NAME), e))?,
         ),
     })
 }
@@ -600,14 +592,12 @@ fn check_watch_path(path: &Path, types: &[ProcessType]) -> Result<(), Error> {
         return Ok(());
     }
     let shown = error::display_path(path);
-    let hint = if types.iter().any(|t| t.name == shown) {
-        format!("; to start only some process types, name them before -w (hlocal start {shown} -w)")
+    Err(if types.iter().any(|t| t.name == shown) {
+        InputError::WatchPathIsAType(shown)
     } else {
-        String::new()
-    };
-    Err(Error::input(format!(
-        "watch path {shown} does not exist{hint}"
-    )))
+        InputError::NoWatchPath(shown)
+    }
+    .into())
 }
 
 fn output_style(args: &StartArgs, file: &Settings) -> OutputStyle {

@@ -1,24 +1,28 @@
 //! The one error type that stops hlocal, and the exit code each maps to.
 //!
-//! Parsers (`procfile`, `env`, `formation`, `settings`, `duration`) return their own
-//! small error enums carrying a line number; loaders turn them into
-//! [`Error::Located`] with the file's path, so every message reads `path:line: …`.
+//! Three kinds, kept apart because they call for different fixes:
+//! - bad input at a place the user can find ([`Located`]: `Procfile:3: …`, `--timeout: …`).
+//!   Parsers (`procfile`, `env`, `formation`, `settings`, `duration`) return their own
+//!   small error enums carrying a line number; loaders and `config` turn them into a
+//!   [`Located`] with the file's path or the flag's name;
+//! - bad input of the app as a whole ([`InputError`]: no Procfile, ports, sizes);
+//! - a start-up failure of hlocal's own machinery ([`Error::Startup`]: binding the
+//!   router, the runtime, the watcher, the watchdog), and OS errors on a named path.
+//!
 //! Runtime conditions (a crash, a refused backend connection) are never an `Error`:
 //! they become state changes and log lines. `main.rs` renders an `Error` once, as
 //! `hlocal: error: …`, and exits with [`Error::exit_code`].
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A problem in an input file, at a line: `Procfile:3: duplicate process type "web" …`.
-    #[error("{path}:{line}: {message}")]
-    Located {
-        path: String,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Located(#[from] Located),
+    #[error(transparent)]
+    Input(#[from] InputError),
     /// An OS operation failed: `reading env file .env.local: No such file or directory`.
     #[error("{about} {path}: {source}", path = .path.display())]
     Io {
@@ -26,21 +30,109 @@ pub enum Error {
         path: PathBuf,
         source: io::Error,
     },
-    /// Any other bad input (flags, formation, ports) described in one sentence.
-    #[error("{0}")]
-    Input(String),
+    /// hlocal could not set up something it runs on: `cannot start the async runtime: …`.
+    #[error("{what}: {source}")]
+    Startup {
+        what: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// `hlocal run` could not execute the command.
     #[error("cannot run `{command}`: {source}")]
     Spawn { command: String, source: io::Error },
 }
 
+/// Bad input and where it is: every parser's error renders through this one shape.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct Located {
+    pub at: Place,
+    pub message: String,
+}
+
+/// Where bad input was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A line of a file: `Procfile:3`.
+    Line { path: String, line: usize },
+    /// A flag or a setting named without a line: `--timeout`, `hlocal.toml: watch`.
+    Named(String),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Line { path, line } => write!(f, "{path}:{line}"),
+            Place::Named(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Bad input that is no single line or flag: the app, its ports, what the system allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// `place` is `in /the/app` (the directory searched) or `at /a/file`.
+    #[error(
+        "no Procfile {place} (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)"
+    )]
+    NoProcfile { place: String },
+    #[error("env file {0} does not exist")]
+    NoEnvFile(String),
+    #[error("PORT in {origin} is not a port number: {value:?}")]
+    PortNotANumber { origin: &'static str, value: String },
+    #[error("give the formation either with -m or as arguments, not both")]
+    FormationTwice,
+    #[error("watch path {0} does not exist")]
+    NoWatchPath(String),
+    /// `hlocal start -w web`: the path named is a process type.
+    #[error(
+        "watch path {0} does not exist; to start only some process types, name them before -w (hlocal start {0} -w)"
+    )]
+    WatchPathIsAType(String),
+    /// The watcher's ignore rules did not compile (the message names the rule).
+    #[error("{0}")]
+    WatchIgnore(String),
+    #[error(
+        "port {public} leaves no room for the formation: process type {type_number} would need port {last} (the highest is 65535); choose a lower port with -p"
+    )]
+    NoRoomForFormation {
+        public: u16,
+        type_number: usize,
+        last: u32,
+    },
+    /// `holder`: ` by pid N (command)`, ` by pid N` or ` by another user's process`.
+    #[error("port {port} ({what}) is already in use{holder}")]
+    PortInUse {
+        port: u16,
+        what: String,
+        holder: String,
+    },
+    #[error(
+        "the environment is too big to start a process: {needed_kib} KiB of variables and command, the system allows {limit_kib} KiB (ARG_MAX)"
+    )]
+    EnvironmentTooBig { needed_kib: usize, limit_kib: usize },
+    #[error(
+        "{instances} instances need about {needed} open files, more than the limit of {limit} (ulimit -n, hard limit included): raise the hard limit or start fewer instances"
+    )]
+    TooManyInstances {
+        instances: u64,
+        needed: u64,
+        limit: u64,
+    },
+}
+
 impl Error {
+    /// Bad input at a line of `path`.
     pub fn located(path: &Path, line: usize, message: impl ToString) -> Self {
-        Error::Located {
+        let at = Place::Line {
             path: display_path(path),
             line,
-            message: message.to_string(),
-        }
+        };
+        Located::new(at, message).into()
+    }
+
+    /// Bad input given as the flag or setting `name`.
+    pub fn named(name: impl Into<String>, message: impl ToString) -> Self {
+        Located::new(Place::Named(name.into()), message).into()
     }
 
     pub fn io(about: &'static str, path: &Path, source: io::Error) -> Self {
@@ -51,8 +143,15 @@ impl Error {
         }
     }
 
-    pub fn input(message: impl ToString) -> Self {
-        Error::Input(message.to_string())
+    /// hlocal's own machinery failed to start: `what` says what it was doing.
+    pub fn startup(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Startup {
+            what: what.into(),
+            source: source.into(),
+        }
     }
 
     /// Bad input or an unusable environment is 1 ("1 when it could not start");
@@ -62,6 +161,15 @@ impl Error {
             Error::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
             Error::Spawn { .. } => 126,
             _ => 1,
+        }
+    }
+}
+
+impl Located {
+    fn new(at: Place, message: impl ToString) -> Self {
+        Located {
+            at,
+            message: message.to_string(),
         }
     }
 }
@@ -80,5 +188,20 @@ mod tests {
     fn located_renders_path_line_message() {
         let e = Error::located(Path::new("./Procfile"), 3, "duplicate process type \"web\"");
         assert_eq!(e.to_string(), "Procfile:3: duplicate process type \"web\"");
+    }
+
+    #[test]
+    fn named_renders_name_message() {
+        let e = Error::named("--timeout", "invalid duration \"5x\"");
+        assert_eq!(e.to_string(), "--timeout: invalid duration \"5x\"");
+    }
+
+    #[test]
+    fn startup_renders_what_and_why() {
+        let e = Error::startup("cannot start the async runtime", "out of threads");
+        assert_eq!(
+            e.to_string(),
+            "cannot start the async runtime: out of threads"
+        );
     }
 }

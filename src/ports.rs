@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::sys;
 
 /// `heroku local`'s default since it moved off 5000 (macOS AirPlay took it).
@@ -25,13 +25,16 @@ pub fn first_port(
     let index = u32::try_from(type_index).unwrap_or(u32::MAX);
     let first = index.saturating_mul(BLOCK).saturating_add(base);
     let last = first.saturating_add(u32::try_from(count.max(1) - 1).unwrap_or(u32::MAX));
+    let no_room = || InputError::NoRoomForFormation {
+        public,
+        type_number: type_index + 1,
+        last,
+    };
     if last > u32::from(u16::MAX) {
-        return Err(Error::input(format!(
-            "port {public} leaves no room for the formation: process type {} would need port {last} (the highest is 65535); choose a lower port with -p",
-            type_index + 1
-        )));
+        return Err(no_room().into());
     }
-    u16::try_from(first).map_err(|_| Error::input("port out of range"))
+    // `first` is at most `last`, so this holds; the error is for the compiler's sake.
+    Ok(u16::try_from(first).map_err(|_| no_room())?)
 }
 
 /// `PORT` of instance `n` (1-based) of a type whose first instance has `first`.
@@ -66,10 +69,12 @@ pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Resul
         .collect();
     for (what, port) in wanted {
         if let Some(&inode) = by_port.get(&port) {
-            return Err(Error::input(format!(
-                "port {port} ({what}) is already in use{}",
-                holder(inode)
-            )));
+            return Err(InputError::PortInUse {
+                port,
+                what: what.to_string(),
+                holder: holder(inode),
+            }
+            .into());
         }
     }
     Ok(())

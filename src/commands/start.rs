@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::output::{LogSender, Printer};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
@@ -37,14 +37,14 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     };
     let session = session_token();
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
-        .map_err(|e| Error::input(format!("cannot start the watchdog process: {e}")))?;
+        .map_err(|e| Error::startup("cannot start the watchdog process", e))?;
     // After the fork: the watchdog must not inherit orphans, hlocal stops them itself.
     sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::startup("cannot start the async runtime", e))?;
     // The watcher walks the tree (up to a second for 100,000 files) before anything runs.
     let watching = start_watcher(&config)?;
     let (log, records) = LogSender::channel();
@@ -55,7 +55,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         records,
         closed_tx,
     )
-    .map_err(|e| Error::input(format!("cannot start the printer thread: {e}")))?;
+    .map_err(|e| Error::startup("cannot start the printer thread", e))?;
     let code = runtime.block_on(run(
         config,
         listeners,
@@ -82,7 +82,7 @@ async fn run(
 ) -> Result<i32, Error> {
     let (events_tx, events) = mpsc::unbounded_channel();
     let signals = ShutdownSignals::install()
-        .map_err(|e| Error::input(format!("cannot install signal handlers: {e}")))?;
+        .map_err(|e| Error::startup("cannot install signal handlers", e))?;
     tokio::spawn(forward_signals(signals, events_tx.clone()));
     tokio::spawn(forward_stdout_closed(stdout_closed, events_tx.clone()));
     tokio::spawn(reap_orphans(Arc::clone(&watchdog)));
@@ -139,9 +139,12 @@ fn check_open_files(config: &StartConfig) -> Result<(), Error> {
         .saturating_mul(FDS_PER_INSTANCE)
         .saturating_add(BASE_FDS + router);
     if needed > limit {
-        return Err(Error::input(format!(
-            "{instances} instances need about {needed} open files, more than the limit of {limit} (ulimit -n, hard limit included): raise the hard limit or start fewer instances"
-        )));
+        return Err(InputError::TooManyInstances {
+            instances,
+            needed,
+            limit,
+        }
+        .into());
     }
     Ok(())
 }

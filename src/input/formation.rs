@@ -199,7 +199,7 @@ pub fn resolve(formation: &Formation, types: &[ProcessType]) -> Result<Vec<usize
 
 impl From<FormationError> for Error {
     fn from(error: FormationError) -> Self {
-        Error::input(format!("formation: {error}"))
+        Error::named("formation", error)
     }
 }
 

@@ -118,7 +118,10 @@ pub fn bind(port: u16) -> Result<Listeners, Error> {
 }
 
 fn bind_error(port: u16, addr: SocketAddr, e: &io::Error) -> Error {
-    Error::input(format!("cannot listen on port {port} ({addr}): {e}"))
+    Error::startup(
+        format!("cannot listen on port {port} ({addr})"),
+        e.to_string(),
+    )
 }
 
 /// `Ok(None)`: this host has no IPv6 (no IPv6 sockets, or no `::1`).

@@ -36,7 +36,7 @@ use self::batch::{Pending, Root};
 use self::events::Observation;
 use self::rules::IgnoreRules;
 use self::tree::{Scope, Tree};
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::sys::{self, FileIdentity};
 
 pub use self::filter::ProcessFilter;
@@ -95,7 +95,8 @@ impl Watcher {
         let root_path = std::path::absolute(&config.root)
             .map_err(|e| Error::io("watching", &config.root, e))?;
         let scope = Scope::resolve(&root_path, &config.paths)?;
-        let rules = IgnoreRules::new(&root_path, &config.ignore).map_err(Error::input)?;
+        let rules =
+            IgnoreRules::new(&root_path, &config.ignore).map_err(InputError::WatchIgnore)?;
         let flags = Arc::new(Flags::default());
         let (queue, inbox) = sync_channel(QUEUE_CAPACITY);
         let handler = {
@@ -114,7 +115,7 @@ impl Watcher {
         thread::Builder::new()
             .name("hlocal-watch".into())
             .spawn(move || worker.run())
-            .map_err(|e| Error::input(format!("starting the file watcher: {e}")))?;
+            .map_err(|e| Error::startup("starting the file watcher", e))?;
         Ok(Watcher { flags, wake: queue })
     }
 }

@@ -79,7 +79,7 @@ impl Tree {
         scope: Scope,
     ) -> Result<Tree, Error> {
         let notify = notify::recommended_watcher(handler)
-            .map_err(|e| Error::input(format!("starting the file watcher: {e}")))?;
+            .map_err(|e| Error::startup("starting the file watcher", e))?;
         let mut tree = Tree {
             notify,
             rules,
@@ -105,7 +105,7 @@ impl Tree {
             thread::Builder::new()
                 .name("hlocal-watch-walk".into())
                 .spawn_scoped(threads, move || directories_in_scope(rules, scope, &found))
-                .map_err(|e| Error::input(format!("starting the file watcher: {e}")))?;
+                .map_err(|e| Error::startup("starting the file watcher", e))?;
             add_watches(notify, scope, to_watch, &root)
         })
     }
@@ -310,15 +310,14 @@ fn setup_error(err: notify::Error, fallback: &Path) -> Error {
     match err.kind {
         ErrorKind::Io(source) => Error::io("watching", &path, source),
         ErrorKind::PathNotFound => Error::io("watching", &path, io::ErrorKind::NotFound.into()),
-        ErrorKind::MaxFilesWatch => Error::input(format!(
-            "watching {}: more directories than the inotify watch limit allows \
+        ErrorKind::MaxFilesWatch => Error::startup(
+            format!("watching {}", display_path(&path)),
+            "more directories than the inotify watch limit allows \
              (fs.inotify.max_user_watches); leave some out with --watch-ignore or raise the limit",
-            display_path(&path)
-        )),
-        other => Error::input(format!(
-            "watching {}: {}",
-            display_path(&path),
-            notify::Error::new(other)
-        )),
+        ),
+        other => Error::startup(
+            format!("watching {}", display_path(&path)),
+            notify::Error::new(other),
+        ),
     }
 }
