@@ -37,7 +37,7 @@ Exit status of `hlocal start`:
 pub enum Command {
     /// Start every process type of the Procfile (or the ones named).
     #[command(after_help = EXIT_STATUS)]
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Run a one-off command with the app's config vars.
     Run(RunArgs),
     /// Validate the Procfile, env files and hlocal.toml.
@@ -84,17 +84,29 @@ pub struct StartArgs {
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<RestartPolicy>,
     /// Stop everything when any process exits, and exit with its status (foreman's mode).
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_exit_on_exit")]
     pub exit_on_exit: bool,
+    /// Keep running when a process exits (undoes hlocal.toml's exit_on_exit = true).
+    #[arg(long, overrides_with = "exit_on_exit")]
+    pub no_exit_on_exit: bool,
     /// Skip the release phase.
-    #[arg(long)]
+    #[arg(long, overrides_with = "release")]
     pub no_release: bool,
+    /// Run the release phase (undoes hlocal.toml's no_release = true).
+    #[arg(long, overrides_with = "no_release")]
+    pub release: bool,
     /// Set DYNO=web.1 (apps read DYNO as "running on Heroku").
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_dyno")]
     pub dyno: bool,
+    /// Do not set DYNO (undoes hlocal.toml's dyno = true).
+    #[arg(long, overrides_with = "dyno")]
+    pub no_dyno: bool,
     /// No router: instance ports exactly as foreman's.
-    #[arg(long)]
+    #[arg(long, overrides_with = "router")]
     pub no_router: bool,
+    /// Put the router in front of web (undoes hlocal.toml's no_router = true).
+    #[arg(long, overrides_with = "no_router")]
+    pub router: bool,
     /// How the router picks a web instance [default: round-robin].
     #[arg(long, value_name = "STRATEGY")]
     pub balance: Option<Balance>,
@@ -105,11 +117,17 @@ pub struct StartArgs {
     #[arg(long, value_name = "DURATION")]
     pub header_timeout: Option<String>,
     /// On restarts, start the new instance and wait until it is up before stopping the old one.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_preboot")]
     pub preboot: bool,
+    /// Stop the old instance before starting the new one (undoes hlocal.toml's preboot = true).
+    #[arg(long, overrides_with = "preboot")]
+    pub no_preboot: bool,
     /// Restart processes when files change under PATH [default: the app root]; repeatable.
-    #[arg(short = 'w', long, value_name = "PATH", num_args = 0..=1, default_missing_value = "", value_delimiter = ',')]
+    #[arg(short = 'w', long, value_name = "PATH", num_args = 0..=1, default_missing_value = "", value_delimiter = ',', overrides_with = "no_watch")]
     pub watch: Option<Vec<String>>,
+    /// Watch nothing (undoes hlocal.toml's watch, the per-process ones included).
+    #[arg(long, overrides_with = "watch")]
+    pub no_watch: bool,
     /// Quiet period before a change restarts processes [default: 200ms].
     #[arg(long, value_name = "DURATION")]
     pub watch_debounce: Option<String>,
@@ -117,8 +135,11 @@ pub struct StartArgs {
     #[arg(long, value_name = "GLOB")]
     pub watch_ignore: Vec<String>,
     /// Omit timestamps from log lines.
-    #[arg(long)]
+    #[arg(long, overrides_with = "timestamp")]
     pub no_timestamp: bool,
+    /// Print timestamps (undoes hlocal.toml's no_timestamp = true).
+    #[arg(long, overrides_with = "no_timestamp")]
+    pub timestamp: bool,
     /// When to color output [default: auto].
     #[arg(long, value_name = "WHEN")]
     pub color: Option<ColorChoice>,
@@ -126,8 +147,11 @@ pub struct StartArgs {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Print one JSON object per line instead of text.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_json")]
     pub json: bool,
+    /// Print text (undoes hlocal.toml's json = true).
+    #[arg(long, overrides_with = "json")]
+    pub no_json: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,5 +1,8 @@
 //! Resolves the command line, hlocal.toml, env files and defaults into one validated
-//! configuration (flags beat the file, the file beats built-in defaults).
+//! configuration. Every setting goes through one rule, [`layer`]: the flag, else the
+//! file, else (for `PORT`) the env files and the shell, else the default. A boolean the
+//! file can turn on has a flag and its negation ([`toggle`]), so a flag can always undo
+//! what hlocal.toml says.
 //! Everything here is synchronous: bad input is reported before anything starts.
 
 use std::collections::{HashMap, HashSet};
@@ -14,7 +17,7 @@ use crate::input::formation::{self, Formation};
 use crate::input::procfile::{self, ProcessType};
 use crate::input::settings::{self, ProcessSettings, ProcessWatch, Ready, Settings, WatchSetting};
 use crate::input::{duration, env};
-use crate::options::RestartPolicy;
+use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
 use crate::output::OutputStyle;
 use crate::ports;
 use crate::router::RouterConfig;
@@ -255,6 +258,25 @@ pub fn resolve_start(args: &StartArgs) -> Result<StartConfig, Error> {
     resolve_loaded(args, load_app(&args.app, Procfile::Required)?)
 }
 
+/// One setting's value: the flag if given, else hlocal.toml's, else the default. Every
+/// setting of `start` is resolved through this (`PORT` adds the env layers in
+/// [`public_port`]), so the precedence is the same for all of them.
+fn layer<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
+    flag.or(file).unwrap_or(default)
+}
+
+/// A boolean setting, off by default, with a flag and its negation (clap keeps only the
+/// last of the two given): `--preboot` turns on what the file left off, `--no-preboot`
+/// turns off what the file turned on.
+fn toggle(on: bool, off: bool, file: Option<bool>) -> bool {
+    let flag = match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    layer(flag, file, false)
+}
+
 /// As [`resolve_start`], for an app already loaded (`check` lists its types too).
 pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> {
     let file = app.settings.clone().unwrap_or_default();
@@ -265,35 +287,45 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
         check_ignore_globs("hlocal.toml: watch_ignore", globs)?;
     }
     let timeout = durations.timeout;
-    let skip_release = args.no_release || file.no_release == Some(true);
-    let (release, formation_types) = split_release(&app.types, skip_release, &file, timeout);
+    let no_release = toggle(args.no_release, args.release, file.no_release);
+    let no_router = toggle(args.no_router, args.router, file.no_router);
+    let restart = layer(args.restart, file.restart, RestartPolicy::default());
+    let balance = layer(args.balance, file.balance, Balance::default());
+    let exit_on_exit = toggle(args.exit_on_exit, args.no_exit_on_exit, file.exit_on_exit);
+    let dyno = toggle(args.dyno, args.no_dyno, file.dyno);
+    let preboot = toggle(args.preboot, args.no_preboot, file.preboot);
+    let top_watch = layer(
+        flag_watch(args),
+        file_watch(&file, &app.root),
+        WatchSetting::Off,
+    );
+    let (release, formation_types) = split_release(&app.types, no_release, &file, timeout);
     let counts = resolve_formation(args, &file, &formation_types)?;
     let has_web = formation_types.iter().any(|t| t.name == "web");
-    let router_on = has_web && !(args.no_router || file.no_router == Some(true));
+    let router_on = has_web && !no_router;
     let types = type_specs(
         &formation_types,
         &counts,
         &TypeDefaults {
             port,
             router: router_on,
-            restart: args.restart.or(file.restart).unwrap_or_default(),
+            restart,
             timeout,
             settings: &file,
         },
     )?;
-    let watch_all = args.watch.is_some()
-        || matches!(
-            file.watch,
-            Some(WatchSetting::Root | WatchSetting::Paths(_))
-        );
+    let watch_all = top_watch != WatchSetting::Off;
+    // `--no-watch` turns off the per-process `watch` keys too: nothing is watched.
+    let type_watches = !args.no_watch
+        && types
+            .iter()
+            .any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_)));
     let watch = watch_config(
+        &top_watch,
         args,
         &file,
         &app.root,
-        watch_all
-            || types
-                .iter()
-                .any(|t| matches!(t.watch, TypeWatch::Any | TypeWatch::Only(_))),
+        watch_all || type_watches,
         &formation_types,
         durations.watch_debounce,
     )?;
@@ -301,26 +333,52 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
         env: Arc::new(app.env),
         env_warnings: app.env_warnings,
         release,
-        router: router_on
-            .then(|| -> Result<RouterConfig, Error> {
-                Ok(RouterConfig {
-                    port,
-                    request_timeout: durations.request_timeout,
-                    header_timeout: durations.header_timeout,
-                    balance: args.balance.or(file.balance).unwrap_or_default(),
-                })
-            })
-            .transpose()?,
+        router: router_on.then_some(RouterConfig {
+            port,
+            request_timeout: durations.request_timeout,
+            header_timeout: durations.header_timeout,
+            balance,
+        }),
         style: output_style(args, &file),
         boot_timeout: durations.boot_timeout,
         timeout,
-        exit_on_exit: args.exit_on_exit || file.exit_on_exit == Some(true),
-        dyno: args.dyno || file.dyno == Some(true),
-        preboot: args.preboot || file.preboot == Some(true),
+        exit_on_exit,
+        dyno,
+        preboot,
         watch_all,
         watch,
         types,
         root: app.root,
+    })
+}
+
+/// hlocal.toml's `watch`, its paths joined to the app root.
+fn file_watch(file: &Settings, root: &Path) -> Option<WatchSetting> {
+    match file.watch.clone()? {
+        WatchSetting::Paths(paths) => Some(WatchSetting::Paths(
+            paths.iter().map(|p| root.join(p)).collect(),
+        )),
+        other => Some(other),
+    }
+}
+
+/// `-w` as the file's `watch` would say it: no path is the app root; `--no-watch` is off.
+/// Flag paths stay relative to the current directory (the file's are to the app root).
+fn flag_watch(args: &StartArgs) -> Option<WatchSetting> {
+    if args.no_watch {
+        return Some(WatchSetting::Off);
+    }
+    let paths: Vec<PathBuf> = args
+        .watch
+        .as_ref()?
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    Some(if paths.is_empty() {
+        WatchSetting::Root
+    } else {
+        WatchSetting::Paths(paths)
     })
 }
 
@@ -352,34 +410,22 @@ impl Durations {
                 .map(|text| parse(text).map_err(|e| Error::named(name, e)))
                 .transpose()
         };
+        use duration::{parse, parse_positive as positive};
+        let timeout = flag("--timeout", &args.timeout, parse)?;
+        let boot_timeout = flag("--boot-timeout", &args.boot_timeout, positive)?;
+        let request_timeout = flag("--request-timeout", &args.request_timeout, positive)?;
+        let header_timeout = flag("--header-timeout", &args.header_timeout, positive)?;
+        let watch_debounce = flag("--watch-debounce", &args.watch_debounce, parse)?;
         Ok(Durations {
-            timeout: flag("--timeout", &args.timeout, duration::parse)?
-                .or(file.timeout)
-                .unwrap_or(DEFAULT_TIMEOUT),
-            boot_timeout: flag(
-                "--boot-timeout",
-                &args.boot_timeout,
-                duration::parse_positive,
-            )?
-            .or(file.boot_timeout)
-            .unwrap_or(DEFAULT_BOOT_TIMEOUT),
-            request_timeout: flag(
-                "--request-timeout",
-                &args.request_timeout,
-                duration::parse_positive,
-            )?
-            .or(file.request_timeout)
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-            header_timeout: flag(
-                "--header-timeout",
-                &args.header_timeout,
-                duration::parse_positive,
-            )?
-            .or(file.header_timeout)
-            .unwrap_or(DEFAULT_HEADER_TIMEOUT),
-            watch_debounce: flag("--watch-debounce", &args.watch_debounce, duration::parse)?
-                .or(file.watch_debounce)
-                .unwrap_or(DEFAULT_DEBOUNCE),
+            timeout: layer(timeout, file.timeout, DEFAULT_TIMEOUT),
+            boot_timeout: layer(boot_timeout, file.boot_timeout, DEFAULT_BOOT_TIMEOUT),
+            request_timeout: layer(
+                request_timeout,
+                file.request_timeout,
+                DEFAULT_REQUEST_TIMEOUT,
+            ),
+            header_timeout: layer(header_timeout, file.header_timeout, DEFAULT_HEADER_TIMEOUT),
+            watch_debounce: layer(watch_debounce, file.watch_debounce, DEFAULT_DEBOUNCE),
         })
     }
 }
@@ -543,7 +589,10 @@ fn type_watch(setting: Option<ProcessWatch>) -> Result<TypeWatch, Error> {
     })
 }
 
+/// The watcher's setup when anything is watched: the top-level paths (the app root when
+/// only per-process `watch` keys ask for watching).
 fn watch_config(
+    top: &WatchSetting,
     args: &StartArgs,
     file: &Settings,
     root: &Path,
@@ -554,19 +603,9 @@ fn watch_config(
     if !needed {
         return Ok(None);
     }
-    let named: Vec<PathBuf> = match (&args.watch, &file.watch) {
-        (Some(paths), _) => paths
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .collect(),
-        (None, Some(WatchSetting::Paths(paths))) => paths.iter().map(|p| root.join(p)).collect(),
-        _ => Vec::new(),
-    };
-    let paths = if named.is_empty() {
-        vec![root.to_path_buf()]
-    } else {
-        named
+    let paths = match top {
+        WatchSetting::Paths(paths) => paths.clone(),
+        WatchSetting::Root | WatchSetting::Off => vec![root.to_path_buf()],
     };
     for path in &paths {
         check_watch_path(path, types)?;
@@ -601,14 +640,160 @@ fn check_watch_path(path: &Path, types: &[ProcessType]) -> Result<(), Error> {
 }
 
 fn output_style(args: &StartArgs, file: &Settings) -> OutputStyle {
-    let color = args.color.or(file.color).unwrap_or_default();
+    let color = layer(args.color, file.color, ColorChoice::default());
+    let no_timestamp = toggle(args.no_timestamp, args.timestamp, file.no_timestamp);
     OutputStyle {
-        format: args.log_format.or(file.log_format).unwrap_or_default(),
-        json: args.json || file.json == Some(true),
+        format: layer(args.log_format, file.log_format, LogFormat::default()),
+        json: toggle(args.json, args.no_json, file.json),
         color: color.resolve(
             std::io::stdout().is_terminal(),
             std::env::var_os("NO_COLOR").is_some(),
         ),
-        timestamps: !(args.no_timestamp || file.no_timestamp == Some(true)),
+        timestamps: !no_timestamp,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    const PROCFILE_TEXT: &str = "release: true\nweb: serve\nworker: work\n";
+    /// `PORT` from the env files: the layer between hlocal.toml and the default.
+    const ENV_PORT: u16 = 5400;
+
+    fn resolve(flags: &[&str], file: &str) -> StartConfig {
+        let argv = ["hlocal", "start"].iter().chain(flags);
+        let Command::Start(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not a start command");
+        };
+        let app = App {
+            root: PathBuf::from("."),
+            types: procfile::parse(PROCFILE_TEXT).unwrap(),
+            env: vec![("PORT".into(), ENV_PORT.to_string())],
+            env_warnings: Vec::new(),
+            settings: Some(settings::parse(file).unwrap()),
+        };
+        resolve_loaded(&args, app).unwrap()
+    }
+
+    type Read = fn(&StartConfig) -> String;
+
+    /// One setting: what it reads with neither flag nor file, with the file only, with
+    /// the flag only, and with both (`base` flags are given in every column).
+    struct Row {
+        base: &'static [&'static str],
+        file: &'static str,
+        flags: &'static [&'static str],
+        read: Read,
+        expected: [&'static str; 4],
+    }
+
+    fn row(
+        file: &'static str,
+        flags: &'static [&'static str],
+        read: Read,
+        expected: [&'static str; 4],
+    ) -> Row {
+        Row {
+            base: &[],
+            file,
+            flags,
+            read,
+            expected,
+        }
+    }
+
+    /// What each row reads from the resolved configuration.
+    #[rustfmt::skip]
+    mod read {
+        use crate::supervisor::spec::StartConfig;
+
+        pub fn router_port(c: &StartConfig) -> String { format!("{:?}", c.router.as_ref().map(|r| r.port)) }
+        pub fn timeout(c: &StartConfig) -> String { format!("{:?}", c.timeout) }
+        pub fn boot_timeout(c: &StartConfig) -> String { format!("{:?}", c.boot_timeout) }
+        pub fn request_timeout(c: &StartConfig) -> String { format!("{:?}", c.router.as_ref().map(|r| r.request_timeout)) }
+        pub fn header_timeout(c: &StartConfig) -> String { format!("{:?}", c.router.as_ref().map(|r| r.header_timeout)) }
+        pub fn debounce(c: &StartConfig) -> String { format!("{:?}", c.watch.as_ref().map(|w| w.debounce)) }
+        pub fn restart(c: &StartConfig) -> String { format!("{:?}", c.types[0].restart) }
+        pub fn balance(c: &StartConfig) -> String { format!("{:?}", c.router.as_ref().map(|r| r.balance)) }
+        pub fn log_format(c: &StartConfig) -> String { format!("{:?}", c.style.format) }
+        pub fn web_count(c: &StartConfig) -> String { c.types[0].count.to_string() }
+        pub fn exit_on_exit(c: &StartConfig) -> String { c.exit_on_exit.to_string() }
+        pub fn dyno(c: &StartConfig) -> String { c.dyno.to_string() }
+        pub fn preboot(c: &StartConfig) -> String { c.preboot.to_string() }
+        pub fn json(c: &StartConfig) -> String { c.style.json.to_string() }
+        pub fn release(c: &StartConfig) -> String { c.release.is_some().to_string() }
+        pub fn router(c: &StartConfig) -> String { c.router.is_some().to_string() }
+        pub fn timestamps(c: &StartConfig) -> String { c.style.timestamps.to_string() }
+        pub fn watch_all(c: &StartConfig) -> String { c.watch_all.to_string() }
+        pub fn watcher(c: &StartConfig) -> String { c.watch.is_some().to_string() }
+    }
+
+    #[rustfmt::skip]
+    fn table() -> Vec<Row> {
+        use read::*;
+        vec![
+            //  hlocal.toml                     flag                          read              default        file only      flag only      file + flag
+            row("port = 5100",                  &["-p", "5200"],              router_port,      ["Some(5400)", "Some(5100)", "Some(5200)", "Some(5200)"]),
+            row("timeout = 7",                  &["-t", "9"],                 timeout,          ["5s", "7s", "9s", "9s"]),
+            row("boot_timeout = 70",            &["--boot-timeout", "80"],    boot_timeout,     ["60s", "70s", "80s", "80s"]),
+            row("request_timeout = 7",          &["--request-timeout", "9"],  request_timeout,  ["Some(30s)", "Some(7s)", "Some(9s)", "Some(9s)"]),
+            row("header_timeout = 7",           &["--header-timeout", "9"],   header_timeout,   ["Some(30s)", "Some(7s)", "Some(9s)", "Some(9s)"]),
+            Row { base: &["-w"],
+              ..row("watch_debounce = 0.5",     &["--watch-debounce", "1"],   debounce,         ["Some(200ms)", "Some(500ms)", "Some(1s)", "Some(1s)"]) },
+            row("restart = \"always\"",         &["--restart", "never"],      restart,          ["OnFailure", "Always", "Never", "Never"]),
+            row("balance = \"random\"",         &["--balance", "round-robin"], balance,         ["Some(RoundRobin)", "Some(Random)", "Some(RoundRobin)", "Some(RoundRobin)"]),
+            row("log_format = \"heroku\"",      &["--log-format", "plain"],   log_format,       ["Plain", "Heroku", "Plain", "Plain"]),
+            row("formation = \"web=2\"",        &["-m", "web=3"],             web_count,        ["1", "2", "3", "3"]),
+            // Each boolean both ways: the flag turns on what the file left off, and its
+            // negation turns off what the file turned on.
+            row("exit_on_exit = false",         &["--exit-on-exit"],          exit_on_exit,     ["false", "false", "true", "true"]),
+            row("exit_on_exit = true",          &["--no-exit-on-exit"],       exit_on_exit,     ["false", "true", "false", "false"]),
+            row("dyno = false",                 &["--dyno"],                  dyno,             ["false", "false", "true", "true"]),
+            row("dyno = true",                  &["--no-dyno"],               dyno,             ["false", "true", "false", "false"]),
+            row("preboot = false",              &["--preboot"],               preboot,          ["false", "false", "true", "true"]),
+            row("preboot = true",               &["--no-preboot"],            preboot,          ["false", "true", "false", "false"]),
+            row("json = false",                 &["--json"],                  json,             ["false", "false", "true", "true"]),
+            row("json = true",                  &["--no-json"],               json,             ["false", "true", "false", "false"]),
+            row("no_release = false",           &["--no-release"],            release,          ["true", "true", "false", "false"]),
+            row("no_release = true",            &["--release"],               release,          ["true", "false", "true", "true"]),
+            row("no_router = false",            &["--no-router"],             router,           ["true", "true", "false", "false"]),
+            row("no_router = true",             &["--router"],                router,           ["true", "false", "true", "true"]),
+            row("no_timestamp = false",         &["--no-timestamp"],          timestamps,       ["true", "true", "false", "false"]),
+            row("no_timestamp = true",          &["--timestamp"],             timestamps,       ["true", "false", "true", "true"]),
+            row("watch = false",                &["-w"],                      watch_all,        ["false", "false", "true", "true"]),
+            row("watch = true",                 &["--no-watch"],              watch_all,        ["false", "true", "false", "false"]),
+            // `--no-watch` also silences the per-process keys: no watcher at all.
+            row("[process.web]\nwatch = true",  &["--no-watch"],              watcher,          ["false", "true", "false", "false"]),
+        ]
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_the_default() {
+        for row in table() {
+            let with = |flags: &[&str], file: &str| {
+                let argv: Vec<&str> = row.base.iter().chain(flags).copied().collect();
+                (row.read)(&resolve(&argv, file))
+            };
+            let got = [
+                with(&[], ""),
+                with(&[], row.file),
+                with(row.flags, ""),
+                with(row.flags, row.file),
+            ];
+            assert_eq!(got, row.expected, "{:?} / {:?}", row.file, row.flags);
+        }
+    }
+
+    #[test]
+    fn the_last_of_a_flag_and_its_negation_wins() {
+        assert!(resolve(&["--preboot", "--no-preboot", "--preboot"], "").preboot);
+        assert!(resolve(&["--router", "--no-router"], "").router.is_none());
+        assert!(!resolve(&["-w", "src", "--no-watch"], "").watch_all);
+        assert!(resolve(&["--no-watch", "-w"], "watch = false").watch_all);
     }
 }
