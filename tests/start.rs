@@ -459,6 +459,44 @@ fn hlocal_toml_gives_defaults_and_flags_beat_it() {
 }
 
 #[test]
+fn flags_turn_off_what_hlocal_toml_turned_on() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("release: echo migrating\nonce: echo \"once dyno=[${DYNO:-}]\"\n")
+        .file(
+            "hlocal.toml",
+            "no_release = true\ndyno = true\nexit_on_exit = true\nno_timestamp = true\nwatch = [\"no-such-dir\"]\n",
+        )
+        .args(["start", "--color=never", "--no-router", "-p", &port.to_string()])
+        .args(["--release", "--no-dyno", "--no-exit-on-exit", "--timestamp", "--no-watch"])
+        .args(["--restart", "always"])
+        .spawn();
+    // Started at all: watching the missing directory would have been refused.
+    app.wait_for(r"^\d\d:\d\d:\d\d release\.1 +\| migrating$");
+    // A second run: the first exit did not stop everything.
+    app.wait_for_nth(r"^\d\d:\d\d:\d\d once\.1 +\| once dyno=\[\]$", 1);
+    app.stop();
+}
+
+#[test]
+fn router_flag_undoes_no_router_in_hlocal_toml() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: echo \"port $PORT\"; sleep 1000\nweb: sleep 1000\n")
+        .file("hlocal.toml", "no_router = true\n")
+        .args(["start", "-m", "worker=1", "-p", &port.to_string()])
+        .args(["--router"])
+        .args(quiet())
+        .spawn();
+    app.wait_for(&format!(
+        r"hlocal +\| router listening on http://localhost:{port}$"
+    ));
+    // The router has the public port; the types' ports start one above it.
+    app.wait_for(&format!(r"^worker\.1 +\| port {}$", port + 1));
+    app.stop();
+}
+
+#[test]
 fn all_n_scales_every_type() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()

@@ -223,3 +223,32 @@ fn hlocals_own_output_file_in_the_app_root_is_not_a_change() {
         .collect();
     assert_eq!(restarts, ["ticker.1: app.py changed"], "{text}");
 }
+
+#[test]
+fn no_watch_undoes_watch_in_hlocal_toml() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("ticker: while :; do echo tick; sleep 0.1; done\n")
+        .file(
+            "hlocal.toml",
+            "watch = true\nwatch_debounce = \"50ms\"\n[process.ticker]\nwatch = [\"*.py\"]\n",
+        )
+        .file("app.py", "print('v1')\n")
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["--no-watch"])
+        .spawn();
+    app.wait_for(r"hlocal +\| ready:");
+    write(&app, "app.py", "print('v2')\n");
+    // Ten ticks after the change are twenty debounce periods: a watcher would have
+    // restarted the ticker by then.
+    let ticks_so_far = app.count(r"ticker\.1 +\| tick$");
+    app.wait_for_nth(r"ticker\.1 +\| tick$", ticks_so_far + 10);
+    assert_eq!(app.count("Restarting"), 0, "{}", app.output());
+    app.stop();
+}
