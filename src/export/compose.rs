@@ -7,10 +7,9 @@
 
 use std::fmt::Write;
 
-use super::plan::{Plan, Process, Ready};
+use super::plan::{self, Plan, Process, Ready};
 use super::quote::{self, yaml};
 use super::{File, HEADER};
-use crate::options::RestartPolicy;
 
 pub const FILE_NAME: &str = "compose.yaml";
 
@@ -74,7 +73,7 @@ fn service(plan: &Plan, process: &Process) -> String {
         text,
         "    deploy:\n      replicas: {}\n    restart: {}\n    stop_signal: {}\n    stop_grace_period: {}",
         process.count,
-        restart(process.restart),
+        yaml(plan::restart_word(process.restart)),
         process.stop_signal,
         quote::duration(process.stop_timeout)
     );
@@ -93,14 +92,6 @@ fn published_ports(process: &Process) -> String {
         format!("{}-{last}", process.port)
     };
     format!("\"{host}:{}\"", process.port)
-}
-
-fn restart(policy: RestartPolicy) -> &'static str {
-    match policy {
-        RestartPolicy::OnFailure => "on-failure",
-        RestartPolicy::Always => "always",
-        RestartPolicy::Never => "\"no\"",
-    }
 }
 
 /// Checks run inside the container with bash's `/dev/tcp` (no curl needed in the image).

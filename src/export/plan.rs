@@ -134,6 +134,15 @@ impl Process {
     }
 }
 
+/// The restart policy in the words systemd and Compose share.
+pub fn restart_word(policy: RestartPolicy) -> &'static str {
+    match policy {
+        RestartPolicy::OnFailure => "on-failure",
+        RestartPolicy::Always => "always",
+        RestartPolicy::Never => "no",
+    }
+}
+
 impl From<Readiness> for Ready {
     fn from(readiness: Readiness) -> Ready {
         match readiness {

@@ -5,11 +5,10 @@
 
 use std::fmt::Write;
 
-use super::plan::{Plan, Process, Ready};
+use super::plan::{self, Plan, Process, Ready};
 use super::quote::{self, double_quoted};
 use super::{File, HEADER};
 use crate::error::Error;
-use crate::options::RestartPolicy;
 
 const FORMAT: &str = "systemd";
 
@@ -155,7 +154,7 @@ fn template(plan: &Plan, process: &Process) -> String {
         unit,
         "\n[Service]\nType=simple\nEnvironment=PORT=%i\n{common}Restart={restart}\nKillMode=control-group\nKillSignal={signal}\nTimeoutStopSec={timeout}\nSyslogIdentifier={app}-{name}\n",
         common = service_common(plan, &process.command),
-        restart = restart(process.restart),
+        restart = plan::restart_word(process.restart),
         signal = process.stop_signal,
         timeout = stop_timeout(process),
         name = process.name,
@@ -173,14 +172,6 @@ fn ready_note(ready: &Ready) -> Option<String> {
     Some(format!(
         "# ready ({check}) is not expressible: systemd counts this service up once it is started."
     ))
-}
-
-fn restart(policy: RestartPolicy) -> &'static str {
-    match policy {
-        RestartPolicy::OnFailure => "on-failure",
-        RestartPolicy::Always => "always",
-        RestartPolicy::Never => "no",
-    }
 }
 
 /// `TimeoutStopSec=0` would mean "wait forever" to systemd; hlocal's 0 means "no grace".
