@@ -85,38 +85,35 @@ fn every_format_matches_its_golden_files() {
     }
 }
 
+/// The files of a `--dry-run`'s output, each after its `# ==> NAME <==` line (files are
+/// separated by an empty line).
+fn printed_files(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .split("# ==> ")
+        .skip(1)
+        .map(|chunk| {
+            let (name, text) = chunk.split_once(" <==\n").expect("file header");
+            let text = text
+                .strip_suffix("\n\n")
+                .map_or(text.to_string(), |t| format!("{t}\n"));
+            (name.to_string(), text)
+        })
+        .collect()
+}
+
+/// The golden files are the same bytes every run; `--dry-run` prints exactly them.
 #[test]
-fn output_is_the_same_every_time_and_dry_run_prints_it() {
+fn dry_run_prints_the_golden_files() {
     for format in FORMATS {
-        let first = app()
+        let app = app();
+        let root = app.dir.to_string_lossy().into_owned();
+        let outcome = app
             .args(["export", format, "out", "--app", "shop", "--dry-run"])
             .run();
-        let second = app()
-            .args(["export", format, "out", "--app", "shop", "--dry-run"])
-            .run();
-        assert_eq!(first.code(), Some(0), "stderr: {}", first.stderr);
-        // The two apps live in different temp directories: compare without their paths.
-        let shape = |text: &str| {
-            text.lines()
-                .map(|l| {
-                    if l.contains("/hlocal-tests/") {
-                        "<path>"
-                    } else {
-                        l
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        assert_eq!(shape(&first.stdout), shape(&second.stdout), "{format}");
-        for name in files(&golden_dir(format)).keys() {
-            assert!(
-                first.stdout.contains(&format!("# ==> {name} <==\n")),
-                "{format}: {name} missing from --dry-run:\n{}",
-                first.stdout
-            );
-        }
-        assert_eq!(first.stderr, "");
+        assert_eq!(outcome.code(), Some(0), "stderr: {}", outcome.stderr);
+        assert_eq!(outcome.stderr, "");
+        let printed = printed_files(&outcome.stdout.replace(&root, ROOT_PLACEHOLDER));
+        assert_eq!(printed, files(&golden_dir(format)), "{format}");
     }
 }
 
@@ -394,4 +391,38 @@ fn kubernetes_puts_secret_looking_names_in_the_secret() {
         assert!(!config_map.contains(&format!("\"{hidden}\":")), "{hidden}");
         assert!(secret.contains(&format!("\"{hidden}\":")), "{hidden}");
     }
+}
+
+/// systemd expands `%` sequences in paths: an app root with `%` in its name stays literal.
+#[test]
+fn systemd_keeps_percent_signs_in_paths() {
+    let app = Hlocal::new().file("100%d app/Procfile", "web: ./serve\n");
+    let out = app.dir.join("out");
+    let root = app.dir.join("100%d app");
+    let outcome = app
+        .args([
+            "export",
+            "systemd",
+            "out",
+            "--app",
+            "shop",
+            "-d",
+            "100%d app",
+        ])
+        .run();
+    assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);
+    let unit = fs::read_to_string(out.join("shop-web@.service")).expect("unit");
+    let expected = format!("WorkingDirectory={}\n", root.display()).replace('%', "%%");
+    assert!(unit.contains(&expected), "{unit}");
+    let verify = validator(
+        "systemd-analyze",
+        &[
+            "verify",
+            "--man=no",
+            "--recursive-errors=no",
+            "./shop-web@.service",
+        ],
+        &out,
+    );
+    assert_clean("systemd-analyze verify", &verify);
 }

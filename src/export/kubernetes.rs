@@ -114,8 +114,10 @@ fn key_values(
     field: &str,
     vars: &[&(String, String)],
 ) -> String {
-    let api = "apiVersion: v1";
-    let mut text = format!("{api}\nkind: {kind}\n{}", metadata(plan, name, None));
+    let mut text = format!(
+        "apiVersion: v1\nkind: {kind}\n{}",
+        metadata(plan, name, None)
+    );
     if kind == "Secret" {
         text.push_str("type: Opaque\n");
     }

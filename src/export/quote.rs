@@ -4,6 +4,7 @@
 //! error message (it may be a secret).
 
 use std::fmt::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -71,6 +72,11 @@ pub fn inexpressible(format: &str, name: &str, why: &str) -> Error {
     Error::input(format!(
         "cannot export {name} to {format}: {why} (see docs/export.md, \"What is not expressible\")"
     ))
+}
+
+/// A path for systemd and supervisord, which both expand `%` sequences in it.
+pub fn percent_path(path: &Path) -> String {
+    path.display().to_string().replace('%', "%%")
 }
 
 /// A duration as systemd and Compose read one: whole seconds as `5s`, else milliseconds.

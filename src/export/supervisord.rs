@@ -56,7 +56,7 @@ fn program(plan: &Plan, name: &str, command: &str, env: &str) -> Result<String, 
         "[program:{name}]\ncommand={}\n",
         command_line(name, command)?
     );
-    let _ = writeln!(text, "directory={}", plan.root.display());
+    let _ = writeln!(text, "directory={}", quote::percent_path(&plan.root));
     if let Some(user) = &plan.user {
         let _ = writeln!(text, "user={user}");
     }

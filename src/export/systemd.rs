@@ -107,11 +107,11 @@ fn service_common(plan: &Plan, command: &str) -> String {
     if let Some(user) = &plan.user {
         let _ = writeln!(text, "User={user}");
     }
-    let _ = writeln!(text, "WorkingDirectory={}", plan.root.display());
+    let _ = writeln!(text, "WorkingDirectory={}", quote::percent_path(&plan.root));
     let _ = writeln!(
         text,
         "EnvironmentFile={}",
-        plan.dir.join(env_file_name(plan)).display()
+        quote::percent_path(&plan.dir.join(env_file_name(plan)))
     );
     let _ = writeln!(text, "{}", exec_start(command));
     text
