@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::export::Format;
 use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
 
 #[derive(Debug, Parser)]
@@ -42,6 +43,8 @@ pub enum Command {
     Run(RunArgs),
     /// Validate the Procfile, env files and hlocal.toml.
     Check(AppArgs),
+    /// Write the app for systemd, Docker Compose, Kubernetes, a Procfile or supervisord.
+    Export(ExportArgs),
 }
 
 /// Where the app is and what config it reads; shared by every command.
@@ -172,4 +175,43 @@ pub struct RunArgs {
         value_name = "CMD"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// What to write for.
+    #[arg(value_name = "FORMAT")]
+    pub format: Format,
+    /// Directory to write the files into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Formation: `web=2,worker=1`, or `all=N` [default: hlocal.toml's, else one of each].
+    #[arg(short = 'm', long, value_name = "FORMATION")]
+    pub formation: Option<String>,
+    /// Base port: type i's instances get PORT + 100*i + (n-1) [default: as for `start`].
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Grace after the stop signal, unless a type sets its own `stop_timeout` [default: 5s].
+    #[arg(short = 't', long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Name of the app in unit, service and object names [default: the app root's name].
+    #[arg(short = 'a', long = "app", value_name = "NAME")]
+    pub app_name: Option<String>,
+    /// Account the processes run as (systemd, Compose, supervisord).
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Container image (Compose, Kubernetes) [default: the app's name].
+    #[arg(short = 'i', long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Leave out the release phase.
+    #[arg(long)]
+    pub no_release: bool,
+    /// Print the files to stdout instead of writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write into DIR even when it is not empty (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
 }

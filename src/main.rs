@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod export;
 mod input;
 mod options;
 mod output;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Command::Start(args) => config::resolve_start(&args).and_then(commands::start),
         Command::Run(args) => commands::run(args),
         Command::Check(args) => commands::check(args).map(|()| 0),
+        Command::Export(args) => commands::export(args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),

@@ -6,6 +6,8 @@ mod harness;
 /// Configuration as users write it: `.env` literals and `${VAR}`, optional env files,
 /// `run` without a Procfile, unspawnable inputs, usage errors.
 mod config;
+/// `hlocal export`: golden files, the engines' own validators, config vars round-tripped.
+mod export;
 /// `--log-format heroku`, `--json`, colors.
 mod formats;
 /// Bad input: exact one-line errors with file and line, exit 1, nothing started.

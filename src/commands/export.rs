@@ -1,0 +1,90 @@
+//! `hlocal export FORMAT DIR`: loads the app exactly as `start` would (same files, flags,
+//! hlocal.toml and refusals; foreman's port layout, as there is no router), renders it
+//! with `export`, and prints the files (`--dry-run`) or writes them into DIR, which must
+//! be empty unless `--force`. Messages name files only: values may be secrets.
+
+use std::fs;
+use std::path::Path;
+
+use super::check::warn;
+use crate::cli::{ExportArgs, StartArgs};
+use crate::config;
+use crate::error::{self, Error};
+use crate::export::{self, File, Plan};
+
+pub fn export(args: ExportArgs) -> Result<(), Error> {
+    let start = StartArgs {
+        app: args.app.clone(),
+        formation: args.formation.clone(),
+        port: args.port,
+        timeout: args.timeout.clone(),
+        no_release: args.no_release,
+        no_router: true,
+        ..StartArgs::default()
+    };
+    let app = config::load_app(&start.app, config::Procfile::Required)?;
+    warn(&app.env_warnings);
+    let naming = export::Naming {
+        app: args.app_name.as_deref(),
+        user: checked_word("--user", args.user.as_deref())?,
+        image: checked_word("--image", args.image.as_deref())?,
+        dir: &args.dir,
+    };
+    let plan = Plan::new(config::resolve_loaded(&start, app)?, &naming)?;
+    let files = export::render(args.format, &plan)?;
+    if args.dry_run {
+        print!("{}", dry_run(&files));
+        return Ok(());
+    }
+    prepare_dir(&args.dir, args.force)?;
+    for file in &files {
+        let path = args.dir.join(&file.name);
+        fs::write(&path, &file.text).map_err(|e| Error::io("writing", &path, e))?;
+        println!("wrote {}", error::display_path(&path));
+    }
+    Ok(())
+}
+
+/// `--user` and `--image` go into unit files and YAML as one word.
+fn checked_word<'a>(flag: &str, value: Option<&'a str>) -> Result<Option<&'a str>, Error> {
+    match value {
+        Some(word)
+            if word.is_empty() || word.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Err(Error::input(format!(
+                "{flag} {word:?}: give a name without spaces"
+            )))
+        }
+        _ => Ok(value),
+    }
+}
+
+/// Every file after a `# ==> NAME <==` line: a comment in every format written, so one
+/// file's output can be piped to its engine as it is.
+fn dry_run(files: &[File]) -> String {
+    files
+        .iter()
+        .map(|file| format!("# ==> {} <==\n{}", file.name, file.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// DIR is created if missing; an existing one must be empty unless `--force`, so an
+/// export never mixes with (or silently replaces) files someone else put there.
+fn prepare_dir(dir: &Path, force: bool) -> Result<(), Error> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if !force && entries.next().is_some() {
+                return Err(Error::input(format!(
+                    "{} is not empty (use --force to write into it anyway)",
+                    error::display_path(dir)
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))
+        }
+        Err(e) => Err(Error::io("reading", dir, e)),
+    }
+}
