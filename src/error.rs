@@ -110,6 +110,17 @@ pub enum InputError {
         "the environment is too big to start a process: {needed_kib} KiB of variables and command, the system allows {limit_kib} KiB (ARG_MAX)"
     )]
     EnvironmentTooBig { needed_kib: usize, limit_kib: usize },
+    /// `hlocal export`: what an engine cannot receive (`what` names it, never a value)
+    /// and why.
+    #[error("cannot export {what} to {format}: {why}")]
+    NotExportable {
+        what: String,
+        format: &'static str,
+        why: String,
+    },
+    /// `hlocal export DIR` into a directory that has files, without `--force`.
+    #[error("{0} is not empty (use --force to write into it anyway)")]
+    ExportDirNotEmpty(String),
     #[error(
         "{instances} instances need about {needed} open files, more than the limit of {limit} (ulimit -n, hard limit included): raise the hard limit or start fewer instances"
     )]

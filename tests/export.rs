@@ -150,7 +150,7 @@ fn bad_app_names_are_refused() {
         .args(["export", "compose", "out", "--app", "My_App"])
         .run();
     outcome.assert_error(
-        "hlocal: error: --app \"My_App\": use 1 to 30 lowercase letters, digits and \"-\", not starting or ending with \"-\"\n",
+        "hlocal: error: --app: \"My_App\": use 1 to 30 lowercase letters, digits and \"-\", not starting or ending with \"-\"\n",
     );
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::check::warn;
 use crate::cli::{ExportArgs, StartArgs};
 use crate::config;
-use crate::error::{self, Error};
+use crate::error::{self, Error, InputError};
 use crate::export::{self, File, Plan};
 
 pub fn export(args: ExportArgs) -> Result<(), Error> {
@@ -51,9 +51,10 @@ fn checked_word<'a>(flag: &str, value: Option<&'a str>) -> Result<Option<&'a str
         Some(word)
             if word.is_empty() || word.chars().any(|c| c.is_whitespace() || c.is_control()) =>
         {
-            Err(Error::input(format!(
-                "{flag} {word:?}: give a name without spaces"
-            )))
+            Err(Error::named(
+                flag,
+                format!("{word:?}: give a name without spaces"),
+            ))
         }
         _ => Ok(value),
     }
@@ -75,10 +76,8 @@ fn prepare_dir(dir: &Path, force: bool) -> Result<(), Error> {
     match fs::read_dir(dir) {
         Ok(mut entries) => {
             if !force && entries.next().is_some() {
-                return Err(Error::input(format!(
-                    "{} is not empty (use --force to write into it anyway)",
-                    error::display_path(dir)
-                )));
+                let dir = error::display_path(dir);
+                return Err(InputError::ExportDirNotEmpty(dir).into());
             }
             Ok(())
         }

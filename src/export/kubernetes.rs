@@ -9,7 +9,7 @@ use std::fmt::Write;
 use super::plan::{Plan, Process, Ready};
 use super::quote::{self, yaml};
 use super::{File, HEADER};
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::sys::Signal;
 
 /// A DNS label's limit, which object names and label values share.
@@ -81,10 +81,12 @@ fn components(plan: &Plan) -> Result<Vec<String>, Error> {
         let component = label.trim_matches('-').to_string();
         let name = format!("{}-{component}", plan.app);
         if component.is_empty() || name.len() > MAX_NAME || !seen.insert(component.clone()) {
-            return Err(Error::input(format!(
-                "cannot export process type {:?} to kubernetes: its object name {name:?} is not a unique DNS label of at most {MAX_NAME} characters (rename the type or use a shorter --app)",
-                process.name
-            )));
+            return Err(InputError::NotExportable {
+                what: format!("process type {:?}", process.name),
+                format: "kubernetes",
+                why: format!("its object name {name:?} is not a unique DNS label of at most {MAX_NAME} characters (rename the type or use a shorter --app)"),
+            }
+            .into());
         }
         components.push(component);
     }

@@ -173,9 +173,12 @@ fn checked_app_name(name: &str) -> Result<String, Error> {
     if label && !name.is_empty() {
         return Ok(name.to_string());
     }
-    Err(Error::input(format!(
-        "--app {name:?}: use 1 to {MAX_APP_NAME} lowercase letters, digits and \"-\", not starting or ending with \"-\""
-    )))
+    Err(Error::named(
+        "--app",
+        format!(
+            "{name:?}: use 1 to {MAX_APP_NAME} lowercase letters, digits and \"-\", not starting or ending with \"-\""
+        ),
+    ))
 }
 
 /// The root directory's name made into a valid app name (`My_App` → `my-app`).

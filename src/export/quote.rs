@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, InputError};
 
 /// A YAML double-quoted scalar (YAML 1.1 and 1.2, so PyYAML and Go's yaml agree):
 /// `\` and `"` escaped, and every character a YAML reader refuses or takes as a line
@@ -68,10 +68,13 @@ pub fn is_shell_name(name: &str) -> bool {
 
 /// The error for a config var an engine has no way to receive, naming the variable and
 /// why, never its value.
-pub fn inexpressible(format: &str, name: &str, why: &str) -> Error {
-    Error::input(format!(
-        "cannot export {name} to {format}: {why} (see docs/export.md, \"What is not expressible\")"
-    ))
+pub fn inexpressible(format: &'static str, name: &str, why: &str) -> Error {
+    InputError::NotExportable {
+        what: name.to_string(),
+        format,
+        why: format!("{why} (see docs/export.md, \"What is not expressible\")"),
+    }
+    .into()
 }
 
 /// A path for systemd and supervisord, which both expand `%` sequences in it.

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use super::plan::{Plan, Process};
 use super::quote;
 use super::{File, HEADER};
-use crate::error::Error;
+use crate::error::{Error, InputError};
 use crate::options::RestartPolicy;
 
 const FORMAT: &str = "supervisord";
@@ -100,9 +100,12 @@ fn restart(policy: RestartPolicy) -> &'static str {
 /// `%(name)s`).
 fn command_line(program: &str, command: &str) -> Result<String, Error> {
     if starts_comment(command) {
-        return Err(Error::input(format!(
-            "cannot export {program} to {FORMAT}: its command has \" ;\" or \" #\", which supervisord's config reader takes for a comment"
-        )));
+        return Err(InputError::NotExportable {
+            what: program.to_string(),
+            format: FORMAT,
+            why: "its command has \" ;\" or \" #\", which supervisord's config reader takes for a comment".into(),
+        }
+        .into());
     }
     let quoted = quote::double_quoted(&command.replace('%', "%%"), &[]);
     Ok(format!("/bin/sh -c {quoted}"))
