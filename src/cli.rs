@@ -42,6 +42,17 @@ pub enum Command {
     Run(RunArgs),
     /// Validate the Procfile, env files and hlocal.toml.
     Check(AppArgs),
+    /// The watchdog `hlocal start` runs beside itself; not for users.
+    #[command(name = crate::sys::WATCHDOG_COMMAND, hide = true)]
+    Watchdog(WatchdogArgs),
+}
+
+/// What `hlocal start` tells its watchdog: the grace period for what it stops, and the
+/// session mark of hlocal's processes. Its stdin is the pipe hlocal reports on.
+#[derive(Debug, Args)]
+pub struct WatchdogArgs {
+    pub grace_ms: u64,
+    pub session: String,
 }
 
 /// Where the app is and what config it reads; shared by every command.

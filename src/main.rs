@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Start(args) => config::resolve_start(&args).and_then(commands::start),
         Command::Run(args) => commands::run(args),
         Command::Check(args) => commands::check(args).map(|()| 0),
+        Command::Watchdog(args) => Ok(commands::watchdog(&args)),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),

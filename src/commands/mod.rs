@@ -1,10 +1,13 @@
 //! One file per subcommand: `start` assembles and runs the app, `run` runs a one-off
-//! command with the app's config, `check` validates without starting anything.
+//! command with the app's config, `check` validates without starting anything;
+//! `watchdog` is the hidden one `start` runs beside itself.
 
 mod check;
 mod run;
 mod start;
+mod watchdog;
 
 pub use check::check;
 pub use run::run;
 pub use start::start;
+pub use watchdog::watchdog;
