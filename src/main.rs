@@ -26,6 +26,8 @@ use error::Error;
 /// The router allocates a few dozen small blocks per request on its worker threads
 /// (hyper's buffers and header maps) and frees some of them on the printer's thread;
 /// mimalloc's per-thread free lists make that a fraction of glibc malloc's cost.
+/// A default feature: `--no-default-features` builds with the platform's malloc.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

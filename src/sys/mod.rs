@@ -24,8 +24,14 @@ mod linux;
 #[cfg(target_os = "linux")]
 use linux as os;
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("hlocal runs on Linux");
+// Compiled into the Linux tests too: its parsers run there on recorded inputs.
+#[cfg(any(target_os = "macos", test))]
+mod macos;
+#[cfg(target_os = "macos")]
+use macos as os;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+compile_error!("hlocal runs on Linux and macOS");
 
 pub use foreground::run_foreground;
 pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};

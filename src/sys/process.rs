@@ -75,7 +75,7 @@ pub fn signal_group(pgid: u32, signal: Signal) -> bool {
 /// It also succeeds for zombies, and orphaned zombies linger where PID 1 does not reap
 /// (containers), so a "yes" is confirmed against the process table.
 pub fn group_alive(pgid: u32) -> bool {
-    signal_group_probe(pgid) && !table::group_members(&os::process_table(), pgid).is_empty()
+    signal_group_probe(pgid) && !os::group_members(pgid).is_empty()
 }
 
 fn signal_group_probe(pgid: u32) -> bool {

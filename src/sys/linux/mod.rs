@@ -11,7 +11,7 @@ mod sockets;
 use std::path::PathBuf;
 
 pub use orphans::{become_subreaper, live_orphans, reap_orphans};
-pub use procfs::{command_line, environ, process, process_table};
+pub use procfs::{command_line, environ, group_members, process, process_table};
 pub use sockets::{group_listeners, group_listens_on, listening_ports, port_owners};
 
 /// Where a process lists its open descriptors.

@@ -26,6 +26,11 @@ pub fn process_table() -> Vec<ProcEntry> {
         .collect()
 }
 
+/// The live members of group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    table::group_members(&process_table(), pgid)
+}
+
 /// One process, from `/proc/PID/stat`.
 pub fn process(pid: u32) -> Option<ProcEntry> {
     parse_stat(pid, &fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::procfs::{self, Listener};
-use crate::sys::table;
 
 /// Every listening TCP socket: from sock_diag (fast), else from `/proc/net` (where
 /// netlink is not allowed).
@@ -49,7 +48,7 @@ fn socket_holder(inode: u64) -> Option<u32> {
 
 /// The sockets the live members of group `pgid` hold.
 fn group_sockets(pgid: u32) -> HashSet<u64> {
-    table::group_members(&procfs::process_table(), pgid)
+    procfs::group_members(pgid)
         .into_iter()
         .flat_map(procfs::socket_inodes)
         .collect()
