@@ -19,6 +19,11 @@ pub const FD_DIR: &str = "/dev/fd";
 const PROC_PIDFDSOCKETINFO: c_int = 3;
 /// A `struct proc_bsdshortinfo` is 64 bytes; room to spare costs nothing.
 const SHORT_INFO_SIZE: usize = 128;
+/// The buffer for one `struct socket_fdinfo` (792 bytes): the kernel refuses a smaller
+/// one and fills only the struct's size of a larger one, so the margin costs nothing
+/// and guards against a miscounted size; the fields `records` reads are in the first
+/// half.
+const SOCKET_RECORD_ROOM: usize = 1024;
 
 /// A byte count as libproc's `int` buffer sizes take it.
 fn c_len(buffer: &[u8]) -> c_int {
@@ -73,10 +78,10 @@ fn pid_info(pid: u32, flavor: c_int, buffer: &mut [u8]) -> usize {
 }
 
 /// `proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO)`: the socket's record.
-fn socket_info(pid: c_int, fd: c_int, buffer: &mut [u8; records::SOCKET_FDINFO_SIZE]) -> usize {
+fn socket_info(pid: c_int, fd: c_int, buffer: &mut [u8; SOCKET_RECORD_ROOM]) -> usize {
     let size = c_len(buffer);
     let out = buffer.as_mut_ptr().cast::<c_void>();
-    // SAFETY: `out` holds `size` writable bytes, the size of a `struct socket_fdinfo`.
+    // SAFETY: `out` holds `size` writable bytes, more than a `struct socket_fdinfo`.
     let written = unsafe { libc::proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO, out, size) };
     usize::try_from(written).unwrap_or(0)
 }
@@ -157,7 +162,7 @@ fn tcp_listeners(pid: u32) -> Vec<SocketAddr> {
     let Ok(pid) = c_int::try_from(pid) else {
         return Vec::new();
     };
-    let mut record = [0u8; records::SOCKET_FDINFO_SIZE];
+    let mut record = [0u8; SOCKET_RECORD_ROOM];
     records::socket_fds(&list[..written])
         .into_iter()
         .filter_map(|fd| {

@@ -9,9 +9,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::sys::table::ProcEntry;
 
-/// `sizeof(struct socket_fdinfo)` on both macOS targets (64-bit).
-pub const SOCKET_FDINFO_SIZE: usize = 792;
-
 /// `struct proc_fileinfo` comes first; `struct socket_info` follows.
 const SOCKET_INFO: usize = 24;
 const SOI_KIND: usize = SOCKET_INFO + 232;
@@ -87,6 +84,9 @@ mod tests {
     use std::mem::{offset_of, size_of};
 
     use super::*;
+
+    /// `sizeof(struct socket_fdinfo)` on both macOS targets (64-bit).
+    const SOCKET_FDINFO_SIZE: usize = 792;
 
     /// `<sys/proc_info.h>`'s socket structs, field by field, so the compiler computes the
     /// offsets the parser uses (the unions are represented by their largest member).
