@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{self as nix_signal};
 use nix::unistd::Pid;
 
-use super::table::{self, ProcEntry};
+use super::table;
 use super::{Signal, os};
 
 fn to_nix(signal: Signal) -> nix_signal::Signal {
@@ -125,7 +125,7 @@ pub fn process_command(pid: u32) -> Option<String> {
 pub fn stop_process(pid: u32, grace: Duration) {
     let alive = || {
         os::process(pid)
-            .filter(|p: &ProcEntry| !p.zombie)
+            .filter(|p| !p.zombie)
             .map(|p| p.pid)
             .into_iter()
             .collect()
