@@ -61,7 +61,8 @@ fn list_pids(group: Option<u32>) -> Vec<u32> {
 }
 
 /// `proc_pidinfo(pid, flavor)` into `buffer`; the bytes written (0 when refused: the
-/// process is gone, a zombie, or another user's).
+/// process is gone, a zombie, or another user's). With an empty buffer: the size the
+/// answer needs. Never more than the buffer holds, so callers can slice by it.
 fn pid_info(pid: u32, flavor: c_int, buffer: &mut [u8]) -> usize {
     let Ok(pid) = c_int::try_from(pid) else {
         return 0;
@@ -74,7 +75,12 @@ fn pid_info(pid: u32, flavor: c_int, buffer: &mut [u8]) -> usize {
     };
     // SAFETY: `out` is null (asking for the size) or holds `size` writable bytes.
     let written = unsafe { libc::proc_pidinfo(pid, flavor, 0, out, size) };
-    usize::try_from(written).unwrap_or(0)
+    let written = usize::try_from(written).unwrap_or(0);
+    if buffer.is_empty() {
+        written
+    } else {
+        written.min(buffer.len())
+    }
 }
 
 /// `proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO)`: the socket's record.
@@ -83,7 +89,7 @@ fn socket_info(pid: c_int, fd: c_int, buffer: &mut [u8; SOCKET_RECORD_ROOM]) -> 
     let out = buffer.as_mut_ptr().cast::<c_void>();
     // SAFETY: `out` holds `size` writable bytes, more than a `struct socket_fdinfo`.
     let written = unsafe { libc::proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO, out, size) };
-    usize::try_from(written).unwrap_or(0)
+    usize::try_from(written).unwrap_or(0).min(buffer.len())
 }
 
 /// `sysctl(mib)` into `buffer`; the bytes written.
@@ -102,7 +108,7 @@ fn sysctl_read(mib: &mut [c_int], buffer: &mut [u8]) -> Option<usize> {
             0,
         )
     };
-    (status == 0).then_some(len)
+    (status == 0).then_some(len.min(buffer.len()))
 }
 
 /// One process, from `PROC_PIDT_SHORTBSDINFO`.
