@@ -45,6 +45,17 @@ pub enum Command {
     Check(AppArgs),
     /// Write the app for systemd, Docker Compose, Kubernetes, a Procfile or supervisord.
     Export(ExportArgs),
+    /// The watchdog `hlocal start` runs beside itself; not for users.
+    #[command(name = crate::sys::WATCHDOG_COMMAND, hide = true)]
+    Watchdog(WatchdogArgs),
+}
+
+/// What `hlocal start` tells its watchdog: the grace period for what it stops, and the
+/// session mark of hlocal's processes. Its stdin is the pipe hlocal reports on.
+#[derive(Debug, Args)]
+pub struct WatchdogArgs {
+    pub grace_ms: u64,
+    pub session: String,
 }
 
 /// Where the app is and what config it reads; shared by every command.

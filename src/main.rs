@@ -27,6 +27,8 @@ use error::Error;
 /// The router allocates a few dozen small blocks per request on its worker threads
 /// (hyper's buffers and header maps) and frees some of them on the printer's thread;
 /// mimalloc's per-thread free lists make that a fraction of glibc malloc's cost.
+/// A default feature: `--no-default-features` builds with the platform's malloc.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run(args),
         Command::Check(args) => commands::check(args).map(|()| 0),
         Command::Export(args) => commands::export(args).map(|()| 0),
+        Command::Watchdog(args) => Ok(commands::watchdog(&args)),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),

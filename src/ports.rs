@@ -2,8 +2,6 @@
 //! starts — naming the process that holds a busy one, the commonest pain with every
 //! Procfile runner (a leftover server from the last run).
 
-use std::collections::HashMap;
-
 use crate::error::{Error, InputError};
 use crate::sys;
 
@@ -45,7 +43,7 @@ pub fn instance_port(first: u16, n: usize) -> u16 {
 
 /// Nothing listens on `port`, on IPv4 or IPv6.
 pub fn is_free(port: u16) -> bool {
-    sys::listeners_on(port).is_empty()
+    !sys::listening_ports().contains(&port)
 }
 
 /// A port the OS considers free right now (for preboot's second run).
@@ -60,19 +58,13 @@ pub fn free_port() -> Option<u16> {
 /// (python3 -m http.server 5007)`.
 pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Result<(), Error> {
     // One read of the socket tables for every port.
-    let listening = sys::all_listeners();
-    // Reversed, so the first listener on a port is the one named (as before).
-    let by_port: HashMap<u16, u64> = listening
-        .iter()
-        .rev()
-        .map(|l| (l.addr.port(), l.inode))
-        .collect();
+    let listening = sys::listening_ports();
     for (what, port) in wanted {
-        if let Some(&inode) = by_port.get(&port) {
+        if listening.contains(&port) {
             return Err(InputError::PortInUse {
                 port,
                 what: what.to_string(),
-                holder: holder(inode),
+                holder: holder(port),
             }
             .into());
         }
@@ -80,8 +72,9 @@ pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Resul
     Ok(())
 }
 
-fn holder(inode: u64) -> String {
-    match sys::socket_holder(inode) {
+/// The holder to name: a visible one if any (a server may listen on IPv4 and IPv6).
+fn holder(port: u16) -> String {
+    match sys::port_owners(port).into_iter().flatten().next() {
         Some(pid) => match sys::process_command(pid) {
             Some(command) => format!(" by pid {pid} ({command})"),
             None => format!(" by pid {pid}"),

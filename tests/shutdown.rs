@@ -216,6 +216,15 @@ fn nothing_survives_hlocal_being_killed_with_sigkill() {
     assert_no_leftovers(&app.marker);
 }
 
+/// The watchdog is `hlocal __watchdog …`, started by hlocal itself: not a user command.
+#[test]
+fn the_watchdog_subcommand_is_hidden_from_the_help() {
+    let out = Hlocal::new().args(["--help"]).run();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("start"), "{}", out.stdout);
+    assert!(!out.stdout.contains("watchdog"), "{}", out.stdout);
+}
+
 #[test]
 fn nothing_survives_sigkill_to_hlocals_whole_group() {
     let port = free_port(LAYOUT);

@@ -653,6 +653,8 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
 }
 
 /// Sets the soft open-file limit of a running process; returns the one it had.
+/// `prlimit` on another process is Linux's.
+#[cfg(target_os = "linux")]
 fn set_soft_open_files_limit(pid: i32, soft: u64) -> u64 {
     use nix::libc;
     let mut old = libc::rlimit {
@@ -672,6 +674,7 @@ fn set_soft_open_files_limit(pid: i32, soft: u64) -> u64 {
     old.rlim_cur
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_spawn_out_of_file_descriptors_is_retried_rather_than_crashed_for_good() {
     let app = Hlocal::new()

@@ -1,9 +1,9 @@
-//! `hlocal start`, assembled: checks ports, binds the router, forks the watchdog, then
+//! `hlocal start`, assembled: checks ports, binds the router, starts the watchdog, then
 //! starts the runtime and the tasks around the supervisor — signals, the watcher, the
 //! router and the printer — and returns the exit status.
 //!
 //! The order matters: everything that can fail on bad input happens before any process
-//! starts, and the watchdog is forked while hlocal is still single-threaded.
+//! starts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +38,6 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     let session = session_token();
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::startup("cannot start the watchdog process", e))?;
-    // After the fork: the watchdog must not inherit orphans, hlocal stops them itself.
     sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

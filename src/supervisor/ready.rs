@@ -68,16 +68,7 @@ pub(super) async fn blocking<T: Send + 'static>(
 /// user's process, in another PID namespace) is taken as the app's: the port was free
 /// when the instance started.
 fn bound_by_group(port: u16, pgid: u32) -> Option<SocketAddr> {
-    let listeners = sys::listeners_on(port);
-    listeners
-        .iter()
-        .find(|l| sys::group_holds_socket(pgid, l.inode))
-        .or_else(|| {
-            listeners
-                .iter()
-                .find(|l| sys::socket_holder(l.inode).is_none())
-        })
-        .map(|l| reachable(l.addr))
+    sys::group_listens_on(pgid, port).map(reachable)
 }
 
 /// The address to connect to for a listener: wildcards become loopback, IPv4-mapped

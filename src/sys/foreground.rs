@@ -21,7 +21,7 @@ pub fn run_foreground(mut command: Command) -> io::Result<i32> {
     let forwarder = std::thread::spawn(move || {
         for signal in signals.forever() {
             if signal == SIGTERM {
-                super::unix::signal_process(pid, super::Signal::Term);
+                super::process::signal_process(pid, super::Signal::Term);
             }
         }
     });

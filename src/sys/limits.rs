@@ -38,10 +38,12 @@ pub fn keep_shell_limit(command: &mut tokio::process::Command) {
     }
 }
 
-/// macOS refuses a soft limit above `OPEN_MAX` even when the hard limit is unlimited.
+/// macOS refuses a soft limit above `OPEN_MAX` (10240 in `<sys/syslimits.h>`, not in
+/// libc) even when the hard limit is unlimited (setrlimit(2)).
 #[cfg(target_os = "macos")]
 fn settable(hard: u64) -> u64 {
-    hard.min(nix::libc::OPEN_MAX as u64)
+    const OPEN_MAX: u64 = 10240;
+    hard.min(OPEN_MAX)
 }
 
 #[cfg(not(target_os = "macos"))]

@@ -1,29 +1,49 @@
 //! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
 //! hlocal, inherited orphans, the open-file limit, listening sockets and TCP options,
 //! foreground children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
-//! `std::os::unix`; a macOS port replaces `unix.rs`'s and `orphans.rs`'s `/proc` readers
-//! and keeps these signatures.
+//! `std::os::unix`, and nothing outside `sys` names an operating system.
+//!
+//! The files here are the same on every Unix; what differs is asked of the platform's
+//! folder through one set of functions (`os`): `linux/` reads `/proc` and sock_diag,
+//! `macos/` calls libproc and `sysctl`. The logic around them (group membership, the
+//! session mark, command lines, parsing libproc's records) is plain functions the Linux
+//! tests run on recorded inputs (`table.rs`, `macos/fdinfo.rs`, `macos/procargs.rs`).
 
 mod foreground;
 mod limits;
 mod net;
-mod orphans;
-mod procfs;
+mod process;
 mod signal;
-#[cfg(target_os = "linux")]
-mod sockdiag;
+mod sockets;
 mod stdio;
-mod unix;
+mod table;
+mod watchdog;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as os;
+
+// Compiled into the Linux tests too: its parsers run there on recorded inputs.
+#[cfg(any(target_os = "macos", test))]
+mod macos;
+#[cfg(target_os = "macos")]
+use macos as os;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+compile_error!("hlocal runs on Linux and macOS");
 
 pub use foreground::run_foreground;
 pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};
 pub use net::{is_out_of_files, quick_ack};
-pub use orphans::become_subreaper;
-pub use signal::Signal;
-pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
-pub use unix::{
-    MergedOutput, PortHolder, SESSION_VAR, ShutdownSignals, Watchdog, all_listeners, arg_max,
-    exit_code, group_alive, group_holds_socket, group_listeners, listeners_on, merged_output,
-    own_process_group, port_holders, process_command, signal_group, socket_holder, stop_process,
-    stop_session,
+pub use os::become_subreaper;
+pub use process::{
+    MergedOutput, SESSION_VAR, ShutdownSignals, arg_max, exit_code, group_alive, merged_output,
+    own_process_group, process_command, signal_group, stop_process, stop_session,
 };
+pub use signal::Signal;
+pub use sockets::{
+    PortHolder, group_listeners, group_listens_on, listening_ports, port_holders, port_owners,
+};
+pub use stdio::{FileIdentity, identity_of, own_output_files, write_stdout};
+pub use watchdog::{WATCHDOG_COMMAND, Watchdog, run_watchdog};

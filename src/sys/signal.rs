@@ -1,5 +1,5 @@
 //! The portable `Signal` enum: names as users write them (`SIGINT`, `INT`, `int`),
-//! mapped to the platform's numbers in `sys::unix`. One list drives both.
+//! mapped to the platform's numbers in `sys::process`. One list drives both.
 
 use std::fmt;
 use std::str::FromStr;

@@ -21,6 +21,8 @@ mod rules;
 mod tree;
 
 #[cfg(test)]
+mod fsevents_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;

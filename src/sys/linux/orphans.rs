@@ -13,20 +13,14 @@ use nix::unistd::Pid;
 /// `PR_SET_CHILD_SUBREAPER`): a process whose parent dies is re-parented to hlocal
 /// instead of init, where hlocal can still stop it. Best effort: without it (an old
 /// kernel) orphans go to init as before.
-#[cfg(target_os = "linux")]
 pub fn become_subreaper() {
     let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
-/// macOS has no subreaper: orphans go to launchd, and only the process groups and the
-/// `HLOCAL_SESSION` mark find what an app left behind.
-#[cfg(not(target_os = "linux"))]
-pub fn become_subreaper() {}
-
 /// hlocal's direct children, from each thread's `/proc/self/task/T/children` (a child
-/// belongs to the thread that forked it, an inherited orphan to any thread), with their
-/// state; `None` where the kernel does not offer the lists.
-fn own_children() -> Option<Vec<(u32, char)>> {
+/// belongs to the thread that forked it, an inherited orphan to any thread), each with
+/// whether it is a zombie; `None` where the kernel does not offer the lists.
+fn own_children() -> Option<Vec<(u32, bool)>> {
     let mut children = Vec::new();
     for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
         let list = fs::read_to_string(task.path().join("children")).ok()?;
@@ -38,14 +32,14 @@ fn own_children() -> Option<Vec<(u32, char)>> {
     Some(
         children
             .into_iter()
-            .filter_map(|pid| Some((pid, super::procfs::proc_state(pid)?)))
+            .filter_map(|pid| Some((pid, super::procfs::process(pid)?.zombie)))
             .collect(),
     )
 }
 
 /// Inherited children: every child but those in `own` (the runs tokio waits for, the
 /// watchdog).
-fn inherited(own: &HashSet<u32>) -> Vec<(u32, char)> {
+fn inherited(own: &HashSet<u32>) -> Vec<(u32, bool)> {
     own_children()
         .unwrap_or_default()
         .into_iter()
@@ -54,19 +48,19 @@ fn inherited(own: &HashSet<u32>) -> Vec<(u32, char)> {
 }
 
 /// Inherited children still running.
-pub(super) fn live_orphans(own: &HashSet<u32>) -> Vec<u32> {
+pub fn live_orphans(own: &HashSet<u32>) -> Vec<u32> {
     inherited(own)
         .into_iter()
-        .filter(|&(_, state)| state != 'Z')
+        .filter(|&(_, zombie)| !zombie)
         .map(|(pid, _)| pid)
         .collect()
 }
 
 /// Reaps inherited children that exited, each by its pid: `waitpid(-1)` would also take
 /// the statuses of the runs, which tokio waits for.
-pub(super) fn reap_orphans(own: &HashSet<u32>) {
-    for (pid, state) in inherited(own) {
-        if state == 'Z' {
+pub fn reap_orphans(own: &HashSet<u32>) {
+    for (pid, zombie) in inherited(own) {
+        if zombie {
             let pid = i32::try_from(pid).map(Pid::from_raw);
             if let Ok(pid) = pid {
                 let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));

@@ -1,0 +1,29 @@
+//! The Linux forms of `sys`'s platform questions: `/proc` for the process table and a
+//! process's environment and fds, sock_diag netlink for the listening sockets,
+//! `PR_SET_CHILD_SUBREAPER` for orphans. `sys/macos/` answers the same questions with
+//! the same signatures.
+
+mod orphans;
+mod procfs;
+mod sockdiag;
+mod sockets;
+
+use std::path::PathBuf;
+
+pub use orphans::{become_subreaper, live_orphans, reap_orphans};
+pub use procfs::{command_line, environ, group_members, process, process_table};
+pub use sockets::{group_listeners, group_listens_on, listening_ports, port_owners};
+
+/// Where a process lists its open descriptors.
+pub const FD_DIR: &str = "/proc/self/fd";
+
+/// The running binary, to start the watchdog from: `/proc/self/exe` names the file that
+/// is running even when a rebuild has replaced it on disk meanwhile.
+pub fn executable() -> std::io::Result<PathBuf> {
+    Ok(PathBuf::from("/proc/self/exe"))
+}
+
+/// Names the watchdog for `ps -o comm` (its binary is hlocal's, started as `exe`).
+pub fn name_watchdog() {
+    let _ = nix::sys::prctl::set_name(c"hlocal-watchdog");
+}
