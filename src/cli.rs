@@ -32,8 +32,13 @@ Exit status of `hlocal start`:
   130  after a second Ctrl-C (everything killed at once)
   141  stdout was closed
 `hlocal run` exits with its command's status (128+N after signal N, 127 not found);
-`hlocal check` exits 0 when everything is valid, 1 otherwise; usage errors are 2.";
+`hlocal check` exits 0 when everything is valid, 1 otherwise; usage errors are 2.
+`hlocal ps|restart|stop|scale|logs|wait` (and `hlocal start NAME…` while the app runs)
+exit 0 when done, 1 on bad input or an unknown name (`wait`: the app failed or the
+timeout passed), 3 when no hlocal runs this app.";
 
+/// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start every process type of the Procfile (or the ones named).
@@ -45,9 +50,100 @@ pub enum Command {
     Check(AppArgs),
     /// Write the app for systemd, Docker Compose, Kubernetes, a Procfile or supervisord.
     Export(ExportArgs),
+    /// List the running app's instances: state, pid, port, uptime, restarts.
+    Ps(PsArgs),
+    /// Restart instances or types of the running app (none named: all).
+    Restart(NamesArgs),
+    /// Stop instances or types of the running app; they stay down until started (none
+    /// named: shut the app down, as Ctrl-C would).
+    Stop(NamesArgs),
+    /// Change the running app's formation: `hlocal scale web=3 worker=0`.
+    Scale(ScaleArgs),
+    /// Print the running app's last log lines, and follow them with -f.
+    Logs(LogsArgs),
+    /// Wait until the running app is ready: exit 0 ready, 1 failed, 3 not running.
+    Wait(WaitArgs),
     /// The watchdog `hlocal start` runs beside itself; not for users.
     #[command(name = crate::sys::WATCHDOG_COMMAND, hide = true)]
     Watchdog(WatchdogArgs),
+}
+
+/// How the control commands find the running app: its root (as for `start`) or the
+/// socket itself.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ControlArgs {
+    /// App root of the running hlocal [default: the Procfile's directory, else .].
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The Procfile of the running app (its directory is the app root).
+    #[arg(long, value_name = "FILE")]
+    pub procfile: Option<PathBuf>,
+    /// The control socket [default: .hlocal.sock in the app root].
+    #[arg(long, value_name = "PATH", env = "HLOCAL_SOCKET")]
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NamesArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// Instances (`web.1`) or process types (`web`).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// New counts, as `web=3 worker=0` (or `web=3,worker=0`).
+    #[arg(value_name = "TYPE=N", required = true, value_delimiter = ',')]
+    pub counts: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// Instances (`web.1`) or process types (`web`) [default: all].
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Lines per instance.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
+    pub lines: usize,
+    /// Keep printing new lines until interrupted.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Omit timestamps from log lines.
+    #[arg(long)]
+    pub no_timestamp: bool,
+    /// When to color output [default: auto].
+    #[arg(long, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+    /// Log line format [default: plain].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long, conflicts_with = "log_format")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// Give up (exit 1) after this long [default: wait as long as it takes].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 /// What `hlocal start` tells its watchdog: the grace period for what it stops, and the
@@ -166,6 +262,9 @@ pub struct StartArgs {
     /// Print text (undoes hlocal.toml's json = true).
     #[arg(long, overrides_with = "json")]
     pub no_json: bool,
+    /// The control socket [default: .hlocal.sock in the app root].
+    #[arg(long, value_name = "PATH", env = "HLOCAL_SOCKET")]
+    pub socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

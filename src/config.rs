@@ -349,6 +349,7 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
         watch,
         types,
         root: app.root,
+        socket: args.socket.clone(),
     })
 }
 

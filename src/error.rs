@@ -36,6 +36,15 @@ pub enum Error {
         what: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// `hlocal start` in an app another hlocal runs: `who` names it (with its pid when it
+    /// said), `socket` is its control socket.
+    #[error(
+        "{who} is already running this app: its control socket is {socket}; stop it first (hlocal stop) or pass --socket to run a second copy"
+    )]
+    AlreadyRunning { who: String, socket: String },
+    /// A control command lost its connection to the running hlocal.
+    #[error("lost the connection to hlocal: {0}")]
+    ControlLost(io::Error),
     /// `hlocal run` could not execute the command.
     #[error("cannot run `{command}`: {source}")]
     Spawn { command: String, source: io::Error },

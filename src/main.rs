@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config;
+mod control;
 mod error;
 mod export;
 mod input;
@@ -38,10 +39,16 @@ fn main() -> ExitCode {
         Err(e) => return usage(&e),
     };
     let result = match cli.command {
-        Command::Start(args) => config::resolve_start(&args).and_then(commands::start),
+        Command::Start(args) => commands::start_or_resume(&args),
         Command::Run(args) => commands::run(args),
         Command::Check(args) => commands::check(args).map(|()| 0),
         Command::Export(args) => commands::export(args).map(|()| 0),
+        Command::Ps(args) => commands::ps(args),
+        Command::Restart(args) => commands::restart(args),
+        Command::Stop(args) => commands::stop(args),
+        Command::Scale(args) => commands::scale(args),
+        Command::Logs(args) => commands::logs(args),
+        Command::Wait(args) => commands::wait(args),
         Command::Watchdog(args) => Ok(commands::watchdog(&args)),
     };
     match result {

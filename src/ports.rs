@@ -35,6 +35,36 @@ pub fn first_port(
     Ok(u16::try_from(first).map_err(|_| no_room())?)
 }
 
+/// Service discovery for every process: `HLOCAL_<TYPE>_PORT` (the first instance's port
+/// of each type; the name upper-cased, anything but letters and digits as `_`) and
+/// `HLOCAL_URL` (`url`: the router's, or `web.1`'s without one), so neither a `.env` nor a
+/// Procfile line hard-codes the port layout.
+pub fn discovery_env<'a>(
+    types: impl IntoIterator<Item = (&'a str, u16)>,
+    url: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = types
+        .into_iter()
+        .map(|(name, first)| (format!("HLOCAL_{}_PORT", env_word(name)), first.to_string()))
+        .collect();
+    if let Some(url) = url {
+        env.push(("HLOCAL_URL".to_string(), url.to_string()));
+    }
+    env
+}
+
+fn env_word(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// `PORT` of instance `n` (1-based) of a type whose first instance has `first`.
 pub fn instance_port(first: u16, n: usize) -> u16 {
     let offset = u16::try_from(n.saturating_sub(1)).unwrap_or(u16::MAX);
@@ -86,6 +116,25 @@ fn holder(port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_names_every_type_and_the_url() {
+        let env = discovery_env(
+            [("web", 5007), ("celery-beat", 5107)],
+            Some("http://localhost:5006"),
+        );
+        let want = [
+            ("HLOCAL_WEB_PORT", "5007"),
+            ("HLOCAL_CELERY_BEAT_PORT", "5107"),
+            ("HLOCAL_URL", "http://localhost:5006"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(env, want);
+        assert_eq!(discovery_env([("worker", 5100)], None).len(), 1);
+    }
 
     #[test]
     fn router_layout_starts_one_above_the_public_port() {

@@ -293,7 +293,7 @@ fn bare_hlocal_prints_the_help() {
 fn usage_errors_keep_clap_whole_message_and_exit_2() {
     for (args, wanted) in [
         (&["run"][..], "<CMD>"),
-        (&["strat"][..], "a similar subcommand exists: 'start'"),
+        (&["strt"][..], "a similar subcommand exists: 'start'"),
         (
             &["start", "--color", "yes"][..],
             "[possible values: auto, always, never]",

@@ -6,6 +6,8 @@ mod harness;
 /// Configuration as users write it: `.env` literals and `${VAR}`, optional env files,
 /// `run` without a Procfile, unspawnable inputs, usage errors.
 mod config;
+/// The control socket: `ps`, `restart`, `stop`, `start`, `scale`, `logs`, `wait`.
+mod control;
 /// `hlocal export`: golden files, the engines' own validators, config vars round-tripped.
 mod export;
 /// `--log-format heroku`, `--json`, colors.

@@ -1,16 +1,40 @@
 //! One file per subcommand: `start` assembles and runs the app, `run` runs a one-off
 //! command with the app's config, `check` validates without starting anything,
-//! `export` writes the app for another engine; `watchdog` is the hidden one `start` runs
+//! `export` writes the app for another engine; `control` holds the commands that steer
+//! a running app through its control socket; `watchdog` is the hidden one `start` runs
 //! beside itself.
 
 mod check;
+mod control;
 mod export;
 mod run;
 mod start;
 mod watchdog;
 
 pub use check::check;
+pub use control::{logs, ps, restart, scale, stop, wait};
 pub use export::export;
 pub use run::run;
 pub use start::start;
 pub use watchdog::watchdog;
+
+use crate::cli::{ControlArgs, StartArgs};
+use crate::config;
+use crate::error::Error;
+
+/// `hlocal start`: with names while the app already runs, they are started in it
+/// (`hlocal start web.2` after `hlocal stop web.2`); otherwise the app is run.
+pub fn start_or_resume(args: &StartArgs) -> Result<i32, Error> {
+    if !args.types.is_empty() {
+        let control = ControlArgs {
+            root: args.app.root.clone(),
+            procfile: args.app.procfile.clone(),
+            socket: args.socket.clone(),
+        };
+        let root = control::root_of(&control);
+        if let Some(done) = control::start_names(&root, args.socket.as_deref(), &args.types) {
+            return done;
+        }
+    }
+    config::resolve_start(args).and_then(start)
+}

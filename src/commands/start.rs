@@ -9,9 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::control::ControlRequest;
+use crate::control::server;
+use crate::control::socket;
 use crate::error::{Error, InputError};
+use crate::output::tap::Tap;
 use crate::output::{LogSender, Printer};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
@@ -44,20 +49,30 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::startup("cannot start the async runtime", e))?;
+    // Another hlocal running this app is refused before anything starts.
+    let (control_listener, _socket_file) =
+        runtime.block_on(socket::claim(&config.root, config.socket.as_deref()))?;
     // The watcher walks the tree (up to a second for 100,000 files) before anything runs.
     let watching = start_watcher(&config)?;
     let (log, records) = LogSender::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
+    let tap = Tap::new(name_width(&config));
     let printer = Printer::spawn(
         config.style.clone(),
         name_width(&config),
         records,
+        tap.clone(),
         closed_tx,
     )
     .map_err(|e| Error::startup("cannot start the printer thread", e))?;
+    let control = Control {
+        listener: control_listener,
+        tap,
+    };
     let code = runtime.block_on(run(
         config,
         listeners,
+        control,
         log,
         closed_rx,
         Arc::new(watchdog),
@@ -70,9 +85,17 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     code
 }
 
+/// The control socket's listener and the log's tap it reads.
+struct Control {
+    listener: UnixListener,
+    tap: Tap,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     config: StartConfig,
     listeners: Option<Listeners>,
+    control: Control,
     log: LogSender,
     stdout_closed: oneshot::Receiver<()>,
     watchdog: Arc<Watchdog>,
@@ -99,7 +122,18 @@ async fn run(
     let publish = router.is_some().then_some(pool_tx);
     // The supervisor publishes its first snapshot as it is made (web instances on their
     // way, release phase included), so the router never sees an empty default.
-    let supervisor = Supervisor::new(Arc::clone(&config), log.clone(), watchdog, publish, session);
+    let (names_tx, names_rx) = watch::channel(Vec::new());
+    let supervisor = Supervisor::new(Arc::clone(&config), log.clone(), watchdog, publish, session)
+        .publish_names_to(names_tx);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    tokio::spawn(forward_control(control_rx, events_tx.clone()));
+    let context = server::Context {
+        supervisor: control_tx,
+        names: names_rx,
+        tap: control.tap,
+        hello: hello(&config),
+    };
+    tokio::spawn(server::serve(control.listener, Arc::new(context)));
     if let Some((listeners, router)) = router {
         tokio::spawn(router::serve(listeners, router, pool_rx, log));
     }
@@ -260,4 +294,27 @@ fn name_width(config: &StartConfig) -> usize {
         .map(|(name, _)| name.len());
     let release = config.release.iter().map(|_| "release.1".len());
     instances.chain(release).max().unwrap_or(0)
+}
+
+/// Control requests join the supervisor's other events.
+async fn forward_control(
+    mut requests: mpsc::UnboundedReceiver<ControlRequest>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    while let Some(request) = requests.recv().await {
+        if events.send(Event::Control(request)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Who answers on the control socket: what `hello` returns.
+fn hello(config: &StartConfig) -> serde_json::Value {
+    let root = std::path::absolute(&config.root).unwrap_or_else(|_| config.root.clone());
+    serde_json::json!({
+        "pid": std::process::id(),
+        "root": root.to_string_lossy(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "url": config.router.as_ref().map(|r| format!("http://localhost:{}", r.port)),
+    })
 }

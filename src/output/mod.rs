@@ -10,6 +10,7 @@ pub mod format;
 pub mod lines;
 mod printer;
 mod router_log;
+pub mod tap;
 
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ impl Stream {
 }
 
 /// One thing to print.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Record {
     /// Whole lines from a process: each line in `lines` ends with `\n`.
     Output {

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::Records;
 use super::format::{Formatter, OutputStyle};
+use super::tap::Tap;
 use crate::sys;
 
 /// Flush a batch once it grows past this, even if more records are queued.
@@ -40,12 +41,13 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Starts the printer. `stdout_closed` fires once if stdout goes away (`hlocal start |
+    /// Starts the printer; everything it writes is also handed to `tap`. `stdout_closed` fires once if stdout goes away (`hlocal start |
     /// head`), so the app can shut down instead of running on, unseen.
     pub fn spawn(
         style: OutputStyle,
         width: usize,
         records: Records,
+        tap: Tap,
         stdout_closed: oneshot::Sender<()>,
     ) -> std::io::Result<Printer> {
         let formatter = Formatter::new(style, width, TimeZone::system());
@@ -54,7 +56,7 @@ impl Printer {
         let progress = Arc::clone(&written);
         let thread = std::thread::Builder::new()
             .name("printer".into())
-            .spawn(move || print_all(formatter, records, stdout_closed, &progress, alive))?;
+            .spawn(move || print_all(formatter, records, &tap, stdout_closed, &progress, alive))?;
         Ok(Printer {
             thread,
             finished,
@@ -90,6 +92,7 @@ impl Printer {
 fn print_all(
     mut formatter: Formatter,
     mut records: Records,
+    tap: &Tap,
     stdout_closed: oneshot::Sender<()>,
     written: &AtomicU64,
     _alive: Sender<()>,
@@ -99,11 +102,13 @@ fn print_all(
     while let Some(first) = records.blocking_recv() {
         let now = Timestamp::now();
         formatter.write(&first, now, &mut batch);
+        tap.observe(first, now);
         while batch.len() < BATCH_BYTES {
-            match records.try_recv() {
-                Some(record) => formatter.write(&record, now, &mut batch),
-                None => break,
-            }
+            let Some(record) = records.try_recv() else {
+                break;
+            };
+            formatter.write(&record, now, &mut batch);
+            tap.observe(record, now);
         }
         if closed.is_some() && write_counted(&batch, written).is_err() {
             // Keep draining (producers must not block on a full queue), print nothing.

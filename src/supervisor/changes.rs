@@ -34,7 +34,7 @@ impl Supervisor {
     }
 
     /// New code: restart now, whatever the back-off said.
-    async fn restart_for_change(&mut self, idx: usize) {
+    pub(super) async fn restart_for_change(&mut self, idx: usize) {
         let preboot = self.config.preboot && self.slots[idx].is_web(&self.config);
         let s = &mut self.slots[idx];
         s.backoff = policy::Backoff::default();

@@ -33,6 +33,7 @@
 //! covers the case where hlocal itself is killed.
 
 mod changes;
+mod control;
 mod host;
 pub mod instance;
 mod life;
@@ -52,6 +53,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
+use crate::control::ControlRequest;
 use crate::output::{LogSender, Record, Source, StateChange};
 use crate::router::Backends;
 use crate::sys::{Signal, Watchdog};
@@ -71,6 +73,8 @@ pub enum Event {
     FilesChanged(Vec<PathBuf>),
     /// Nobody reads our output any more (`hlocal start | head`).
     StdoutClosed,
+    /// A request from the control socket.
+    Control(ControlRequest),
 }
 
 /// Exit status after stdout closed: as if SIGPIPE had killed hlocal, like its peers.
@@ -132,6 +136,12 @@ pub struct Supervisor {
     /// Exit codes of instances that ended for good with a failure, in time order.
     failures: Vec<i32>,
     ready_announced: bool,
+    /// `hlocal wait` requests not answered yet, and why the app cannot become ready.
+    waiters: control::Waiters,
+    /// Where the names of types and instances are published for the control server.
+    names: Option<watch::Sender<Vec<String>>>,
+    /// `HLOCAL_<TYPE>_PORT` and `HLOCAL_URL`, for every process.
+    discovery: Vec<(String, String)>,
     /// `HLOCAL_SESSION` of every process started, to find any that left its group.
     session: Arc<str>,
 }
@@ -153,6 +163,13 @@ impl Supervisor {
         Supervisor::on_host(config, log, Arc::new(host), backends, session)
     }
 
+    /// Publishes the names of types and instances to `names`, now and after every scale.
+    pub fn publish_names_to(mut self, names: watch::Sender<Vec<String>>) -> Supervisor {
+        self.names = Some(names);
+        self.publish_names();
+        self
+    }
+
     /// A supervisor whose runs and OS calls go through `host`.
     fn on_host(
         config: Arc<StartConfig>,
@@ -163,6 +180,10 @@ impl Supervisor {
     ) -> Supervisor {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let slots = slot::formation_slots(&config);
+        let discovery = crate::ports::discovery_env(
+            config.types.iter().map(|t| (t.name.as_str(), t.first_port)),
+            slot::public_url(&slots, &config).as_deref(),
+        );
         let supervisor = Supervisor {
             config,
             log,
@@ -175,6 +196,9 @@ impl Supervisor {
             release: None,
             failures: Vec::new(),
             ready_announced: false,
+            waiters: control::Waiters::default(),
+            names: None,
+            discovery,
             session,
         };
         supervisor.publish_backends();
@@ -238,6 +262,7 @@ impl Supervisor {
 
     async fn on_event(&mut self, event: Event) {
         match (self.phase, event) {
+            (_, Event::Control(request)) => self.on_control(request).await,
             (Phase::Release, event) => self.interrupt_release(event).await,
             (Phase::Running, Event::Signal(signal)) => {
                 let text = format!("Received {signal}, stopping all processes");
@@ -626,6 +651,7 @@ impl Supervisor {
 
     fn instance_env(&self, name: &str, port: Option<u16>) -> Vec<(String, String)> {
         let mut env = slot::instance_env(name, port, self.config.dyno);
+        env.extend(self.discovery.iter().cloned());
         env.push((
             crate::sys::SESSION_VAR.to_string(),
             self.session.to_string(),
@@ -634,7 +660,7 @@ impl Supervisor {
     }
 
     /// Prints a change of state: the line in Heroku's words, the JSON `state` event.
-    async fn print(&self, idx: usize, change: Change) {
+    async fn print(&mut self, idx: usize, change: Change) {
         let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
         let wording = state::describe(change.from, change.to, &spec.command, spec.stop_signal);
@@ -651,6 +677,13 @@ impl Supervisor {
         if let Some(then) = wording.then {
             self.log.message(Some(&s.name), then).await;
         }
+        if change.to == State::Crashed {
+            let status = change
+                .code
+                .map_or(String::new(), |c| format!(" with status {c}"));
+            let why = format!("{} crashed{status}", self.slots[idx].name);
+            self.answer_waiters_failed(why);
+        }
     }
 
     /// After every event: start instances whose dependencies are up, publish the
@@ -662,6 +695,7 @@ impl Supervisor {
         if self.phase == Phase::Running {
             for idx in 0..self.slots.len() {
                 if self.slots[idx].state().is_none()
+                    && !self.slots[idx].held
                     && slot::dependencies_up(&self.slots, idx, &self.config)
                 {
                     self.start_slot(idx).await;
@@ -692,6 +726,9 @@ impl Supervisor {
             self.log.send(Record::Ready { url }).await;
         }
         self.ready_announced = ready;
+        if ready {
+            self.answer_waiters_ready();
+        }
     }
 }
 

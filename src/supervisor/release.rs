@@ -101,6 +101,7 @@ impl Supervisor {
         self.log
             .message(None, format!("{text}, not starting the app"))
             .await;
+        self.answer_waiters_failed(text);
         self.end_release(code);
     }
 
@@ -123,7 +124,7 @@ impl Supervisor {
             }
             (Event::Signal(_), Some(_)) => (Control::Kill, KILLED_CODE),
             (Event::StdoutClosed, _) => (Control::Kill, STDOUT_CLOSED_CODE),
-            (Event::FilesChanged(_), _) => return,
+            (Event::FilesChanged(_) | Event::Control(_), _) => return,
         };
         release.run.send(order);
         release.interrupted = Some(code);

@@ -26,6 +26,14 @@ pub(super) struct Slot {
     pub name: Arc<str>,
     pub source: Arc<Source>,
     pub type_index: usize,
+    /// `n` of `web.n`.
+    pub number: usize,
+    /// Stopped through the control socket (`hlocal stop web.1`): it stays down, is not
+    /// restarted, and counts neither against "everything up" nor "everything ended".
+    pub held: bool,
+    /// Scaled away (`hlocal scale web=1`): out of the formation once its run is gone. The
+    /// row stays, so the indexes in run ids stay valid; scaling up again reuses it.
+    pub retired: bool,
     /// The port the layout gives this instance.
     pub home_port: u16,
     /// The port of the current (or last) run: differs from `home_port` after a preboot.
@@ -47,22 +55,32 @@ pub(super) fn formation_slots(config: &StartConfig) -> Vec<Slot> {
     let mut slots = Vec::new();
     for spec in &config.types {
         for n in 1..=spec.count {
-            let name = format!("{}.{n}", spec.name);
-            let port = ports::instance_port(spec.first_port, n);
-            slots.push(Slot {
-                source: Source::app(&name, spec.index),
-                name: name.into(),
-                type_index: spec.index,
-                home_port: port,
-                port,
-                life: Life::Waiting,
-                retiring: Vec::new(),
-                generation: 0,
-                backoff: Backoff::default(),
-            });
+            slots.push(Slot::new(spec, n));
         }
     }
     slots
+}
+
+impl Slot {
+    /// Instance `n` of `spec`, on its port of the layout, not started yet.
+    pub fn new(spec: &TypeSpec, n: usize) -> Slot {
+        let name = format!("{}.{n}", spec.name);
+        let port = ports::instance_port(spec.first_port, n);
+        Slot {
+            source: Source::app(&name, spec.index),
+            name: name.into(),
+            type_index: spec.index,
+            number: n,
+            held: false,
+            retired: false,
+            home_port: port,
+            port,
+            life: Life::Waiting,
+            retiring: Vec::new(),
+            generation: 0,
+            backoff: Backoff::default(),
+        }
+    }
 }
 
 /// Queries.
@@ -100,8 +118,11 @@ impl Slot {
     /// Ended for good: nothing running, nothing scheduled, and (if never started) its
     /// dependencies ended without coming up, so it never will start.
     pub fn has_ended(&self, slots: &[Slot], config: &StartConfig) -> bool {
-        if !self.is_idle() || self.life.is_pending() {
+        if !self.is_idle() || self.life.is_pending() || self.held {
             return false;
+        }
+        if self.retired {
+            return true;
         }
         match self.state() {
             Some(State::Exited | State::Crashed | State::Down) => true,
@@ -308,6 +329,30 @@ impl Slot {
         }
     }
 
+    /// `hlocal start NAME`: a stopped or ended instance starts again (at the next
+    /// `settle`, once its dependencies are up); a stopping one once it is gone. `false`
+    /// when it is already starting or up.
+    pub fn resume(&mut self) -> bool {
+        self.held = false;
+        self.retired = false;
+        self.backoff = Backoff::default();
+        match &mut self.life {
+            Life::Starting(_) | Life::Up(..) => false,
+            Life::Stopping { then, .. } => {
+                *then = Then::Restart;
+                true
+            }
+            Life::Ended(ended) if ended.clearing.is_some() => {
+                ended.restart_at = Some(Instant::now());
+                true
+            }
+            Life::Waiting | Life::Ended(_) | Life::Down { .. } => {
+                self.life = Life::Waiting;
+                true
+            }
+        }
+    }
+
     /// Schedules the restart of an ended run.
     pub fn schedule(&mut self, at: Instant) {
         if let Life::Ended(ended) = &mut self.life {
@@ -366,13 +411,16 @@ pub(super) fn dependencies_up(slots: &[Slot], idx: usize, config: &StartConfig) 
     let deps = &config.types[slots[idx].type_index].depends_on;
     slots
         .iter()
-        .filter(|s| deps.contains(&s.type_index))
+        .filter(|s| !s.retired && deps.contains(&s.type_index))
         .all(|s| s.state() == Some(State::Up))
 }
 
 /// The router's view of the `web` instances.
 pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> Backends {
-    let web: Vec<&Slot> = slots.iter().filter(|s| s.is_web(config)).collect();
+    let web: Vec<&Slot> = slots
+        .iter()
+        .filter(|s| s.is_web(config) && !s.retired)
+        .collect();
     let mut up = Vec::new();
     for s in &web {
         if let Life::Up(current, Serving::At(addr)) = &s.life {
@@ -423,7 +471,9 @@ pub(super) fn all_up(slots: &[Slot]) -> bool {
         Life::Ended(ended) => !ended.crashed && ended.code == Some(0) && ended.restart_at.is_none(),
         _ => false,
     };
-    slots.iter().any(|s| s.state() == Some(State::Up)) && slots.iter().all(settled)
+    // Instances stopped or scaled away through the control socket are down on purpose.
+    let running: Vec<&Slot> = slots.iter().filter(|s| !s.held && !s.retired).collect();
+    running.iter().any(|s| s.state() == Some(State::Up)) && running.iter().all(|s| settled(s))
 }
 
 /// Where the app answers: the router, else `web.1` itself; `None` without a web process.

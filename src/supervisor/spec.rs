@@ -38,6 +38,8 @@ pub struct StartConfig {
     pub watch_all: bool,
     /// Set when anything is watched (globally or by one process's globs).
     pub watch: Option<WatchConfig>,
+    /// `--socket` / `HLOCAL_SOCKET`: where the control socket goes instead of the root.
+    pub socket: Option<PathBuf>,
 }
 
 /// One process type of the formation.

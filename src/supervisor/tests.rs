@@ -135,6 +135,7 @@ fn config(types: Vec<TypeSpec>) -> StartConfig {
         preboot: false,
         watch_all: false,
         watch: None,
+        socket: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
-//! hlocal, inherited orphans, the open-file limit, listening sockets and TCP options,
-//! foreground children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
+//! hlocal, inherited orphans, the open-file limit, listening sockets and TCP options, the
+//! control socket's owner checks, foreground children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
 //! `std::os::unix`, and nothing outside `sys` names an operating system.
 //!
 //! The files here are the same on every Unix; what differs is asked of the platform's
@@ -12,6 +12,7 @@
 mod foreground;
 mod limits;
 mod net;
+mod private;
 mod process;
 mod signal;
 mod sockets;
@@ -37,6 +38,7 @@ pub use foreground::run_foreground;
 pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};
 pub use net::{is_out_of_files, quick_ack};
 pub use os::become_subreaper;
+pub use private::{create_private_dir, peer_is_owner, private_temp_dir, restrict_to_owner};
 pub use process::{
     MergedOutput, SESSION_VAR, ShutdownSignals, arg_max, exit_code, group_alive, merged_output,
     own_process_group, process_command, signal_group, stop_process, stop_session,

@@ -90,6 +90,14 @@ impl Hlocal {
         }
     }
 
+    /// Another run in an app directory an earlier run used.
+    pub fn in_dir(dir: &Path) -> Hlocal {
+        Hlocal {
+            dir: dir.to_path_buf(),
+            ..Hlocal::new()
+        }
+    }
+
     pub fn procfile(self, text: &str) -> Hlocal {
         self.file("Procfile", text)
     }

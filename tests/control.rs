@@ -1,0 +1,458 @@
+//! The control socket and its commands, through the real binary: a running `hlocal
+//! start` in one process, `hlocal ps/restart/stop/start/scale/logs/wait` in others.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{
+    BIN, Hlocal, LAYOUT, LONG, Outcome, Running, eventually, fixture_path, free_port, get,
+    wait_with_deadline,
+};
+
+const WEB_AND_WORKER: &str =
+    "web: python3 server.py\nworker: while true; do echo tick $PS; sleep 0.2; done\n";
+
+struct App {
+    running: Running,
+    port: u16,
+}
+
+fn app(procfile: &str, args: &[&str]) -> App {
+    let port = free_port(LAYOUT);
+    let server = std::fs::read_to_string(fixture_path("bin/server.py")).expect("fixture");
+    let running = Hlocal::new()
+        .file("server.py", &server)
+        .procfile(procfile)
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .args(args)
+        .spawn();
+    running.wait_for(r"hlocal +\| ready: ");
+    App { running, port }
+}
+
+/// Runs `hlocal ARGS -d DIR` to completion.
+fn ctl(dir: &Path, args: &[&str]) -> Outcome {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("-d")
+        .arg(dir)
+        .env_remove("HLOCAL_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hlocal");
+    let status = wait_with_deadline(&mut child, LONG).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("hlocal {args:?} did not finish within {LONG:?}");
+    });
+    let read = |pipe: Option<&mut dyn std::io::Read>| {
+        let mut text = String::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    };
+    let stdout = read(child.stdout.as_mut().map(|p| p as &mut dyn std::io::Read));
+    let stderr = read(child.stderr.as_mut().map(|p| p as &mut dyn std::io::Read));
+    Outcome {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn ps_json(dir: &Path) -> Value {
+    let outcome = ctl(dir, &["ps", "--json"]);
+    assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);
+    serde_json::from_str(&outcome.stdout).expect("ps --json is JSON")
+}
+
+fn instance(ps: &Value, name: &str) -> Value {
+    ps["instances"]
+        .as_array()
+        .and_then(|all| all.iter().find(|i| i["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {ps}"))
+}
+
+fn state_of(dir: &Path, name: &str) -> String {
+    instance(&ps_json(dir), name)["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn socket_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(".hlocal.sock")
+}
+
+/// One request line on the socket, its answer.
+fn ask(dir: &Path, line: &[u8]) -> Value {
+    let mut stream = UnixStream::connect(socket_path(dir)).expect("connect");
+    stream.set_read_timeout(Some(LONG)).expect("timeout");
+    stream.write_all(line).expect("write");
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).expect("read");
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer:?}"))
+}
+
+#[test]
+fn ps_lists_every_instance_as_text_and_json() {
+    let app = app(WEB_AND_WORKER, &["-m", "web=2,worker=1"]);
+    let dir = &app.running.dir;
+    let text = ctl(dir, &["ps"]);
+    assert_eq!(text.code(), Some(0), "{}", text.stderr);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME ") && lines[0].contains("STATE"),
+        "{}",
+        text.stdout
+    );
+    for name in ["web.1", "web.2", "worker.1"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(name) && l.contains(" up ")),
+            "{name}: {}",
+            text.stdout
+        );
+    }
+    assert!(
+        text.stdout
+            .contains(&format!("url: http://localhost:{}", app.port))
+    );
+    let ps = ps_json(dir);
+    let web2 = instance(&ps, "web.2");
+    assert_eq!(web2["state"], "up");
+    assert_eq!(web2["type"], "web");
+    assert_eq!(web2["port"], app.port + 2);
+    assert!(web2["pid"].as_u64().is_some_and(|pid| pid > 1), "{web2}");
+    assert_eq!(web2["restarts"], 0);
+    app.running.stop();
+}
+
+#[test]
+fn restart_replaces_one_instance_and_leaves_the_others() {
+    let app = app(WEB_AND_WORKER, &["-m", "web=2,worker=1"]);
+    let dir = &app.running.dir;
+    let before = ps_json(dir);
+    let restart = ctl(dir, &["restart", "web.1"]);
+    assert_eq!(restart.code(), Some(0), "{}", restart.stderr);
+    eventually("web.1 up with a new pid", || {
+        let now = instance(&ps_json(dir), "web.1");
+        now["state"] == "up" && now["pid"] != instance(&before, "web.1")["pid"]
+    });
+    let after = ps_json(dir);
+    for name in ["web.2", "worker.1"] {
+        assert_eq!(
+            instance(&after, name)["pid"],
+            instance(&before, name)["pid"],
+            "{name}"
+        );
+    }
+    assert_eq!(instance(&after, "web.1")["restarts"], 1);
+    app.running.stop();
+}
+
+#[test]
+fn a_stopped_instance_stays_down_until_started() {
+    let app = app(WEB_AND_WORKER, &["-m", "web=1,worker=2"]);
+    let dir = &app.running.dir;
+    assert_eq!(ctl(dir, &["stop", "worker.2"]).code(), Some(0));
+    eventually("worker.2 down", || state_of(dir, "worker.2") == "down");
+    // It stays down (no restart), and hlocal keeps running.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(state_of(dir, "worker.2"), "down");
+    assert_eq!(state_of(dir, "worker.1"), "up");
+    assert_eq!(ctl(dir, &["start", "worker.2"]).code(), Some(0));
+    eventually("worker.2 up again", || state_of(dir, "worker.2") == "up");
+    app.running.stop();
+}
+
+#[test]
+fn a_whole_type_stops_and_starts() {
+    let app = app(WEB_AND_WORKER, &["-m", "web=1,worker=2"]);
+    let dir = &app.running.dir;
+    assert_eq!(ctl(dir, &["stop", "worker"]).code(), Some(0));
+    eventually("both workers down", || {
+        state_of(dir, "worker.1") == "down" && state_of(dir, "worker.2") == "down"
+    });
+    assert_eq!(state_of(dir, "web.1"), "up");
+    assert_eq!(ctl(dir, &["start", "worker"]).code(), Some(0));
+    eventually("both workers up", || {
+        state_of(dir, "worker.1") == "up" && state_of(dir, "worker.2") == "up"
+    });
+    app.running.stop();
+}
+
+#[test]
+fn stop_without_names_shuts_the_app_down() {
+    let mut app = app(WEB_AND_WORKER, &[]);
+    let dir = app.running.dir.clone();
+    assert_eq!(ctl(&dir, &["stop"]).code(), Some(0));
+    let status = app.running.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", app.running.output());
+    assert!(!socket_path(&dir).exists(), "the socket is removed at exit");
+    crate::harness::assert_no_leftovers(&app.running.marker);
+}
+
+#[test]
+fn scaling_changes_the_formation_without_failed_requests() {
+    let app = app("web: python3 server.py\n", &["-m", "web=1"]);
+    let dir = app.running.dir.clone();
+    let port = app.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = {
+        let (stop, done, failed) = (Arc::clone(&stop), Arc::clone(&done), Arc::clone(&failed));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match get(port, "/") {
+                    Ok(response) if response.status == 200 => done.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    assert_eq!(ctl(&dir, &["scale", "web=3"]).code(), Some(0));
+    eventually("three web instances up", || {
+        ["web.1", "web.2", "web.3"]
+            .iter()
+            .all(|n| state_of(&dir, n) == "up")
+    });
+    assert_eq!(instance(&ps_json(&dir), "web.3")["port"], port + 3);
+    let served_by = |count: usize| {
+        (0..count)
+            .filter_map(|_| get(port, "/").ok())
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter_map(|v| v["ps"].as_str().map(String::from))
+            .collect::<std::collections::HashSet<_>>()
+    };
+    eventually("the router uses web.3", || served_by(6).contains("web.3"));
+    assert_eq!(ctl(&dir, &["scale", "web=1"]).code(), Some(0));
+    eventually("web.2 and web.3 gone", || {
+        let ps = ps_json(&dir);
+        ps["instances"].as_array().is_some_and(|all| all.len() == 1)
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = load.join();
+    assert!(done.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "{}",
+        app.running.output()
+    );
+    app.running.stop();
+}
+
+#[test]
+fn logs_prints_the_kept_lines_and_follows() {
+    let app = app(
+        "worker: for i in $(seq 1 300); do echo line $i; done; sleep 60\nweb: python3 server.py\n",
+        &[],
+    );
+    let dir = &app.running.dir;
+    app.running.wait_for(r"worker\.1 +\| line 300$");
+    let logs = ctl(dir, &["logs", "-n", "5", "--no-timestamp", "worker"]);
+    assert_eq!(logs.code(), Some(0), "{}", logs.stderr);
+    let lines: Vec<&str> = logs.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", logs.stdout);
+    assert!(
+        lines[0].ends_with("| line 296") && lines[4].ends_with("| line 300"),
+        "{}",
+        logs.stdout
+    );
+    // -f: new lines arrive after the kept ones.
+    let mut follow = Command::new(BIN)
+        .args(["logs", "-f", "-n", "0", "--json", "web"])
+        .arg("-d")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn logs -f");
+    let stdout = follow.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.contains("GET /followed"))
+    });
+    eventually("the request is logged to the follower", || {
+        let _ = get(app.port, "/followed");
+        reader.is_finished()
+    });
+    let line = reader.join().expect("reader").expect("a followed line");
+    let event: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["name"], "web.1");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    app.running.stop();
+}
+
+#[test]
+fn wait_says_ready_failed_or_not_running() {
+    let app = app(WEB_AND_WORKER, &[]);
+    let ready = ctl(&app.running.dir, &["wait", "--timeout", "20s"]);
+    assert_eq!(ready.code(), Some(0), "{}", ready.stderr);
+    assert!(
+        ready.stdout.starts_with("ready: http://localhost:"),
+        "{}",
+        ready.stdout
+    );
+    app.running.stop();
+
+    let port = free_port(LAYOUT).to_string();
+    let failing = Hlocal::new()
+        .procfile("web: exit 3\nother: sleep 60\n")
+        .args(["start", "--restart", "never", "--no-router", "-p", &port])
+        .spawn();
+    eventually("the control socket", || socket_path(&failing.dir).exists());
+    let failed = ctl(&failing.dir, &["wait", "--timeout", "20s"]);
+    assert_eq!(
+        failed.code(),
+        Some(1),
+        "{}\n{}",
+        failed.stderr,
+        failing.output()
+    );
+    assert!(failed.stderr.contains("web.1"), "{}", failed.stderr);
+    failing.stop();
+
+    let empty = crate::harness::temp_dir("no-app");
+    let none = ctl(&empty, &["wait"]);
+    assert_eq!(none.code(), Some(3));
+    assert!(none.stderr.contains("hlocal start"), "{}", none.stderr);
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_a_live_one_refused() {
+    let first = app(WEB_AND_WORKER, &[]);
+    let dir = first.running.dir.clone();
+    let mode = std::fs::metadata(socket_path(&dir))
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let second = Command::new(BIN)
+        .args(["start", "-d"])
+        .arg(&dir)
+        .args(["-p", &free_port(LAYOUT).to_string()])
+        .output()
+        .expect("second start");
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!("another hlocal (pid {})", first.running.pid())),
+        "{stderr}"
+    );
+    // SIGKILL leaves the socket file behind; the next start replaces it silently.
+    first.running.signal(nix::sys::signal::Signal::SIGKILL);
+    let mut first = first;
+    first.running.wait_exit();
+    assert!(socket_path(&dir).exists());
+    let port = free_port(LAYOUT);
+    let again = Hlocal::in_dir(&dir)
+        .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .spawn();
+    again.wait_for(r"hlocal +\| ready: ");
+    assert!(!again.output().contains("socket"), "{}", again.output());
+    assert_eq!(ctl(&dir, &["ps"]).code(), Some(0));
+    again.stop();
+}
+
+#[test]
+fn unknown_names_exit_1_and_list_the_known_ones() {
+    let app = app(WEB_AND_WORKER, &[]);
+    let outcome = ctl(&app.running.dir, &["restart", "wbe"]);
+    assert_eq!(outcome.code(), Some(1));
+    assert_eq!(
+        outcome.stderr.trim(),
+        "hlocal: error: no instance or process type named \"wbe\"; known: web, web.1, worker, worker.1"
+    );
+    app.running.stop();
+}
+
+#[test]
+fn no_running_hlocal_is_exit_3_with_how_to_start_one() {
+    let empty = crate::harness::temp_dir("nothing");
+    let outcome = ctl(&empty, &["ps"]);
+    assert_eq!(outcome.code(), Some(3));
+    assert!(
+        outcome.stderr.contains("hlocal start -d"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn bad_requests_get_answers_and_the_server_keeps_serving() {
+    let app = app(WEB_AND_WORKER, &[]);
+    let dir = &app.running.dir;
+    let answer = ask(dir, b"{not json\n");
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["error"]["kind"], "bad_request");
+    let answer = ask(dir, b"{\"v\":1,\"id\":9,\"cmd\":\"dance\"}\n");
+    assert_eq!(
+        (answer["id"].clone(), answer["error"]["kind"].clone()),
+        (9.into(), "unknown_command".into())
+    );
+    // 10 MiB without a newline: answered `too_large`, connection closed.
+    let mut stream = UnixStream::connect(socket_path(dir)).expect("connect");
+    stream.set_read_timeout(Some(LONG)).expect("timeout");
+    let big = vec![b'x'; 10 << 20];
+    let _ = stream.write_all(&big);
+    let mut answer = String::new();
+    let _ = BufReader::new(&stream).read_line(&mut answer);
+    assert!(answer.contains("too_large"), "{answer:?}");
+    // Still serving.
+    let answer = ask(dir, b"{\"v\":1,\"id\":1,\"cmd\":\"hello\"}\n");
+    assert_eq!(answer["result"]["pid"], app.running.pid());
+    app.running.stop();
+}
+
+#[test]
+fn a_subscriber_that_never_reads_does_not_stall_the_app() {
+    let app = app("web: python3 server.py\n", &[]);
+    let dir = &app.running.dir;
+    let stuck = UnixStream::connect(socket_path(dir)).expect("connect");
+    (&stuck)
+        .write_all(b"{\"v\":1,\"id\":1,\"cmd\":\"subscribe\"}\n")
+        .expect("subscribe");
+    // Thousands of router and app lines flow to hlocal's stdout although the subscriber
+    // reads nothing (its socket buffer fills after a few hundred).
+    for n in 0..3000 {
+        let response = get(app.port, &format!("/n{n}")).expect("served");
+        assert_eq!(response.status, 200);
+    }
+    app.running.wait_for(r#"router +\| .*path="/n2999""#);
+    drop(stuck);
+    app.running.stop();
+}
+
+#[test]
+fn processes_get_the_port_of_every_type_and_the_url() {
+    let app = app(
+        "web: python3 server.py\nworker: echo ports web=$HLOCAL_WEB_PORT worker=$HLOCAL_WORKER_PORT url=$HLOCAL_URL; sleep 60\n",
+        &[],
+    );
+    let line = app.running.wait_for(r"worker\.1 +\| ports ");
+    let want = format!(
+        "ports web={} worker={} url=http://localhost:{}",
+        app.port + 1,
+        app.port + 101,
+        app.port
+    );
+    assert!(line.ends_with(&want), "{line}");
+    app.running.stop();
+}
