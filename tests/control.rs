@@ -163,6 +163,68 @@ fn restart_replaces_one_instance_and_leaves_the_others() {
     app.running.stop();
 }
 
+/// Requests sent in a loop from another thread until `stop`: (served, failed).
+struct Load {
+    stop: Arc<AtomicBool>,
+    counts: Arc<(AtomicUsize, AtomicUsize)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(port: u16) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let thread = {
+            let (stop, counts) = (Arc::clone(&stop), Arc::clone(&counts));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let served = get(port, "/").is_ok_and(|r| r.status == 200);
+                    let count = if served { &counts.0 } else { &counts.1 };
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        Load {
+            stop,
+            counts,
+            thread,
+        }
+    }
+
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        (
+            self.counts.0.load(Ordering::Relaxed),
+            self.counts.1.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[test]
+fn restarting_the_only_web_instance_fails_no_request() {
+    let app = app("web: python3 server.py\n", &[]);
+    let dir = &app.running.dir;
+    let before = instance(&ps_json(dir), "web.1")["pid"].clone();
+    let load = Load::start(app.port);
+    eventually("some requests served", || {
+        load.counts.0.load(Ordering::Relaxed) > 5
+    });
+    assert_eq!(ctl(dir, &["restart"]).code(), Some(0));
+    eventually("web.1 up again with a new pid", || {
+        let now = instance(&ps_json(dir), "web.1");
+        now["state"] == "up" && now["pid"] != before
+    });
+    let served_after = load.counts.0.load(Ordering::Relaxed) + 5;
+    eventually("requests served by the new process", || {
+        load.counts.0.load(Ordering::Relaxed) > served_after
+    });
+    let (served, failed) = load.finish();
+    assert!(served > 10);
+    assert_eq!(failed, 0, "{}", app.running.output());
+    app.running.stop();
+}
+
 #[test]
 fn a_stopped_instance_stays_down_until_started() {
     let app = app(WEB_AND_WORKER, &["-m", "web=1,worker=2"]);
@@ -210,19 +272,7 @@ fn scaling_changes_the_formation_without_failed_requests() {
     let app = app("web: python3 server.py\n", &["-m", "web=1"]);
     let dir = app.running.dir.clone();
     let port = app.port;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load = {
-        let (stop, done, failed) = (Arc::clone(&stop), Arc::clone(&done), Arc::clone(&failed));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match get(port, "/") {
-                    Ok(response) if response.status == 200 => done.fetch_add(1, Ordering::Relaxed),
-                    _ => failed.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        })
-    };
+    let load = Load::start(port);
     assert_eq!(ctl(&dir, &["scale", "web=3"]).code(), Some(0));
     eventually("three web instances up", || {
         ["web.1", "web.2", "web.3"]
@@ -243,15 +293,9 @@ fn scaling_changes_the_formation_without_failed_requests() {
         let ps = ps_json(&dir);
         ps["instances"].as_array().is_some_and(|all| all.len() == 1)
     });
-    stop.store(true, Ordering::Relaxed);
-    let _ = load.join();
-    assert!(done.load(Ordering::Relaxed) > 0);
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "{}",
-        app.running.output()
-    );
+    let (served, failed) = load.finish();
+    assert!(served > 0);
+    assert_eq!(failed, 0, "{}", app.running.output());
     app.running.stop();
 }
 
