@@ -18,7 +18,7 @@ use super::protocol::{
     Answer, Command, ErrorKind, LogStyle, MAX_REQUEST_BYTES, Problem, Request, parse_request,
 };
 use super::{ControlRequest, check_names};
-use crate::output::tap::{Filter, Tap};
+use crate::output::tap::{Filter, Subscription, Tap};
 use crate::sys;
 
 /// What every connection's task reads.
@@ -126,7 +126,7 @@ async fn handle<W: AsyncWrite + Unpin>(
                 Some(Answer::success(id, json!({"subscribed": true}))),
             )
             .await?;
-            stream(write, events).await
+            stream(write, events, Vec::new()).await
         }
         command => {
             let answer = ask_supervisor(context, id, command).await;
@@ -151,29 +151,34 @@ async fn logs<W: AsyncWrite + Unpin>(
         return Ok(Next::Serve);
     }
     let filter = Filter { names };
-    let (replay, follower) = context.tap.replay(&filter, lines, &style.output(), follow);
+    let (kept, mut follower) = context.tap.replay(&filter, lines, &style.output());
     send(write, Some(Answer::success(id, json!({"follow": follow})))).await?;
-    write.write_all(&replay).await?;
-    match follower {
-        Some(events) => stream(write, events).await,
-        None => {
-            write.flush().await?;
-            Ok(Next::Close)
-        }
+    let mut replay = Vec::new();
+    follower.format_kept(&kept, &mut replay);
+    if follow {
+        return stream(write, follower, replay).await;
     }
+    write.write_all(&replay).await?;
+    write.flush().await?;
+    Ok(Next::Close)
 }
 
-/// Copies a subscription to the client until either side ends it.
+/// Writes `first`, then the subscription's records as they come, until either side
+/// ends it.
 async fn stream<W: AsyncWrite + Unpin>(
     write: &mut W,
-    mut events: mpsc::Receiver<Vec<u8>>,
+    mut events: Subscription,
+    first: Vec<u8>,
 ) -> std::io::Result<Next> {
-    write.flush().await?;
-    while let Some(text) = events.recv().await {
+    let mut text = first;
+    loop {
         write.write_all(&text).await?;
         write.flush().await?;
+        text.clear();
+        if !events.next(&mut text).await {
+            return Ok(Next::Close);
+        }
     }
-    Ok(Next::Close)
 }
 
 async fn ask_supervisor(context: &Context, id: Value, command: Command) -> Answer {

@@ -177,15 +177,14 @@ impl Formatter {
         let json = self.style.json;
         let mut prefix = std::mem::take(&mut self.line_prefix);
         prefix.clear();
-        let ts = if json {
-            self.rfc3339()
+        if json {
+            let ts = self.rfc3339();
+            json_log_prefix(&mut prefix, &ts, &source.name, stream.name());
         } else {
             self.push_prefix(&source.name, source.kind, Channel::App, &mut prefix);
-            String::new()
-        };
-        // One check for the whole chunk; line by line only when it has such bytes. JSON
-        // strings are made valid by `from_utf8_lossy` anyway.
-        let valid = !json && std::str::from_utf8(lines).is_ok();
+        }
+        // One check for the whole chunk; line by line only when it has such bytes.
+        let valid = std::str::from_utf8(lines).is_ok();
         let dirty = needs_cleaning(lines);
         let keep_colors = self.style.color && !json;
         let mut cleaned = std::mem::take(&mut self.cleaned);
@@ -198,12 +197,12 @@ impl Formatter {
                 line
             };
             for piece in split_long(line) {
+                out.extend_from_slice(&prefix);
                 if json {
-                    let text = String::from_utf8_lossy(piece);
-                    json_log(out, &ts, &source.name, stream.name(), &text);
+                    push_json_string(out, piece, valid);
+                    out.extend_from_slice(b"}\n");
                     continue;
                 }
-                out.extend_from_slice(&prefix);
                 if valid {
                     out.extend_from_slice(piece);
                 } else {
@@ -430,6 +429,27 @@ struct ReadyJson<'a> {
     ts: &'a str,
     event: &'static str,
     url: Option<&'a str>,
+}
+
+/// A log object up to its `line` value: `{"ts":…,"name":…,"stream":…,"line":`, made
+/// once per chunk of lines.
+fn json_log_prefix(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str) {
+    json_log(out, ts, name, stream, "");
+    // `"line":""}\n` → `"line":`
+    out.truncate(out.len() - "\"\"}\n".len());
+}
+
+/// `text` as a JSON string. Most log lines are valid UTF-8 with nothing to escape: those
+/// are copied as they are; the rest go through serde_json (invalid UTF-8 lossily).
+fn push_json_string(out: &mut Vec<u8>, text: &[u8], valid_utf8: bool) {
+    let plain = valid_utf8 && !text.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text);
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text));
+    }
 }
 
 fn json_log(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str, line: &str) {

@@ -110,6 +110,7 @@ fn print_all(
             formatter.write(&record, now, &mut batch);
             tap.observe(record, now);
         }
+        tap.flush();
         if closed.is_some() && write_counted(&batch, written).is_err() {
             // Keep draining (producers must not block on a full queue), print nothing.
             if let Some(tell) = closed.take() {

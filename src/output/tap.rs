@@ -5,11 +5,13 @@
 //! the lifecycle lines about it are kept in a ring per instance, as the records are
 //! (output chunks are reference-counted, so keeping one copies nothing), bounded to its
 //! last [`RING_LINES`] lines or [`RING_BYTES`] bytes, whichever is smaller. A subscriber
-//! gets each matching record formatted in the style it asked for, through a bounded
-//! queue: a subscriber that does not keep up is cut off, never waited for, so no client
-//! can slow the printer or, through it, the apps.
+//! gets each matching record through a queue and formats it on its own task, in the style
+//! it asked for: the printer only clones the record (output chunks are reference-counted)
+//! and never waits. A subscriber more than [`SUBSCRIBER_BACKLOG_BYTES`] behind is cut
+//! off, so no client can slow the printer or, through it, the apps, nor pile up memory.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
@@ -23,8 +25,8 @@ use super::format::{Formatter, OutputStyle};
 pub const RING_LINES: usize = 1000;
 /// Bytes kept per instance at most (a few long lines must not pin megabytes).
 pub const RING_BYTES: usize = 1 << 20;
-/// Batches a subscriber may fall behind by before it is cut off.
-const SUBSCRIBER_BACKLOG: usize = 256;
+/// Bytes of output a subscriber may fall behind by before it is cut off.
+pub const SUBSCRIBER_BACKLOG_BYTES: usize = 16 << 20;
 
 /// Which records a subscription or a replay wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,11 +81,46 @@ struct Kept {
     bytes: usize,
 }
 
+/// The printer's end of a subscription.
 #[derive(Debug)]
 struct Subscriber {
     filter: Filter,
+    tx: mpsc::UnboundedSender<Vec<(Timestamp, Record)>>,
+    /// Bytes sent and not yet formatted by the subscriber.
+    backlog: Arc<AtomicUsize>,
+    /// What the printer's current batch holds for it: sent in one message, one wake-up.
+    pending: Vec<(Timestamp, Record)>,
+}
+
+/// The subscriber's end: records as the printer wrote them, formatted on the caller's
+/// task.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Vec<(Timestamp, Record)>>,
+    backlog: Arc<AtomicUsize>,
     formatter: Formatter,
-    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Subscription {
+    /// Waits for what was printed since the last call and formats it into `out`;
+    /// `false` once the subscription has ended (cut off, or hlocal is exiting).
+    pub async fn next(&mut self, out: &mut Vec<u8>) -> bool {
+        let Some(batch) = self.rx.recv().await else {
+            return false;
+        };
+        for (at, record) in batch {
+            self.backlog.fetch_sub(bytes_of(&record), Ordering::Relaxed);
+            self.formatter.write(&record, at, out);
+        }
+        true
+    }
+
+    /// Formats records kept earlier (a replay) as this subscription would.
+    pub fn format_kept(&mut self, kept: &[(Timestamp, Record)], out: &mut Vec<u8>) {
+        for (at, record) in kept {
+            self.formatter.write(record, *at, out);
+        }
+    }
 }
 
 impl Tap {
@@ -101,6 +138,11 @@ impl Tap {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Called by the printer after each batch it wrote: subscribers get theirs.
+    pub fn flush(&self) {
+        self.lock().flush();
+    }
+
     /// Called by the printer with each record it wrote, stamped as it was.
     pub fn observe(&self, record: Record, at: Timestamp) {
         let mut shared = self.lock();
@@ -111,17 +153,15 @@ impl Tap {
         }
     }
 
-    /// The last `lines` lines of each instance `filter` selects, oldest first, formatted
-    /// in `style`; with `follow`, also a queue of everything printed from now on.
+    /// The last `lines` lines of each instance `filter` selects, oldest first, and a
+    /// subscription to everything printed after them (dropped unless following).
     pub fn replay(
         &self,
         filter: &Filter,
         lines: usize,
         style: &OutputStyle,
-        follow: bool,
-    ) -> (Vec<u8>, Option<mpsc::Receiver<Vec<u8>>>) {
+    ) -> (Vec<(Timestamp, Record)>, Subscription) {
         let mut shared = self.lock();
-        let mut formatter = Formatter::new(style.clone(), self.width, TimeZone::system());
         let mut picked: Vec<(Timestamp, Record)> = shared
             .rings
             .iter()
@@ -129,54 +169,64 @@ impl Tap {
             .flat_map(|(_, ring)| ring.last_lines(lines))
             .collect();
         picked.sort_by_key(|(at, _)| *at);
-        let mut out = Vec::new();
-        for (at, record) in &picked {
-            formatter.write(record, *at, &mut out);
-        }
-        let follower = follow.then(|| shared.subscribe(filter.clone(), style, self.width));
-        (out, follower)
+        let follower = shared.subscribe(filter.clone(), style, self.width);
+        (picked, follower)
     }
 
     /// Everything printed from now on that `filter` selects, formatted in `style`.
-    pub fn subscribe(&self, filter: Filter, style: &OutputStyle) -> mpsc::Receiver<Vec<u8>> {
+    pub fn subscribe(&self, filter: Filter, style: &OutputStyle) -> Subscription {
         self.lock().subscribe(filter, style, self.width)
     }
 }
 
 impl Shared {
-    fn subscribe(
-        &mut self,
-        filter: Filter,
-        style: &OutputStyle,
-        width: usize,
-    ) -> mpsc::Receiver<Vec<u8>> {
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_BACKLOG);
-        let formatter = Formatter::new(style.clone(), width, TimeZone::system());
+    fn subscribe(&mut self, filter: Filter, style: &OutputStyle, width: usize) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(AtomicUsize::new(0));
         self.subscribers.push(Subscriber {
             filter,
-            formatter,
             tx,
+            backlog: Arc::clone(&backlog),
+            pending: Vec::new(),
         });
-        rx
+        Subscription {
+            rx,
+            backlog,
+            formatter: Formatter::new(style.clone(), width, TimeZone::system()),
+        }
     }
 
-    /// Formats `record` for every subscriber that wants it; drops those that are gone or
-    /// too far behind.
+    /// Hands `record` to every subscriber that wants it; drops those that are gone or
+    /// too far behind (dropping the sender ends their subscription).
     fn publish(&mut self, record: &Record, subject: Option<&str>, at: Timestamp) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let bytes = bytes_of(record);
         self.subscribers.retain_mut(|subscriber| {
             if !subscriber.filter.wants(subject) {
                 return !subscriber.tx.is_closed();
             }
-            let mut text = Vec::new();
-            subscriber.formatter.write(record, at, &mut text);
-            subscriber.tx.try_send(text).is_ok()
+            let behind = subscriber.backlog.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            subscriber.pending.push((at, record.clone()));
+            behind <= SUBSCRIBER_BACKLOG_BYTES
+        });
+    }
+
+    fn flush(&mut self) {
+        self.subscribers.retain_mut(|subscriber| {
+            subscriber.pending.is_empty()
+                || subscriber
+                    .tx
+                    .send(std::mem::take(&mut subscriber.pending))
+                    .is_ok()
         });
     }
 }
 
 impl Ring {
     fn keep(&mut self, record: Record, at: Timestamp) {
-        let (lines, bytes) = size_of(&record);
+        let (lines, bytes) = (lines_of(&record), bytes_of(&record));
         self.entries.push_back(Kept {
             at,
             record,
@@ -223,12 +273,26 @@ fn subject(record: &Record) -> Option<&Arc<str>> {
     }
 }
 
-fn size_of(record: &Record) -> (usize, usize) {
+/// Lines a kept record counts for: output chunks hold many.
+fn lines_of(record: &Record) -> usize {
     match record {
-        Record::Output { lines, .. } => (memchr::memchr_iter(b'\n', lines).count(), lines.len()),
-        Record::State(change) => (1, change.text.len()),
-        Record::Message { text, .. } => (1, text.len()),
-        Record::Router(_) | Record::Ready { .. } => (0, 0),
+        Record::Output { lines, .. } => memchr::memchr_iter(b'\n', lines).count(),
+        Record::State(_) | Record::Message { .. } => 1,
+        Record::Router(logs) => logs.len(),
+        Record::Ready { .. } => 1,
+    }
+}
+
+/// About what a record weighs in memory, for the bounds.
+fn bytes_of(record: &Record) -> usize {
+    /// A router line's fields, roughly.
+    const ROUTER_LINE_BYTES: usize = 256;
+    match record {
+        Record::Output { lines, .. } => lines.len(),
+        Record::State(change) => change.text.len(),
+        Record::Message { text, .. } => text.len(),
+        Record::Router(logs) => logs.len() * ROUTER_LINE_BYTES,
+        Record::Ready { url } => url.as_ref().map_or(0, String::len),
     }
 }
 
@@ -285,7 +349,9 @@ mod tests {
         let filter = Filter {
             names: names.iter().map(|n| n.to_string()).collect(),
         };
-        let (text, _) = tap.replay(&filter, lines, &plain(), false);
+        let (kept, mut subscription) = tap.replay(&filter, lines, &plain());
+        let mut text = Vec::new();
+        subscription.format_kept(&kept, &mut text);
         String::from_utf8(text).expect("utf-8")
     }
 
@@ -343,28 +409,31 @@ mod tests {
         assert!(tap.lock().rings["web.1"].bytes <= RING_BYTES + long.len());
     }
 
-    #[test]
-    fn a_subscriber_gets_what_is_printed_after_it_subscribed() {
+    #[tokio::test]
+    async fn a_subscriber_gets_what_is_printed_after_it_subscribed() {
         let tap = Tap::new(6);
         tap.observe(output("web.1", "before\n"), at(1));
-        let mut rx = tap.subscribe(Filter::default(), &plain());
+        let mut subscription = tap.subscribe(Filter::default(), &plain());
         tap.observe(output("web.1", "after\n"), at(2));
-        let got = rx.try_recv().expect("a batch");
-        assert_eq!(String::from_utf8(got).expect("utf-8"), "web.1  | after\n");
+        tap.flush();
+        let mut text = Vec::new();
+        assert!(subscription.next(&mut text).await);
+        assert_eq!(String::from_utf8(text).expect("utf-8"), "web.1  | after\n");
     }
 
-    #[test]
-    fn a_subscriber_that_falls_behind_is_cut_off() {
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_cut_off() {
         let tap = Tap::new(6);
-        let mut rx = tap.subscribe(Filter::default(), &plain());
-        for n in 0..(SUBSCRIBER_BACKLOG as i64 + 10) {
-            tap.observe(output("web.1", "line\n"), at(n));
+        let mut subscription = tap.subscribe(Filter::default(), &plain());
+        let chunk = format!("{}\n", "x".repeat(1 << 20));
+        for n in 0..20 {
+            tap.observe(output("web.1", &chunk), at(n));
+            tap.flush();
         }
         assert!(tap.lock().subscribers.is_empty());
-        let mut received = 0;
-        while rx.try_recv().is_ok() {
-            received += 1;
-        }
-        assert_eq!(received, SUBSCRIBER_BACKLOG);
+        let mut text = Vec::new();
+        while subscription.next(&mut text).await {}
+        let received = text.len() / (chunk.len() + "web.1  | ".len());
+        assert_eq!(received, SUBSCRIBER_BACKLOG_BYTES / chunk.len());
     }
 }
