@@ -1,9 +1,14 @@
 //! A Docker Compose file, `compose.yaml`: one service per type with `deploy.replicas`
 //! from the formation, the release as a one-shot service the others wait for, a
-//! healthcheck from `ready`, `depends_on` from hlocal.toml. The config vars are written
-//! once, as the `x-hlocal-env` mapping every service merges into its `environment`:
-//! Compose's own env-file dialect differs between its versions (quotes, `$`, newlines),
-//! while a YAML string with `$` doubled reaches the container byte for byte in all.
+//! healthcheck from `ready`, `depends_on` from hlocal.toml.
+//!
+//! The config vars go to `compose.env`, every service's `env_file`, single-quoted: the
+//! one form Compose's env-file readers of every version (python-dotenv in v1, compose-go
+//! in v2) take literally, `$` and `#` included. A value that form cannot carry (a `'`, a
+//! `\`, `${`, a line break or another control character) or a name an env file cannot hold
+//! goes instead to the `x-hlocal-env` mapping every service merges into its
+//! `environment`, as a YAML string with `$` doubled, which reaches the container byte for
+//! byte in every version.
 
 use std::fmt::Write;
 
@@ -12,10 +17,16 @@ use super::quote::{self, yaml};
 use super::{File, HEADER};
 
 pub const FILE_NAME: &str = "compose.yaml";
+/// The config vars Compose's env-file readers take literally.
+pub const ENV_FILE: &str = "compose.env";
 
 pub fn render(plan: &Plan) -> Vec<File> {
+    let (in_file, in_yaml): (Vec<_>, Vec<_>) = plan
+        .env
+        .iter()
+        .partition(|(name, value)| fits_env_file(name, value));
     let mut text = format!("{HEADER}\n");
-    text.push_str(&env_anchor(plan));
+    text.push_str(&env_anchor(&in_yaml));
     text.push_str("services:\n");
     if let Some(command) = &plan.release {
         text.push_str(&service_head(plan, "release", command));
@@ -24,10 +35,30 @@ pub fn render(plan: &Plan) -> Vec<File> {
     for process in &plan.processes {
         text.push_str(&service(plan, process));
     }
-    vec![File {
-        name: FILE_NAME.to_string(),
-        text,
-    }]
+    let mut env = format!("{HEADER}\n");
+    for (name, value) in in_file {
+        let _ = writeln!(env, "{name}='{value}'");
+    }
+    vec![
+        File {
+            name: FILE_NAME.to_string(),
+            text,
+        },
+        File {
+            name: ENV_FILE.to_string(),
+            text: env,
+        },
+    ]
+}
+
+/// Whether `NAME='value'` means the same to every Compose version's env-file reader.
+/// (Compose v1's python-dotenv expands `${VAR}` even in single quotes.)
+fn fits_env_file(name: &str, value: &str) -> bool {
+    quote::is_shell_name(name)
+        && !value.contains("${")
+        && !value
+            .chars()
+            .any(|c| c == '\'' || c == '\\' || c.is_control())
 }
 
 /// A string as Compose reads it: YAML, with `$` doubled so Compose does not take it for
@@ -36,12 +67,12 @@ fn string(value: &str) -> String {
     yaml(&value.replace('$', "$$"))
 }
 
-fn env_anchor(plan: &Plan) -> String {
-    if plan.env.is_empty() {
+fn env_anchor(vars: &[&(String, String)]) -> String {
+    if vars.is_empty() {
         return "x-hlocal-env: &env {}\n".to_string();
     }
     let mut text = "x-hlocal-env: &env\n".to_string();
-    for (name, value) in &plan.env {
+    for (name, value) in vars {
         let _ = writeln!(text, "  {}: {}", yaml(name), string(value));
     }
     text
@@ -59,6 +90,7 @@ fn service_head(plan: &Plan, name: &str, command: &str) -> String {
     if let Some(user) = &plan.user {
         let _ = writeln!(text, "    user: {}", yaml(user));
     }
+    let _ = writeln!(text, "    env_file: [{ENV_FILE}]");
     text.push_str("    environment:\n      <<: *env\n");
     text
 }
@@ -162,6 +194,16 @@ mod tests {
     #[test]
     fn strings_keep_dollars_literal() {
         assert_eq!(string("a$b ${C}"), r#""a$$b $${C}""#);
+    }
+
+    #[test]
+    fn the_env_file_takes_what_every_reader_takes_literally() {
+        assert!(fits_env_file("A", "p@ss$word $X #not a comment ☃"));
+        assert!(!fits_env_file("A", "${X}"));
+        assert!(!fits_env_file("A", "it's"));
+        assert!(!fits_env_file("A", "C:\\path"));
+        assert!(!fits_env_file("A", "two\nlines"));
+        assert!(!fits_env_file("A.B", "x"));
     }
 
     #[test]
