@@ -32,7 +32,7 @@ Exit status of `hlocal start`:
   130  after a second Ctrl-C (everything killed at once)
   141  stdout was closed
 `hlocal run` exits with its command's status (128+N after signal N, 127 not found);
-`hlocal check` exits 0 when everything is valid, 1 otherwise; usage errors are 2.
+`hlocal check` and `hlocal export` exit 0 when done, 1 on bad input; usage errors are 2.
 `hlocal ps|restart|stop|scale|logs|wait` (and `hlocal start NAME…` while the app runs)
 exit 0 when done, 1 on bad input or an unknown name (`wait`: the app failed or the
 timeout passed), 3 when no hlocal runs this app.";
