@@ -61,7 +61,8 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Print the running app's last log lines, and follow them with -f.
     Logs(LogsArgs),
-    /// Wait until the running app is ready: exit 0 ready, 1 failed, 3 not running.
+    /// Wait until the app is ready: exit 0 ready, 1 failed, 3 not running (after waiting
+    /// 5 s, or --timeout, for it to start).
     Wait(WaitArgs),
     /// The watchdog `hlocal start` runs beside itself; not for users.
     #[command(name = crate::sys::WATCHDOG_COMMAND, hide = true)]

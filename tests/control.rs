@@ -374,9 +374,28 @@ fn wait_says_ready_failed_or_not_running() {
     failing.stop();
 
     let empty = crate::harness::temp_dir("no-app");
-    let none = ctl(&empty, &["wait"]);
+    let none = ctl(&empty, &["wait", "--timeout", "1s"]);
     assert_eq!(none.code(), Some(3));
     assert!(none.stderr.contains("hlocal start"), "{}", none.stderr);
+}
+
+#[test]
+fn wait_started_before_the_app_waits_for_it() {
+    let app = Hlocal::new()
+        .procfile("worker: sleep 60\n")
+        .args(["start", "--no-router", "-p", &free_port(LAYOUT).to_string()]);
+    let dir = app.dir.clone();
+    let waiting = Command::new(BIN)
+        .args(["wait", "--timeout", "20s", "-d"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hlocal wait");
+    let running = app.spawn();
+    let done = waiting.wait_with_output().expect("wait's output");
+    assert_eq!(done.status.code(), Some(0), "{}", String::from_utf8_lossy(&done.stderr));
+    running.stop();
 }
 
 #[test]

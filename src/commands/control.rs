@@ -7,6 +7,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use serde_json::Value;
 
 use crate::cli::{ControlArgs, LogsArgs, NamesArgs, PsArgs, ScaleArgs, WaitArgs};
@@ -19,6 +21,9 @@ use crate::sys;
 
 /// Exit status when no hlocal runs the app.
 pub const NOT_RUNNING: i32 = 3;
+/// How long `hlocal wait` without `--timeout` waits for an hlocal to appear.
+const START_GRACE: Duration = Duration::from_secs(5);
+const CONNECT_RETRY: Duration = Duration::from_millis(50);
 
 pub fn ps(args: PsArgs) -> Result<i32, Error> {
     let json = args.json;
@@ -91,10 +96,14 @@ pub fn wait(args: WaitArgs) -> Result<i32, Error> {
         .as_deref()
         .map(|text| duration::parse(text).map_err(|e| Error::named("--timeout", e)))
         .transpose()?;
-    with_client(&args.control, async |mut client| {
+    let started = Instant::now();
+    // Started together with `hlocal start` (an editor's task and its preLaunchTask), the
+    // wait may come before the socket exists: it keeps trying for a while.
+    let patience = timeout.unwrap_or(START_GRACE);
+    with_client_within(&args.control, patience, async |mut client| {
         let waiting = client.call(&Command::Wait);
         let answer = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, waiting).await {
+            Some(limit) => match tokio::time::timeout_at(started + limit, waiting).await {
                 Ok(answer) => answer,
                 Err(_) => {
                     eprintln!(
@@ -129,10 +138,26 @@ fn with_client(
     args: &ControlArgs,
     body: impl AsyncFnOnce(Client) -> Result<i32, Error>,
 ) -> Result<i32, Error> {
+    with_client_within(args, Duration::ZERO, body)
+}
+
+/// As [`with_client`], trying to connect for up to `patience` while none answers.
+fn with_client_within(
+    args: &ControlArgs,
+    patience: Duration,
+    body: impl AsyncFnOnce(Client) -> Result<i32, Error>,
+) -> Result<i32, Error> {
+    let (root, socket) = (root_of(args), args.socket.as_deref());
     runtime()?.block_on(async {
-        match Client::connect(&root_of(args), args.socket.as_deref()).await {
-            Some(client) => body(client).await,
-            None => Ok(not_running(args)),
+        let give_up = Instant::now() + patience;
+        loop {
+            if let Some(client) = Client::connect(&root, socket).await {
+                return body(client).await;
+            }
+            if Instant::now() >= give_up {
+                return Ok(not_running(args));
+            }
+            tokio::time::sleep(CONNECT_RETRY).await;
         }
     })
 }
