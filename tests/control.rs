@@ -381,9 +381,12 @@ fn wait_says_ready_failed_or_not_running() {
 
 #[test]
 fn wait_started_before_the_app_waits_for_it() {
-    let app = Hlocal::new()
-        .procfile("worker: sleep 60\n")
-        .args(["start", "--no-router", "-p", &free_port(LAYOUT).to_string()]);
+    let app = Hlocal::new().procfile("worker: sleep 60\n").args([
+        "start",
+        "--no-router",
+        "-p",
+        &free_port(LAYOUT).to_string(),
+    ]);
     let dir = app.dir.clone();
     let waiting = Command::new(BIN)
         .args(["wait", "--timeout", "20s", "-d"])
@@ -394,7 +397,12 @@ fn wait_started_before_the_app_waits_for_it() {
         .expect("spawn hlocal wait");
     let running = app.spawn();
     let done = waiting.wait_with_output().expect("wait's output");
-    assert_eq!(done.status.code(), Some(0), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     running.stop();
 }
 

@@ -7,10 +7,12 @@
 //! answers: a slow reader blocks its own connection's task, and a slow subscriber is cut
 //! off by the tap.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -74,6 +76,10 @@ async fn serve_client(stream: UnixStream, context: Arc<Context>) {
         };
         match handle(request, &context, &mut write).await {
             Ok(Next::Serve) => {}
+            Ok(Next::Stream(events, first)) => {
+                let _ = stream_on_thread(reader, write, *events, first);
+                return;
+            }
             Ok(Next::Close) | Err(_) => return,
         }
     }
@@ -96,8 +102,10 @@ async fn read_request_line<R: AsyncRead + Unpin>(
 /// What the connection does after a request.
 enum Next {
     Serve,
-    /// The connection became a stream that has ended (or the client went away).
+    /// The client went away, or its stream has ended.
     Close,
+    /// The connection becomes this subscription's stream, after `first`.
+    Stream(Box<Subscription>, Vec<u8>),
 }
 
 async fn handle<W: AsyncWrite + Unpin>(
@@ -126,7 +134,7 @@ async fn handle<W: AsyncWrite + Unpin>(
                 Some(Answer::success(id, json!({"subscribed": true}))),
             )
             .await?;
-            stream(write, events, Vec::new()).await
+            Ok(Next::Stream(Box::new(events), Vec::new()))
         }
         command => {
             let answer = ask_supervisor(context, id, command).await;
@@ -156,7 +164,7 @@ async fn logs<W: AsyncWrite + Unpin>(
     let mut replay = Vec::new();
     follower.format_kept(&kept, &mut replay);
     if follow {
-        return stream(write, follower, replay).await;
+        return Ok(Next::Stream(Box::new(follower), replay));
     }
     write.write_all(&replay).await?;
     write.flush().await?;
@@ -164,21 +172,40 @@ async fn logs<W: AsyncWrite + Unpin>(
 }
 
 /// Writes `first`, then the subscription's records as they come, until either side
-/// ends it.
-async fn stream<W: AsyncWrite + Unpin>(
-    write: &mut W,
-    mut events: Subscription,
-    first: Vec<u8>,
-) -> std::io::Result<Next> {
+/// ends it. It runs on a thread of its own at the lowest priority: when the CPU is
+/// contended, the app's output to hlocal's stdout goes first, and the subscriber catches
+/// up afterwards (or is cut off once too far behind).
+fn feed(mut client: impl Write, mut events: Subscription, first: Vec<u8>) {
+    sys::lower_thread_priority();
     let mut text = first;
     loop {
-        write.write_all(&text).await?;
-        write.flush().await?;
+        if client.write_all(&text).is_err() {
+            return;
+        }
         text.clear();
-        if !events.next(&mut text).await {
-            return Ok(Next::Close);
+        if !events.next_blocking(&mut text) {
+            return;
         }
     }
+}
+
+/// Hands the connection to a subscriber thread of its own (see [`feed`]).
+fn stream_on_thread(
+    read: BufReader<OwnedReadHalf>,
+    write: OwnedWriteHalf,
+    events: Subscription,
+    first: Vec<u8>,
+) -> std::io::Result<()> {
+    let client = read
+        .into_inner()
+        .reunite(write)
+        .map_err(std::io::Error::other)?;
+    let client = client.into_std()?;
+    client.set_nonblocking(false)?;
+    std::thread::Builder::new()
+        .name("subscriber".into())
+        .spawn(move || feed(client, events, first))?;
+    Ok(())
 }
 
 async fn ask_supervisor(context: &Context, id: Value, command: Command) -> Answer {

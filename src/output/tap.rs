@@ -104,8 +104,20 @@ pub struct Subscription {
 impl Subscription {
     /// Waits for what was printed since the last call and formats it into `out`;
     /// `false` once the subscription has ended (cut off, or hlocal is exiting).
+    #[cfg(test)]
     pub async fn next(&mut self, out: &mut Vec<u8>) -> bool {
-        let Some(batch) = self.rx.recv().await else {
+        let batch = self.rx.recv().await;
+        self.format_batch(batch, out)
+    }
+
+    /// As `next`, on a thread of its own, outside the runtime.
+    pub fn next_blocking(&mut self, out: &mut Vec<u8>) -> bool {
+        let batch = self.rx.blocking_recv();
+        self.format_batch(batch, out)
+    }
+
+    fn format_batch(&mut self, batch: Option<Vec<(Timestamp, Record)>>, out: &mut Vec<u8>) -> bool {
+        let Some(batch) = batch else {
             return false;
         };
         for (at, record) in batch {

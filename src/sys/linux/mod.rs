@@ -23,6 +23,13 @@ pub fn executable() -> std::io::Result<PathBuf> {
     Ok(PathBuf::from("/proc/self/exe"))
 }
 
+/// The calling thread yields to every other when the CPU is contended: Linux's nice
+/// value is per thread, so `setpriority(PRIO_PROCESS, 0, 19)` concerns this thread only.
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let _ = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 19) };
+}
+
 /// Names the watchdog for `ps -o comm` (its binary is hlocal's, started as `exe`).
 pub fn name_watchdog() {
     let _ = nix::sys::prctl::set_name(c"hlocal-watchdog");

@@ -239,3 +239,9 @@ pub fn executable() -> io::Result<PathBuf> {
 
 /// The watchdog's `argv[0]` already names it for `ps`.
 pub fn name_watchdog() {}
+
+/// The calling thread runs as a background thread (lowest CPU and I/O priority).
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let _ = unsafe { libc::setpriority(libc::PRIO_DARWIN_THREAD, 0, libc::PRIO_DARWIN_BG) };
+}
