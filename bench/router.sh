@@ -10,6 +10,14 @@
 #   bench/router.sh                      # DURATION=10s per run
 #   DURATION=5s bench/router.sh
 #   HLOCAL_BENCH_MODE=harness bench/router.sh
+#   HLOCAL_BENCH_PIN=1 bench/router.sh   # the proxy alone on cpu 0, all else on cpu 1
+#
+# HLOCAL_BENCH_PIN=1 measures each proxy (hlocal's router, nginx without and with an
+# access log) pinned with taskset to cpu 0 while wrk and the backends run on cpu 1, at 1,
+# 64 and 256 connections, RUNS=3 runs each, reporting medians: then the proxy's own cost
+# is what differs between rows, not how much CPU it leaves the load generator. hlocal's
+# printer, supervisor and router threads all share cpu 0 in that mode, as nginx's master
+# and worker do. node-foreman is left out of it.
 #
 # hlocal runs as `hlocal start -m web=2 --no-timestamp` on a Procfile whose `web` is the
 # nginx backend (stdout to /dev/null). HLOCAL_BENCH_MODE=harness instead runs the router
@@ -21,6 +29,18 @@ set -euo pipefail
 
 DURATION=${DURATION:-10s}
 MODE=${HLOCAL_BENCH_MODE:-auto}
+PIN=${HLOCAL_BENCH_PIN:-0}
+if [ "$PIN" = 1 ]; then
+    CONNS=${CONNS:-1 64 256}
+    RUNS=${RUNS:-3}
+    proxy_cpu=(taskset -c 0)
+    load_cpu=(taskset -c 1)
+else
+    CONNS=${CONNS:-1 64}
+    RUNS=${RUNS:-1}
+    proxy_cpu=()
+    load_cpu=()
+fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 work=$(mktemp -d /tmp/hlocal-bench.XXXXXX)
@@ -51,7 +71,7 @@ nginx_proxy() {
     sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
         -e "s|__BACKEND2__|$((b + 1))|g" -e "s|__ACCESS_LOG__|$access_log|" \
         "$here/router/proxy.conf" >"$work/proxy.conf"
-    nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
+    "${proxy_cpu[@]}" nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
     nginx_pid=$!
     pids+=("$nginx_pid")
     wait_http "http://127.0.0.1:$proxy/" 10
@@ -115,7 +135,7 @@ backend_conf() {
 }
 
 start_backend() {
-    nginx -e "$work/backend-$1.log" -c "$(backend_conf "$1")" &
+    "${load_cpu[@]}" nginx -e "$work/backend-$1.log" -c "$(backend_conf "$1")" &
     pids+=("$!")
     wait_http "http://127.0.0.1:$1/" 10
 }
@@ -155,24 +175,38 @@ cpu_ticks() {
     echo "$total"
 }
 
+# The median of the numbers given (as text, for printing).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.1f", m
+    }'
+}
+
 rows=()
 measure() { # name url "pids whose CPU time is the target's"
-    local name=$1 url=$2 pids=$3 conns threads out rps p50 p99 errors before after requests cpu
-    wrk -t2 -c64 -d2s "$url" >/dev/null # warm-up: fills connection pools
-    for conns in 1 64; do
+    local name=$1 url=$2 pids=$3 conns threads out errors before after requests run
+    local rps=() p50=() p99=() cpu=()
+    "${load_cpu[@]}" wrk -t2 -c64 -d2s "$url" >/dev/null # warm-up: fills connection pools
+    for conns in $CONNS; do
         threads=$((conns == 1 ? 1 : 2))
-        before=$(cpu_ticks $pids)
-        out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url")
-        after=$(cpu_ticks $pids)
-        requests=$(awk '/requests in/ {print $1}' <<<"$out")
-        cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
-            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-        rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-        p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-        p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-        errors=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
-        rows+=("| $name | $conns | ${rps%.*} | ${p50%.*} | ${p99%.*} | $cpu | ${errors:-none} |")
-        say "$name c=$conns: ${rps%.*} req/s, p50 ${p50%.*} µs, p99 ${p99%.*} µs, $cpu µs CPU/request"
+        rps=() p50=() p99=() cpu=() errors=
+        for run in $(seq "$RUNS"); do
+            before=$(cpu_ticks $pids)
+            out=$("${load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url")
+            after=$(cpu_ticks $pids)
+            requests=$(awk '/requests in/ {print $1}' <<<"$out")
+            cpu+=("$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')")
+            rps+=("$(awk '/^Requests\/sec/ {print $2}' <<<"$out")")
+            p50+=("$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")")
+            p99+=("$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")")
+            errors+=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
+            say "$name c=$conns run $run: ${rps[-1]%.*} req/s, p50 ${p50[-1]%.*} µs, p99 ${p99[-1]%.*} µs, ${cpu[-1]} µs CPU/request"
+        done
+        local m_rps m_p50 m_p99
+        m_rps=$(median "${rps[@]}") m_p50=$(median "${p50[@]}") m_p99=$(median "${p99[@]}")
+        rows+=("| $name | $conns | ${m_rps%.*} | ${m_p50%.*} | ${m_p99%.*} | $(median "${cpu[@]}") | ${errors:-none} |")
     done
 }
 
@@ -190,7 +224,7 @@ measure_rss() { # pid port
     held=$(rss_kib "$pid")
     exec {HOLD[1]}>&-
     wait "$HOLD_PID" 2>/dev/null || true
-    wrk -t2 -c1000 -d6s "http://127.0.0.1:$port/" >/dev/null &
+    "${load_cpu[@]}" wrk -t2 -c1000 -d6s "http://127.0.0.1:$port/" >/dev/null &
     local wrk_pid=$!
     sleep 4
     busy=$(rss_kib "$pid")
@@ -202,14 +236,14 @@ measure_rss() { # pid port
 
 procfile() {
     cat >"$work/Procfile" <<EOF
-web: sed -e "s|__PORT__|\$PORT|g" -e "s|__DIR__|$work|g" "$here/router/backend.conf" > "$work/backend-\$PORT.conf" && exec nginx -e "$work/backend-\$PORT.log" -c "$work/backend-\$PORT.conf"
+web: sed -e "s|__PORT__|\$PORT|g" -e "s|__DIR__|$work|g" "$here/router/backend.conf" > "$work/backend-\$PORT.conf" && exec ${load_cpu[*]} nginx -e "$work/backend-\$PORT.log" -c "$work/backend-\$PORT.conf"
 EOF
 }
 
 # The router through the real command line; web.1 and web.2 are nginx on P+1 and P+2.
 run_hlocal_start() { # port
     (cd "$root" && cargo build --release --quiet)
-    "$root/target/release/hlocal" start -f "$work/Procfile" -d "$work" -p "$1" -m web=2 \
+    "${proxy_cpu[@]}" "$root/target/release/hlocal" start -f "$work/Procfile" -d "$work" -p "$1" -m web=2 \
         --no-timestamp >/dev/null 2>"$work/hlocal.err" &
     hlocal_pid=$!
     pids+=("$hlocal_pid")
@@ -271,6 +305,10 @@ main() {
     measure_rss "$hlocal_pid" "$hp"
     stop_pid "$hlocal_pid"
 
+    if [ "$PIN" = 1 ]; then
+        print_tables
+        return
+    fi
     nfp=$(free_ports 3)
     (cd "$work" && exec nf start -j "$work/Procfile" -x "$nfp" -p "$((nfp + 1))" web=2 >/dev/null 2>&1) &
     local nf_pid=$!
@@ -281,8 +319,13 @@ main() {
         rows+=("| node-foreman proxy | - | did not start | | | | |")
     fi
     stop_pid "$nf_pid"
+    print_tables
+}
 
-    printf '\n%s, 1 KiB responses, %s per run, %s cores, %s\n\n' "$(date -u +%F)" "$DURATION" "$(nproc)" "$(uname -sr)"
+print_tables() {
+    local pinned=""
+    [ "$PIN" = 1 ] && pinned="; proxy alone on cpu 0, wrk and backends on cpu 1; median of $RUNS runs"
+    printf '\n%s, 1 KiB responses, %s per run, %s cores, %s%s\n\n' "$(date -u +%F)" "$DURATION" "$(nproc)" "$(uname -sr)" "$pinned"
     printf '| target | connections | req/s | p50 (µs) | p99 (µs) | CPU µs/request | errors |\n'
     printf '|---|---:|---:|---:|---:|---:|---|\n'
     printf '%s\n' "${rows[@]}"
