@@ -303,6 +303,8 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
     let counts = resolve_formation(args, &file, &formation_types)?;
     let has_web = formation_types.iter().any(|t| t.name == "web");
     let router_on = has_web && !no_router;
+    check_tty_flags(&args.tty, &formation_types)?;
+    let style = output_style(args, &file);
     let types = type_specs(
         &formation_types,
         &counts,
@@ -312,6 +314,8 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
             restart,
             timeout,
             settings: &file,
+            tty_flags: &args.tty,
+            color: style.color,
         },
     )?;
     let watch_all = top_watch != WatchSetting::Off;
@@ -339,7 +343,8 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
             header_timeout: durations.header_timeout,
             balance,
         }),
-        style: output_style(args, &file),
+        force_color: style.color && file.child_color != Some(false),
+        style,
         boot_timeout: durations.boot_timeout,
         timeout,
         exit_on_exit,
@@ -501,6 +506,10 @@ struct TypeDefaults<'a> {
     restart: RestartPolicy,
     timeout: Duration,
     settings: &'a Settings,
+    /// `--tty TYPE`, repeated.
+    tty_flags: &'a [String],
+    /// Whether hlocal prints in color (children are then told to, see `child_color`).
+    color: bool,
 }
 
 /// Maps from a type's name, so that building every spec stays linear in the number of
@@ -564,7 +573,26 @@ fn type_spec(
         ready: readiness(&t.name, own.and_then(|p| p.ready.clone())),
         watch: type_watch(own.and_then(|p| p.watch.clone()))?,
         depends_on,
+        tty: d.tty_flags.contains(&t.name) || own.and_then(|p| p.tty).unwrap_or(false),
+        force_color: d.color
+            && own
+                .and_then(|p| p.child_color)
+                .or(d.settings.child_color)
+                .unwrap_or(true),
     })
+}
+
+/// Every `--tty TYPE` names a process type of the formation.
+fn check_tty_flags(flags: &[String], types: &[ProcessType]) -> Result<(), Error> {
+    let Some(unknown) = flags.iter().find(|f| !types.iter().any(|t| &t.name == *f)) else {
+        return Ok(());
+    };
+    let known: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+    let message = format!(
+        "unknown process type \"{unknown}\" (the Procfile has: {})",
+        known.join(", ")
+    );
+    Err(Error::named("--tty", message))
 }
 
 /// Web's default is the port check, everything else is up once spawned.
