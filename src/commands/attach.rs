@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -34,9 +35,12 @@ pub fn attach(args: AttachArgs) -> Result<i32, Error> {
             size,
         };
         let answer = client.call(&request).await.map_err(Error::ControlLost)?;
-        if !answer.ok {
-            return Ok(conclude(answer, |_| {}));
-        }
+        let attached = answer.result.as_ref().and_then(|r| r.get("attached"));
+        // A type's name attaches to its first instance: the answer names it.
+        let name = match attached.and_then(Value::as_str) {
+            Some(instance) if answer.ok => instance.to_string(),
+            _ => return Ok(conclude(answer, |_| {})),
+        };
         eprintln!("hlocal: attached to {name}; Ctrl-] detaches");
         let raw = RawMode::enter().map_err(|e| Error::startup("cannot set the terminal", e))?;
         let end = relay(client, &name, &socket).await;

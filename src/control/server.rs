@@ -139,10 +139,12 @@ async fn handle<W: AsyncWrite + Unpin>(
         }
         Command::Attach { name, size } => {
             let size = size.map(WindowSize::from);
-            let attached = instance_name(context, &name)
-                .and_then(|name| refused(&name, context.terminals.attach(&name, size)));
+            let attached = instance_name(context, &name).and_then(|name| {
+                let attachment = refused(&name, context.terminals.attach(&name, size))?;
+                Ok((name, attachment))
+            });
             match attached {
-                Ok(attachment) => {
+                Ok((name, attachment)) => {
                     send(write, Some(Answer::success(id, json!({"attached": name})))).await?;
                     Ok(Next::Attach(attachment))
                 }
