@@ -9,6 +9,7 @@ use crate::harness::{
     BIN, Hlocal, LAYOUT, LONG, Running, assert_no_leftovers, fixture_path, free_port,
     wait_with_deadline,
 };
+use crate::logs::assert_million_lines_arrive;
 
 /// `hlocal start` on `procfile`, its `tty_types` on terminals, once it is ready.
 fn start(procfile: &str, args: &[&str]) -> Running {
@@ -81,36 +82,7 @@ fn children_are_told_to_color_only_when_hlocal_prints_in_color() {
 
 #[test]
 fn a_million_lines_through_a_terminal_arrive_whole_and_in_order() {
-    let port = free_port(LAYOUT);
-    let dir = crate::harness::temp_dir("pty-million");
-    let out = dir.join("out.txt");
-    let app = Hlocal::new().procfile("a: seq 1 1000000\n");
-    let status = Command::new(BIN)
-        .args([
-            "start",
-            "--no-timestamp",
-            "--tty",
-            "a",
-            "-p",
-            &port.to_string(),
-        ])
-        .current_dir(&app.dir)
-        .stdout(std::fs::File::create(&out).expect("out"))
-        .status()
-        .expect("run");
-    assert_eq!(status.code(), Some(0));
-    let text = std::fs::read_to_string(&out).expect("read");
-    let mut expected = 1u64;
-    for line in text.lines().filter_map(|l| l.strip_prefix("a.1    | ")) {
-        assert_eq!(
-            line.parse::<u64>().ok(),
-            Some(expected),
-            "damaged: {line:?}"
-        );
-        expected += 1;
-    }
-    assert_eq!(expected, 1_000_001, "lines lost");
-    let _ = std::fs::remove_dir_all(dir);
+    assert_million_lines_arrive("a: seq 1 1000000\n", &["--tty", "a"], &["a.1"]);
 }
 
 #[test]
@@ -130,17 +102,13 @@ fn a_pdb_session_through_attach_sets_a_breakpoint_prints_a_variable_and_detaches
     assert!(transcript.contains("detached from debug.1"), "{transcript}");
     // The session shows in the log too, and the debugger is still waiting.
     app.wait_for(r"debug\.1 +\| 42$");
-    assert_eq!(
-        app.count(r"debug\.1: Process exited"),
-        0,
-        "{}",
-        app.output()
-    );
+    let exits = app.count(r"debug\.1: Process exited");
+    assert_eq!(exits, 0, "the debugger ended: {}", app.output());
     app.stop();
 }
 
 #[test]
-fn stopping_hlocal_while_attached_ends_the_client_and_leaves_nothing() {
+fn a_second_attach_is_refused_and_stopping_hlocal_ends_the_client_and_leaves_nothing() {
     let app = start("ask: printf 'name? '; read name\n", &["--tty", "ask"]);
     app.wait_for(r"ask\.1: waiting for input — hlocal attach ask\.1$");
     let mut terminal = attach(&app, "ask", (24, 80), r#"[["expect","name? "],["eof"]]"#);
@@ -148,6 +116,10 @@ fn stopping_hlocal_while_attached_ends_the_client_and_leaves_nothing() {
     let mut first = String::new();
     let _ = progress.read_line(&mut first);
     assert_eq!(first, "ok 1\n", "the client never showed the prompt");
+    // One client at a time: a second attach is refused, the first stays attached.
+    ctl(&app.dir, &["attach", "ask.1"]).assert_error(
+        "hlocal: error: ask.1 already has a client attached; detach it first (Ctrl-])\n",
+    );
     // Announced once: the prompt has not changed since.
     assert_eq!(app.count("waiting for input"), 1, "{}", app.output());
     let marker = app.marker.clone();
