@@ -263,12 +263,10 @@ impl RunTask {
                 let name = Arc::clone(&self.spec.source.name);
                 let shown = self.terminals.add(name, Arc::clone(&master));
                 terminal = Some(Arc::clone(&shown));
-                let reader = master.reader();
-                let on_terminal = Some(shown);
-                [
-                    Some(self.spawn_reader(reader, Stream::Stdout, log_ready.clone(), on_terminal)),
-                    None,
-                ]
+                let output = master.reader();
+                let ready = log_ready.clone();
+                let reader = self.spawn_reader(output, Stream::Stdout, ready, Some(shown));
+                [Some(reader), None]
             }
         };
         // `Spawned` needs no probe: the supervisor counts the instance up at once.
@@ -542,19 +540,11 @@ async fn pump<R: AsyncRead + Unpin>(mut pipe: R, to: Pump) {
     let mut announced = false;
     loop {
         let start = framer.partial().len();
-        let quiet = to.terminal.is_some() && !announced && start > 0;
-        let read = pipe.read_buf(framer.buffer());
-        let read = if quiet {
-            match tokio::time::timeout(PROMPT_QUIET, read).await {
-                Ok(read) => read,
-                Err(_) => {
-                    announced = true;
-                    to.announce_prompt().await;
-                    continue;
-                }
-            }
-        } else {
-            read.await
+        let watch_prompt = to.terminal.is_some() && !announced && start > 0;
+        let Some(read) = read_unless_quiet(&mut pipe, framer.buffer(), watch_prompt).await else {
+            announced = true;
+            to.announce_prompt().await;
+            continue;
         };
         match read {
             Ok(n) if n > 0 => announced = false,
@@ -573,6 +563,20 @@ async fn pump<R: AsyncRead + Unpin>(mut pipe: R, to: Pump) {
     if let Some(rest) = framer.finish() {
         to.send(rest).await;
     }
+}
+
+/// One read into `buffer`; `None` when `watch_prompt` and nothing came for
+/// [`PROMPT_QUIET`] (a read that did not complete has taken nothing).
+async fn read_unless_quiet<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buffer: &mut bytes::BytesMut,
+    watch_prompt: bool,
+) -> Option<std::io::Result<usize>> {
+    let read = pipe.read_buf(buffer);
+    if !watch_prompt {
+        return Some(read.await);
+    }
+    tokio::time::timeout(PROMPT_QUIET, read).await.ok()
 }
 
 impl Pump {
