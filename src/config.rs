@@ -760,6 +760,7 @@ mod tests {
         pub fn timestamps(c: &StartConfig) -> String { c.style.timestamps.to_string() }
         pub fn watch_all(c: &StartConfig) -> String { c.watch_all.to_string() }
         pub fn watcher(c: &StartConfig) -> String { c.watch.is_some().to_string() }
+        pub fn tty(c: &StartConfig) -> String { c.types[0].tty.to_string() }
     }
 
     #[rustfmt::skip]
@@ -798,6 +799,8 @@ mod tests {
             row("watch = true",                 &["--no-watch"],              watch_all,        ["false", "true", "false", "false"]),
             // `--no-watch` also silences the per-process keys: no watcher at all.
             row("[process.web]\nwatch = true",  &["--no-watch"],              watcher,          ["false", "true", "false", "false"]),
+            // `--tty TYPE` adds to the file's types; nothing takes one off.
+            row("[process.web]\ntty = true",    &["--tty", "web"],            tty,              ["false", "true", "true", "true"]),
         ]
     }
 
@@ -816,6 +819,21 @@ mod tests {
             ];
             assert_eq!(got, row.expected, "{:?} / {:?}", row.file, row.flags);
         }
+    }
+
+    #[test]
+    fn children_are_told_to_color_when_hlocal_does_unless_child_color_is_false() {
+        let web = |argv: &[&str], file: &str| resolve(argv, file).types[0].force_color;
+        let always: &[&str] = &["--color", "always"];
+        assert!(web(always, ""));
+        assert!(!web(&["--color", "never"], ""));
+        assert!(!web(always, "child_color = false"));
+        assert!(!web(always, "[process.web]\nchild_color = false"));
+        assert!(web(
+            always,
+            "child_color = false\n[process.web]\nchild_color = true"
+        ));
+        assert!(!resolve(always, "child_color = false").force_color);
     }
 
     #[test]
