@@ -2,6 +2,7 @@
 //! attach client runs on a terminal of its own, played by `fixtures/bin/terminal.py`.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::control::ctl;
@@ -10,6 +11,9 @@ use crate::harness::{
     wait_with_deadline,
 };
 use crate::logs::assert_million_lines_arrive;
+
+/// Prints its terminal's size at start and on every SIGWINCH.
+const SIZED: &str = "sized: trap 'stty size' WINCH; stty size; while :; do sleep 0.1; done\n";
 
 /// `hlocal start` on `procfile`, its `tty_types` on terminals, once it is ready.
 fn start(procfile: &str, args: &[&str]) -> Running {
@@ -25,12 +29,18 @@ fn start(procfile: &str, args: &[&str]) -> Running {
 
 /// `hlocal attach NAME` on a terminal of `size`, playing `steps` (see terminal.py).
 fn attach(app: &Running, name: &str, size: (u16, u16), steps: &str) -> Child {
+    on_terminal(&app.dir, &app.marker, size, steps, &["attach", name])
+}
+
+/// `hlocal ARGS` in `dir` on a terminal of `size`, playing `steps`; it carries the
+/// app's `marker`, so a client left behind counts as a leftover.
+fn on_terminal(dir: &Path, marker: &str, size: (u16, u16), steps: &str, args: &[&str]) -> Child {
     Command::new("python3")
         .arg(fixture_path("bin/terminal.py"))
         .args([&size.0.to_string(), &size.1.to_string(), steps, "--", BIN])
-        .args(["attach", name])
-        .current_dir(&app.dir)
-        .env("HLOCAL_TEST_MARKER", &app.marker)
+        .args(args)
+        .current_dir(dir)
+        .env("HLOCAL_TEST_MARKER", marker)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -134,8 +144,7 @@ fn a_second_attach_is_refused_and_stopping_hlocal_ends_the_client_and_leaves_not
 
 #[test]
 fn the_attached_terminals_size_reaches_the_program_and_follows_its_resizes() {
-    let procfile = "sized: trap 'stty size' WINCH; stty size; while :; do sleep 0.1; done\n";
-    let app = start(procfile, &["--tty", "sized"]);
+    let app = start(SIZED, &["--tty", "sized"]);
     app.wait_for(r"sized\.1 +\| 24 80$");
     let steps = r#"[["expect","30 90"],["resize",40,100],["expect","40 100"],
         ["send","\u001d"],["eof"]]"#;
@@ -143,6 +152,34 @@ fn the_attached_terminals_size_reaches_the_program_and_follows_its_resizes() {
     app.wait_for(r"sized\.1 +\| 40 100$");
     // Detached, the program gets hlocal's size (no terminal: 80x24) back.
     app.wait_for_nth(r"sized\.1 +\| 24 80$", 1);
+    app.stop();
+}
+
+#[test]
+fn the_terminals_follow_hlocals_own_window_and_ctrl_c_stops_hlocal() {
+    let port = free_port(LAYOUT).to_string();
+    let app = Hlocal::new().procfile(SIZED);
+    let start = ["start", "--no-timestamp", "--tty", "sized", "-p", &port];
+    // Ctrl-C on hlocal's terminal stops the app: the instance's own terminal (a session
+    // of its own) does not take it.
+    let steps = r#"[["expect","30 90"],["resize",40,100],["expect","40 100"],
+        ["send","\u0003"],["expect","Received SIGINT"],["eof"]]"#;
+    let transcript = finished(on_terminal(&app.dir, &app.marker, (30, 90), steps, &start));
+    assert!(transcript.contains("Process exited"), "{transcript}");
+    assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn ctrl_c_typed_through_attach_reaches_the_program_not_hlocal() {
+    let app = start(SIZED, &["--tty", "sized"]);
+    let steps = r#"[["expect","30 90"],["send","\u0003"],["eof"]]"#;
+    let transcript = finished(attach(&app, "sized.1", (30, 90), steps));
+    assert!(
+        transcript.contains("sized.1's terminal closed"),
+        "{transcript}"
+    );
+    app.wait_for(r"sized\.1: Process exited with status 130$");
+    assert_eq!(app.count("Received SIGINT"), 0, "{}", app.output());
     app.stop();
 }
 
