@@ -152,10 +152,12 @@ async fn handle<W: AsyncWrite + Unpin>(
             }
         }
         Command::Resize { name, size } => {
-            let resized = instance_name(context, &name)
-                .and_then(|name| refused(&name, context.terminals.resize(&name, size.into())));
+            let resized = instance_name(context, &name).and_then(|name| {
+                refused(&name, context.terminals.resize(&name, size.into()))?;
+                Ok(name)
+            });
             let answer = match resized {
-                Ok(()) => Answer::success(id, json!({"resized": name})),
+                Ok(name) => Answer::success(id, json!({"resized": name})),
                 Err(problem) => Answer::failure(id, problem),
             };
             answer_only(write, Some(answer)).await
