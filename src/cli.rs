@@ -33,7 +33,7 @@ Exit status of `hlocal start`:
   141  stdout was closed
 `hlocal run` exits with its command's status (128+N after signal N, 127 not found);
 `hlocal check` and `hlocal export` exit 0 when done, 1 on bad input; usage errors are 2.
-`hlocal ps|restart|stop|scale|logs|wait` (and `hlocal start NAME…` while the app runs)
+`hlocal ps|restart|stop|scale|logs|wait|attach` (and `hlocal start NAME…` while the app runs)
 exit 0 when done, 1 on bad input or an unknown name (`wait`: the app failed or the
 timeout passed), 3 when no hlocal runs this app.";
 
@@ -64,6 +64,8 @@ pub enum Command {
     /// Wait until the app is ready: exit 0 ready, 1 failed, 3 not running (after waiting
     /// 5 s, or --timeout, for it to start).
     Wait(WaitArgs),
+    /// Connect this terminal to a `tty` instance (a debugger's prompt); Ctrl-] detaches.
+    Attach(AttachArgs),
     /// The watchdog `hlocal start` runs beside itself; not for users.
     #[command(name = crate::sys::WATCHDOG_COMMAND, hide = true)]
     Watchdog(WatchdogArgs),
@@ -145,6 +147,15 @@ pub struct WaitArgs {
     /// Give up (exit 1) after this long [default: wait as long as it takes].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// The instance (`web.1`; a type name means its first instance).
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 /// What `hlocal start` tells its watchdog: the grace period for what it stops, and the
@@ -245,6 +256,10 @@ pub struct StartArgs {
     /// Ignore changes matching GLOB (gitignore syntax); repeatable.
     #[arg(long, value_name = "GLOB")]
     pub watch_ignore: Vec<String>,
+    /// Run each instance of TYPE on a pseudo-terminal of its own (for `hlocal attach`);
+    /// repeatable.
+    #[arg(long, value_name = "TYPE")]
+    pub tty: Vec<String>,
     /// Omit timestamps from log lines.
     #[arg(long, overrides_with = "timestamp")]
     pub no_timestamp: bool,

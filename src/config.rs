@@ -303,6 +303,8 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
     let counts = resolve_formation(args, &file, &formation_types)?;
     let has_web = formation_types.iter().any(|t| t.name == "web");
     let router_on = has_web && !no_router;
+    check_tty_flags(&args.tty, &formation_types)?;
+    let style = output_style(args, &file);
     let types = type_specs(
         &formation_types,
         &counts,
@@ -312,6 +314,8 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
             restart,
             timeout,
             settings: &file,
+            tty_flags: &args.tty,
+            color: style.color,
         },
     )?;
     let watch_all = top_watch != WatchSetting::Off;
@@ -339,7 +343,8 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
             header_timeout: durations.header_timeout,
             balance,
         }),
-        style: output_style(args, &file),
+        force_color: style.color && file.child_color != Some(false),
+        style,
         boot_timeout: durations.boot_timeout,
         timeout,
         exit_on_exit,
@@ -501,6 +506,10 @@ struct TypeDefaults<'a> {
     restart: RestartPolicy,
     timeout: Duration,
     settings: &'a Settings,
+    /// `--tty TYPE`, repeated.
+    tty_flags: &'a [String],
+    /// Whether hlocal prints in color (children are then told to, see `child_color`).
+    color: bool,
 }
 
 /// Maps from a type's name, so that building every spec stays linear in the number of
@@ -564,7 +573,26 @@ fn type_spec(
         ready: readiness(&t.name, own.and_then(|p| p.ready.clone())),
         watch: type_watch(own.and_then(|p| p.watch.clone()))?,
         depends_on,
+        tty: d.tty_flags.contains(&t.name) || own.and_then(|p| p.tty).unwrap_or(false),
+        force_color: d.color
+            && own
+                .and_then(|p| p.child_color)
+                .or(d.settings.child_color)
+                .unwrap_or(true),
     })
+}
+
+/// Every `--tty TYPE` names a process type of the formation.
+fn check_tty_flags(flags: &[String], types: &[ProcessType]) -> Result<(), Error> {
+    let Some(unknown) = flags.iter().find(|f| !types.iter().any(|t| &t.name == *f)) else {
+        return Ok(());
+    };
+    let known: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+    let message = format!(
+        "unknown process type \"{unknown}\" (the Procfile has: {})",
+        known.join(", ")
+    );
+    Err(Error::named("--tty", message))
 }
 
 /// Web's default is the port check, everything else is up once spawned.
@@ -732,6 +760,7 @@ mod tests {
         pub fn timestamps(c: &StartConfig) -> String { c.style.timestamps.to_string() }
         pub fn watch_all(c: &StartConfig) -> String { c.watch_all.to_string() }
         pub fn watcher(c: &StartConfig) -> String { c.watch.is_some().to_string() }
+        pub fn tty(c: &StartConfig) -> String { c.types[0].tty.to_string() }
     }
 
     #[rustfmt::skip]
@@ -770,6 +799,8 @@ mod tests {
             row("watch = true",                 &["--no-watch"],              watch_all,        ["false", "true", "false", "false"]),
             // `--no-watch` also silences the per-process keys: no watcher at all.
             row("[process.web]\nwatch = true",  &["--no-watch"],              watcher,          ["false", "true", "false", "false"]),
+            // `--tty TYPE` adds to the file's types; nothing takes one off.
+            row("[process.web]\ntty = true",    &["--tty", "web"],            tty,              ["false", "true", "true", "true"]),
         ]
     }
 
@@ -788,6 +819,21 @@ mod tests {
             ];
             assert_eq!(got, row.expected, "{:?} / {:?}", row.file, row.flags);
         }
+    }
+
+    #[test]
+    fn children_are_told_to_color_when_hlocal_does_unless_child_color_is_false() {
+        let web = |argv: &[&str], file: &str| resolve(argv, file).types[0].force_color;
+        let always: &[&str] = &["--color", "always"];
+        assert!(web(always, ""));
+        assert!(!web(&["--color", "never"], ""));
+        assert!(!web(always, "child_color = false"));
+        assert!(!web(always, "[process.web]\nchild_color = false"));
+        assert!(web(
+            always,
+            "child_color = false\n[process.web]\nchild_color = true"
+        ));
+        assert!(!resolve(always, "child_color = false").force_color);
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => commands::scale(args),
         Command::Logs(args) => commands::logs(args),
         Command::Wait(args) => commands::wait(args),
+        Command::Attach(args) => commands::attach(args),
         Command::Watchdog(args) => Ok(commands::watchdog(&args)),
     };
     match result {

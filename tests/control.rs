@@ -39,7 +39,7 @@ fn app(procfile: &str, args: &[&str]) -> App {
 }
 
 /// Runs `hlocal ARGS -d DIR` to completion.
-fn ctl(dir: &Path, args: &[&str]) -> Outcome {
+pub(crate) fn ctl(dir: &Path, args: &[&str]) -> Outcome {
     let mut child = Command::new(BIN)
         .args(args)
         .arg("-d")

@@ -401,3 +401,14 @@ fn assert_checked_within_deadline(app: Hlocal, error: &str) {
     assert!(stderr.contains(error), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn tty_names_a_procfile_type() {
+    Hlocal::new()
+        .procfile("web: sleep 60\n")
+        .args(["start", "--tty", "wbe"])
+        .run()
+        .assert_error(
+            "hlocal: error: --tty: unknown process type \"wbe\" (the Procfile has: web)\n",
+        );
+}

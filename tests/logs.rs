@@ -62,28 +62,31 @@ fn a_200_kib_line_arrives_in_64_kib_chunks_that_concatenate() {
 
 #[test]
 fn a_million_lines_from_each_of_two_processes_all_arrive_in_order() {
+    let procfile = "a: seq 1 1000000\nb: seq 1 1000000\n";
+    assert_million_lines_arrive(procfile, &[], &["a.1", "b.1"]);
+}
+
+/// Runs `hlocal start ARGS` on `procfile` (each of whose `names` prints 1 … 1,000,000)
+/// to its end: every instance's lines arrive whole, in order, none lost.
+pub(crate) fn assert_million_lines_arrive(procfile: &str, args: &[&str], names: &[&str]) {
     let port = free_port(LAYOUT);
     let dir = crate::harness::temp_dir("million");
     let out = dir.join("out.txt");
     let status = std::process::Command::new(crate::harness::BIN)
         .args(["start", "--no-timestamp", "-p", &port.to_string()])
-        .current_dir(
-            Hlocal::new()
-                .procfile("a: seq 1 1000000\nb: seq 1 1000000\n")
-                .dir
-                .clone(),
-        )
+        .args(args)
+        .current_dir(Hlocal::new().procfile(procfile).dir.clone())
         .stdout(std::fs::File::create(&out).expect("out"))
         .status()
         .expect("run");
     assert_eq!(status.code(), Some(0));
     let text = std::fs::read_to_string(&out).expect("read");
-    for name in ["a.1", "b.1"] {
+    for name in names {
         let mut expected = 1u64;
         let own = text
             .lines()
             .filter_map(|l| l.split_once(" | "))
-            .filter(|(who, _)| who.trim_end() == name)
+            .filter(|(who, _)| who.trim_end() == *name)
             .map(|(_, line)| line);
         for line in own {
             assert_eq!(

@@ -26,5 +26,7 @@ mod run;
 mod shutdown;
 /// `hlocal start`: line format, ports, env, formation, release, exit statuses.
 mod start;
+/// Pseudo-terminals, children's colors, `hlocal attach`.
+mod terminals;
 /// Restarts on file changes.
 mod watch;

@@ -134,7 +134,7 @@ fn call(args: &ControlArgs, command: Command, show: impl FnOnce(&Value)) -> Resu
 }
 
 /// Runs `body` with a connection to the app's hlocal; exit 3 when none runs.
-fn with_client(
+pub(super) fn with_client(
     args: &ControlArgs,
     body: impl AsyncFnOnce(Client) -> Result<i32, Error>,
 ) -> Result<i32, Error> {
@@ -163,7 +163,7 @@ fn with_client_within(
 }
 
 /// 0 and the result shown, or 1 and the problem on stderr as one line.
-fn conclude(answer: Answer, show: impl FnOnce(&Value)) -> i32 {
+pub(super) fn conclude(answer: Answer, show: impl FnOnce(&Value)) -> i32 {
     match (answer.ok, answer.result, answer.error) {
         (true, Some(result), _) => {
             show(&result);

@@ -4,6 +4,7 @@
 //! a running app through its control socket; `watchdog` is the hidden one `start` runs
 //! beside itself.
 
+mod attach;
 mod check;
 mod control;
 mod export;
@@ -11,6 +12,7 @@ mod run;
 mod start;
 mod watchdog;
 
+pub use attach::attach;
 pub use check::check;
 pub use control::{logs, ps, restart, scale, stop, wait};
 pub use export::export;

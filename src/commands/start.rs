@@ -15,14 +15,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::control::ControlRequest;
 use crate::control::server;
 use crate::control::socket;
+use crate::control::terminals::Terminals;
 use crate::error::{Error, InputError};
 use crate::output::tap::Tap;
 use crate::output::{LogSender, Printer};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
+use crate::supervisor::instance::RunMachine;
 use crate::supervisor::spec::StartConfig;
 use crate::supervisor::{Event, Supervisor};
-use crate::sys::{self, ShutdownSignals, Watchdog};
+use crate::sys::{self, ShutdownSignals, Watchdog, WindowChanges};
 use crate::watch::Watcher;
 
 /// The watchdog's grace for the groups it stops when hlocal died abruptly.
@@ -85,6 +87,29 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     code
 }
 
+/// The registry of the `tty` instances' terminals; when there are any, they follow
+/// hlocal's terminal's size.
+fn terminals(config: &StartConfig) -> Terminals {
+    let tty_types: Vec<String> = config
+        .types
+        .iter()
+        .filter(|t| t.tty)
+        .map(|t| t.name.clone())
+        .collect();
+    let terminals = Terminals::new(tty_types.clone());
+    if !tty_types.is_empty()
+        && let Ok(mut changes) = WindowChanges::install()
+    {
+        let follow = terminals.clone();
+        tokio::spawn(async move {
+            while let Some(size) = changes.next().await {
+                follow.follow_size(size);
+            }
+        });
+    }
+    terminals
+}
+
 /// The control socket's listener and the log's tap it reads.
 struct Control {
     listener: UnixListener,
@@ -123,7 +148,12 @@ async fn run(
     // The supervisor publishes its first snapshot as it is made (web instances on their
     // way, release phase included), so the router never sees an empty default.
     let (names_tx, names_rx) = watch::channel(Vec::new());
-    let supervisor = Supervisor::new(Arc::clone(&config), log.clone(), watchdog, publish, session)
+    let terminals = terminals(&config);
+    let machine = RunMachine {
+        watchdog,
+        terminals: terminals.clone(),
+    };
+    let supervisor = Supervisor::new(Arc::clone(&config), log.clone(), machine, publish, session)
         .publish_names_to(names_tx);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     tokio::spawn(forward_control(control_rx, events_tx.clone()));
@@ -132,6 +162,7 @@ async fn run(
         names: names_rx,
         tap: control.tap,
         hello: hello(&config),
+        terminals,
     };
     tokio::spawn(server::serve(control.listener, Arc::new(context)));
     if let Some((listeners, router)) = router {

@@ -49,6 +49,12 @@ impl Client {
         serde_json::from_str(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
+    /// The connection's two halves, for a stream of raw bytes after an `attach` answer
+    /// (what the reader buffered past the answer comes first).
+    pub fn into_halves(self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        (self.reader, self.writer)
+    }
+
     /// Hands what follows a `logs` or `subscribe` answer to `out` until hlocal ends it.
     pub async fn copy_stream(
         mut self,

@@ -10,6 +10,7 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 pub mod socket;
+pub mod terminals;
 
 use serde_json::Value;
 use tokio::sync::oneshot;

@@ -69,6 +69,27 @@ pub enum Command {
     Wait,
     /// Stream every `--json` event from now on.
     Subscribe,
+    /// Connect to a `tty` instance's terminal: after the answer the connection carries
+    /// raw bytes both ways (keystrokes in, the terminal's output out) until either side
+    /// closes it. `rows`/`cols`: the client's window size.
+    Attach {
+        name: String,
+        #[serde(flatten)]
+        size: Option<TerminalSize>,
+    },
+    /// The attached client's window changed size.
+    Resize {
+        name: String,
+        #[serde(flatten)]
+        size: TerminalSize,
+    },
+}
+
+/// A terminal's size in character cells, as `attach` and `resize` carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub struct TerminalSize {
+    pub rows: u16,
+    pub cols: u16,
 }
 
 /// How `logs` lines are formatted: as `hlocal start` would print them with these
@@ -267,7 +288,7 @@ fn refused(id: Value, kind: ErrorKind, message: String) -> Box<Answer> {
 }
 
 /// Every `cmd` [`Command`] accepts, in the order the docs list them.
-pub const KNOWN_COMMANDS: [&str; 9] = [
+pub const KNOWN_COMMANDS: [&str; 11] = [
     "hello",
     "ps",
     "restart",
@@ -277,6 +298,8 @@ pub const KNOWN_COMMANDS: [&str; 9] = [
     "logs",
     "wait",
     "subscribe",
+    "attach",
+    "resize",
 ];
 
 /// A request line as a client sends it.
@@ -343,6 +366,19 @@ mod tests {
     }
 
     #[test]
+    fn attach_carries_the_window_size_when_there_is_one() {
+        let sized = parse_request(br#"{"cmd":"attach","name":"web.1","rows":40,"cols":120}"#);
+        let size = Some(TerminalSize {
+            rows: 40,
+            cols: 120,
+        });
+        let name = "web.1".to_string();
+        assert_eq!(sized.map(|r| r.command), Ok(Command::Attach { name, size }));
+        let bare = parse_request(br#"{"cmd":"attach","name":"web.1"}"#).expect("parsed");
+        assert!(matches!(bare.command, Command::Attach { size: None, .. }));
+    }
+
+    #[test]
     fn malformed_lines_get_an_answer_not_a_panic() {
         assert_eq!(kind(&refusal("{not json")), ErrorKind::BadRequest);
         assert_eq!(kind(&refusal("[1,2]")), ErrorKind::BadRequest);
@@ -384,6 +420,8 @@ mod tests {
             let line = match cmd {
                 "start" => format!(r#"{{"cmd":"{cmd}","names":["web"]}}"#),
                 "scale" => format!(r#"{{"cmd":"{cmd}","formation":{{}}}}"#),
+                "attach" => format!(r#"{{"cmd":"{cmd}","name":"web.1"}}"#),
+                "resize" => format!(r#"{{"cmd":"{cmd}","name":"web.1","rows":5,"cols":9}}"#),
                 _ => format!(r#"{{"cmd":"{cmd}"}}"#),
             };
             assert!(parse_request(line.as_bytes()).is_ok(), "{line}");

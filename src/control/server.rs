@@ -17,11 +17,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::protocol::{
-    Answer, Command, ErrorKind, LogStyle, MAX_REQUEST_BYTES, Problem, Request, parse_request,
+    Answer, Command, ErrorKind, LogStyle, MAX_REQUEST_BYTES, Problem, Request, TerminalSize,
+    parse_request,
 };
+use super::terminals::{Attachment, Refusal, Terminals};
 use super::{ControlRequest, check_names};
 use crate::output::tap::{Filter, Subscription, Tap};
-use crate::sys;
+use crate::sys::{self, WindowSize};
 
 /// What every connection's task reads.
 pub struct Context {
@@ -32,6 +34,8 @@ pub struct Context {
     pub tap: Tap,
     /// The `hello` answer: pid, root, version, router URL.
     pub hello: Value,
+    /// The `tty` instances' terminals, for `attach`.
+    pub terminals: Terminals,
 }
 
 /// Accepts connections until the task is aborted.
@@ -80,6 +84,9 @@ async fn serve_client(stream: UnixStream, context: Arc<Context>) {
                 let _ = stream_on_thread(reader, write, *events, first);
                 return;
             }
+            Ok(Next::Attach(attachment)) => {
+                return relay(&mut reader, &mut write, attachment).await;
+            }
             Ok(Next::Close) | Err(_) => return,
         }
     }
@@ -106,6 +113,8 @@ enum Next {
     Close,
     /// The connection becomes this subscription's stream, after `first`.
     Stream(Box<Subscription>, Vec<u8>),
+    /// The connection now carries a terminal's bytes.
+    Attach(Attachment),
 }
 
 async fn handle<W: AsyncWrite + Unpin>(
@@ -136,12 +145,112 @@ async fn handle<W: AsyncWrite + Unpin>(
             .await?;
             Ok(Next::Stream(Box::new(events), Vec::new()))
         }
+        Command::Attach { name, size } => {
+            let size = size.map(WindowSize::from);
+            let attached = instance_name(context, &name).and_then(|name| {
+                let attachment = refused(&name, context.terminals.attach(&name, size))?;
+                Ok((name, attachment))
+            });
+            match attached {
+                Ok((name, attachment)) => {
+                    send(write, Some(Answer::success(id, json!({"attached": name})))).await?;
+                    Ok(Next::Attach(attachment))
+                }
+                Err(problem) => answer_only(write, Some(Answer::failure(id, problem))).await,
+            }
+        }
+        Command::Resize { name, size } => {
+            let resized = instance_name(context, &name).and_then(|name| {
+                refused(&name, context.terminals.resize(&name, size.into()))?;
+                Ok(name)
+            });
+            let answer = match resized {
+                Ok(name) => Answer::success(id, json!({"resized": name})),
+                Err(problem) => Answer::failure(id, problem),
+            };
+            answer_only(write, Some(answer)).await
+        }
         command => {
             let answer = ask_supervisor(context, id, command).await;
             send(write, Some(answer)).await?;
             Ok(Next::Serve)
         }
     }
+}
+
+async fn answer_only<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    answer: Option<Answer>,
+) -> std::io::Result<Next> {
+    send(write, answer).await?;
+    Ok(Next::Serve)
+}
+
+/// An instance's name for `attach`/`resize`: a type name means its first instance.
+fn instance_name(context: &Context, name: &str) -> Result<String, Problem> {
+    check_names(&[name.to_string()], &context.names.borrow())?;
+    Ok(if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("{name}.1")
+    })
+}
+
+/// A refusal of `attach` or `resize` in words: how to enable a terminal, or why not now.
+fn refused<T>(name: &str, result: Result<T, Refusal>) -> Result<T, Problem> {
+    let type_name = name.rsplit_once('.').map_or(name, |(t, _)| t);
+    result.map_err(|refusal| match refusal {
+        Refusal::NoTerminal => Problem::new(
+            ErrorKind::Invalid,
+            format!(
+                "{name} does not run on a terminal: set `tty = true` under \
+                 [process.{type_name}] in hlocal.toml, or start with `--tty {type_name}`"
+            ),
+        ),
+        Refusal::NotRunning => Problem::new(ErrorKind::Invalid, format!("{name} is not running")),
+        Refusal::AlreadyAttached => Problem::new(
+            ErrorKind::Invalid,
+            format!("{name} already has a client attached; detach it first (Ctrl-])"),
+        ),
+    })
+}
+
+impl From<TerminalSize> for WindowSize {
+    fn from(size: TerminalSize) -> WindowSize {
+        WindowSize {
+            rows: size.rows,
+            cols: size.cols,
+        }
+    }
+}
+
+/// An attached client's connection: its bytes go to the terminal, the terminal's output
+/// to it, until the client closes its side (detach), the run ends or the client falls
+/// behind. The program keeps running either way.
+async fn relay<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    reader: &mut R,
+    write: &mut W,
+    attachment: Attachment,
+) {
+    let Attachment {
+        terminal,
+        id,
+        mut output,
+    } = attachment;
+    let mut keys = vec![0; 4096];
+    loop {
+        tokio::select! {
+            read = reader.read(&mut keys) => match read {
+                Ok(n) if n > 0 && terminal.master.write_all(&keys[..n]).await.is_ok() => {}
+                _ => break,
+            },
+            chunk = output.recv() => match chunk {
+                Some(bytes) if write.write_all(&bytes).await.is_ok() => {}
+                _ => break,
+            },
+        }
+    }
+    terminal.detach(id);
 }
 
 async fn logs<W: AsyncWrite + Unpin>(

@@ -15,9 +15,25 @@ pub const MAX_LINE: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct LineFramer {
     pending: BytesMut,
+    /// A pty's output: its line discipline ends lines with `\r\n`.
+    terminal: bool,
 }
 
 impl LineFramer {
+    /// A framer for a pseudo-terminal's output, whose `\r\n` line ends become `\n`
+    /// here, once, so that its lines take the printer's no-copy path like a pipe's.
+    pub fn terminal() -> LineFramer {
+        LineFramer {
+            terminal: true,
+            ..LineFramer::default()
+        }
+    }
+
+    /// The unfinished line read so far (a prompt, while a program waits for input).
+    pub fn partial(&self) -> &[u8] {
+        &self.pending
+    }
+
     /// The buffer to read into, with room for at least one more full read.
     pub fn buffer(&mut self) -> &mut BytesMut {
         if self.pending.capacity() - self.pending.len() < MAX_LINE / 4 {
@@ -30,7 +46,11 @@ impl LineFramer {
     /// partial line.
     pub fn take_lines(&mut self) -> Option<Bytes> {
         if let Some(last) = memchr::memrchr(b'\n', &self.pending) {
-            return Some(self.pending.split_to(last + 1).freeze());
+            let mut lines = self.pending.split_to(last + 1);
+            if self.terminal {
+                fold_crlf(&mut lines);
+            }
+            return Some(lines.freeze());
         }
         if self.pending.len() >= MAX_LINE {
             let cut = utf8_cut(&self.pending, MAX_LINE);
@@ -46,6 +66,29 @@ impl LineFramer {
         }
         Some(terminated(self.pending.split()))
     }
+}
+
+/// `\r\n` → `\n` in place: the text moves left past each removed `\r`, one
+/// `copy_within` per line.
+fn fold_crlf(chunk: &mut BytesMut) {
+    let mut kept = 0;
+    let mut start = 0;
+    while let Some(at) = memchr::memchr(b'\n', &chunk[start..]) {
+        let newline = start + at;
+        let end = if newline > start && chunk[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        chunk.copy_within(start..end, kept);
+        kept += end - start;
+        chunk[kept] = b'\n';
+        kept += 1;
+        start = newline + 1;
+    }
+    chunk.copy_within(start.., kept);
+    kept += chunk.len() - start;
+    chunk.truncate(kept);
 }
 
 fn terminated(mut piece: BytesMut) -> Bytes {
@@ -202,6 +245,19 @@ mod tests {
         assert_eq!(feed(&mut f, b"a\nb\nc"), [Bytes::from("a\nb\n")]);
         assert_eq!(feed(&mut f, b"d\n"), [Bytes::from("cd\n")]);
         assert_eq!(f.finish(), None);
+    }
+
+    #[test]
+    fn a_terminals_crlf_line_ends_become_newlines_and_lone_carriage_returns_stay() {
+        let mut f = LineFramer::terminal();
+        assert_eq!(
+            feed(&mut f, b"a\r\n\r\nbar 1\rbar 2\r\nc\nprompt> "),
+            [Bytes::from("a\n\nbar 1\rbar 2\nc\n")]
+        );
+        assert_eq!(f.partial(), b"prompt> ");
+        assert_eq!(feed(&mut f, b"\r\n"), [Bytes::from("prompt> \n")]);
+        let mut pipe = LineFramer::default();
+        assert_eq!(feed(&mut pipe, b"a\r\n"), [Bytes::from("a\r\n")]);
     }
 
     #[test]

@@ -55,7 +55,11 @@ impl Supervisor {
             Command::Stop { names } => self.stop_named(&names).await,
             Command::Start { names } => self.start_named(&names).await,
             Command::Scale { formation } => self.scale(&formation).await,
-            Command::Hello | Command::Logs { .. } | Command::Subscribe => Err(Problem::new(
+            Command::Hello
+            | Command::Logs { .. }
+            | Command::Subscribe
+            | Command::Attach { .. }
+            | Command::Resize { .. } => Err(Problem::new(
                 ErrorKind::Invalid,
                 "answered by the control server, not the supervisor",
             )),

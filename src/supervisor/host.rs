@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::instance::{self, Control, Report, RunId, RunSpec, Spawned};
+use super::instance::{self, Control, Report, RunId, RunMachine, RunSpec, Spawned};
 use super::slot;
 use crate::output::LogSender;
-use crate::sys::{self, PortHolder, Watchdog};
+use crate::sys::{self, PortHolder};
 
 pub(super) trait Host: Send + Sync + 'static {
     /// Spawns the run's process, not yet supervised: the supervisor prints `Starting
@@ -55,7 +55,7 @@ pub(super) trait Process: Send {
 /// The real machine: `sh -c` in process groups the watchdog knows of.
 pub(super) struct System {
     pub log: LogSender,
-    pub watchdog: Arc<Watchdog>,
+    pub machine: Arc<RunMachine>,
     /// `HLOCAL_SESSION` of every process started, to find any that left its group.
     pub session: Arc<str>,
 }
@@ -64,17 +64,17 @@ struct SystemProcess {
     spawned: Spawned,
     spec: RunSpec,
     log: LogSender,
-    watchdog: Arc<Watchdog>,
+    machine: Arc<RunMachine>,
 }
 
 impl Host for System {
     fn spawn(&self, spec: RunSpec) -> io::Result<Box<dyn Process>> {
-        let spawned = instance::spawn(&spec, &self.watchdog)?;
+        let spawned = instance::spawn(&spec, &self.machine.watchdog)?;
         Ok(Box::new(SystemProcess {
             spawned,
             spec,
             log: self.log.clone(),
-            watchdog: Arc::clone(&self.watchdog),
+            machine: Arc::clone(&self.machine),
         }))
     }
 
@@ -88,7 +88,8 @@ impl Host for System {
     }
 
     fn sweep(&self, grace: Duration) -> Answer<()> {
-        let (session, watchdog) = (Arc::clone(&self.session), Arc::clone(&self.watchdog));
+        let session = Arc::clone(&self.session);
+        let watchdog = Arc::clone(&self.machine.watchdog);
         off_workers((), move || {
             sys::stop_session(&session, grace);
             watchdog.stop_orphans(grace);
@@ -122,7 +123,7 @@ impl Process for SystemProcess {
         reports: &mpsc::UnboundedSender<Report>,
     ) {
         let this = *self;
-        let (log, watchdog) = (&this.log, &this.watchdog);
-        instance::start(this.spawned, this.spec, id, orders, log, reports, watchdog);
+        let (log, machine) = (&this.log, &this.machine);
+        instance::start(this.spawned, this.spec, id, orders, log, reports, machine);
     }
 }

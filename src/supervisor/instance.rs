@@ -23,9 +23,10 @@ use tokio::time::{Instant, sleep_until};
 use super::ready::{self, Readiness};
 use super::shell::shell_command;
 use super::state::seconds;
+use crate::control::terminals::{Terminal, Terminals};
 use crate::output::lines::LineFramer;
 use crate::output::{LogSender, Record, Source, Stream};
-use crate::sys::{self, MergedOutput, Signal, Watchdog};
+use crate::sys::{self, MergedOutput, PtyMaster, Signal, Watchdog};
 
 /// Everything needed to spawn one run.
 #[derive(Debug, Clone)]
@@ -45,6 +46,10 @@ pub struct RunSpec {
     pub grace: Duration,
     /// One pipe for stdout and stderr (order kept) rather than two (streams told apart).
     pub merge_output: bool,
+    /// A pseudo-terminal of its own (`tty = true`), rather than pipes.
+    pub tty: bool,
+    /// `FORCE_COLOR=1` and `CLICOLOR_FORCE=1`, unless set already.
+    pub force_color: bool,
 }
 
 /// Which run of which instance a report is about.
@@ -116,6 +121,8 @@ enum Output {
     Split(Option<ChildStdout>, Option<ChildStderr>),
     /// Otherwise one pipe keeps stdout and stderr lines in the order they were written.
     Merged(MergedOutput),
+    /// `tty = true`: the pty's master, read for both streams and written by `attach`.
+    Terminal(Arc<PtyMaster>),
 }
 
 impl Spawned {
@@ -127,8 +134,12 @@ impl Spawned {
 /// Spawns `sh -c CMD` in its own process group and tells the watchdog about the group.
 pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
     let mut command = command(spec);
-    let merged = if spec.merge_output {
-        Some(sys::merged_output(&mut command)?)
+    // `None`: the two pipes, taken from the child once spawned.
+    let output = if spec.tty {
+        let master = sys::spawn_on_pty(&mut command, sys::terminal_size())?;
+        Some(Output::Terminal(Arc::new(master)))
+    } else if spec.merge_output {
+        Some(Output::Merged(sys::merged_output(&mut command)?))
     } else {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         None
@@ -142,13 +153,11 @@ pub fn spawn(spec: &RunSpec, watchdog: &Watchdog) -> std::io::Result<Spawned> {
             .ok_or_else(|| std::io::Error::other("the process ended before its pid was known"))?;
         Ok(((child, pid), pid))
     })?;
-    // The parent's copies of the pipe's write ends go with `command`, so the reader
-    // sees end-of-file when the process (and its children) close theirs.
+    // The parent's copies of the pipe's write ends (or the pty's slave) go with
+    // `command`, so the reader sees end-of-file when the process (and its children)
+    // close theirs.
     drop(command);
-    let output = match merged {
-        Some(pipe) => Output::Merged(pipe),
-        None => Output::Split(child.stdout.take(), child.stderr.take()),
-    };
+    let output = output.unwrap_or_else(|| Output::Split(child.stdout.take(), child.stderr.take()));
     Ok(Spawned { child, pid, output })
 }
 
@@ -161,7 +170,7 @@ pub fn start(
     orders: mpsc::UnboundedReceiver<Control>,
     log: &LogSender,
     reports: &mpsc::UnboundedSender<Report>,
-    watchdog: &Arc<Watchdog>,
+    machine: &RunMachine,
 ) {
     let task = RunTask {
         id,
@@ -169,7 +178,8 @@ pub fn start(
         spec,
         log: log.clone(),
         reports: reports.clone(),
-        watchdog: Arc::clone(watchdog),
+        watchdog: Arc::clone(&machine.watchdog),
+        terminals: machine.terminals.clone(),
     };
     tokio::spawn(task.supervise(spawned.child, spawned.output, orders));
 }
@@ -181,6 +191,16 @@ fn command(spec: &RunSpec) -> Command {
     if std::env::var_os("PYTHONUNBUFFERED").is_none() {
         command.env("PYTHONUNBUFFERED", "true");
     }
+    if spec.force_color {
+        // The color conventions of Node (chalk, supports-color) and of CLICOLOR tools:
+        // colors even though the output is a pipe. A value the user set wins.
+        for var in ["FORCE_COLOR", "CLICOLOR_FORCE"] {
+            let set = std::env::var_os(var).is_some() || spec.env.iter().any(|(k, _)| k == var);
+            if !set {
+                command.env(var, "1");
+            }
+        }
+    }
     command
         .arg("-c")
         .arg(shell_command(&spec.command))
@@ -188,9 +208,19 @@ fn command(spec: &RunSpec) -> Command {
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .envs(spec.instance_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null());
-    sys::own_process_group(&mut command);
+    // On a pty the child leads a session of its own instead, which is also a group.
+    if !spec.tty {
+        sys::own_process_group(&mut command);
+    }
     sys::keep_shell_limit(&mut command);
     command
+}
+
+/// What runs share of hlocal's machinery: the watchdog that outlives hlocal, and the
+/// registry `hlocal attach` finds the terminals in.
+pub struct RunMachine {
+    pub watchdog: Arc<Watchdog>,
+    pub terminals: Terminals,
 }
 
 struct RunTask {
@@ -200,6 +230,7 @@ struct RunTask {
     log: LogSender,
     reports: mpsc::UnboundedSender<Report>,
     watchdog: Arc<Watchdog>,
+    terminals: Terminals,
 }
 
 /// How long the exit report waits for the pipes to drain, so a process's last lines
@@ -218,15 +249,25 @@ impl RunTask {
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         let log_ready = self.log_matcher();
+        let mut terminal = None;
         let readers = match output {
             Output::Split(stdout, stderr) => [
-                stdout.map(|p| self.spawn_reader(p, Stream::Stdout, log_ready.clone())),
-                stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone())),
+                stdout.map(|p| self.spawn_reader(p, Stream::Stdout, log_ready.clone(), None)),
+                stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone(), None)),
             ],
             Output::Merged(pipe) => [
-                Some(self.spawn_reader(pipe, Stream::Stdout, log_ready.clone())),
+                Some(self.spawn_reader(pipe, Stream::Stdout, log_ready.clone(), None)),
                 None,
             ],
+            Output::Terminal(master) => {
+                let name = Arc::clone(&self.spec.source.name);
+                let shown = self.terminals.add(name, Arc::clone(&master));
+                terminal = Some(Arc::clone(&shown));
+                let output = master.reader();
+                let ready = log_ready.clone();
+                let reader = self.spawn_reader(output, Stream::Stdout, ready, Some(shown));
+                [Some(reader), None]
+            }
         };
         // `Spawned` needs no probe: the supervisor counts the instance up at once.
         let probe = (!matches!(self.spec.ready, Readiness::Spawned))
@@ -252,6 +293,9 @@ impl RunTask {
         self.clear_group(stopping, &mut control).await;
         self.watchdog.forget_group(self.pid);
         drain(readers).await;
+        if let Some(terminal) = terminal {
+            self.terminals.remove(&self.spec.source.name, &terminal);
+        }
         self.report(RunEvent::Exited { code });
         self.report(RunEvent::Finished);
     }
@@ -347,13 +391,23 @@ impl RunTask {
         pipe: R,
         stream: Stream,
         ready: Option<Arc<LogReady>>,
+        terminal: Option<Arc<Terminal>>,
     ) -> JoinHandle<()>
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
         let source = Arc::clone(&self.spec.source);
         let log = self.log.clone();
-        tokio::spawn(pump(pipe, source, stream, log, ready))
+        tokio::spawn(pump(
+            pipe,
+            Pump {
+                source,
+                stream,
+                log,
+                ready,
+                terminal,
+            },
+        ))
     }
 
     fn log_matcher(&self) -> Option<Arc<LogReady>> {
@@ -463,35 +517,85 @@ impl LogReady {
     }
 }
 
-/// Reads a pipe to its end, sending whole lines to the printer.
-async fn pump<R: AsyncRead + Unpin>(
-    mut pipe: R,
+/// Where a pump's output goes.
+struct Pump {
     source: Arc<Source>,
     stream: Stream,
     log: LogSender,
     ready: Option<Arc<LogReady>>,
-) {
-    let mut framer = LineFramer::default();
-    let send = |lines: bytes::Bytes| {
-        if let Some(ready) = &ready {
-            ready.check(&lines);
-        }
-        log.send(Record::Output {
-            source: Arc::clone(&source),
-            stream,
-            lines,
-        })
+    /// A pty's output also goes to an attached client, and a prompt is announced.
+    terminal: Option<Arc<Terminal>>,
+}
+
+/// How long a terminal's unfinished line stays unchanged before the instance is
+/// announced as waiting for input (a debugger's prompt).
+const PROMPT_QUIET: Duration = Duration::from_millis(500);
+
+/// Reads a pipe (or a pty) to its end, sending whole lines to the printer.
+async fn pump<R: AsyncRead + Unpin>(mut pipe: R, to: Pump) {
+    let mut framer = match to.terminal {
+        Some(_) => LineFramer::terminal(),
+        None => LineFramer::default(),
     };
-    while let Ok(n) = pipe.read_buf(framer.buffer()).await {
-        if n == 0 {
-            break;
+    let mut announced = false;
+    loop {
+        let start = framer.partial().len();
+        let watch_prompt = to.terminal.is_some() && !announced && start > 0;
+        let Some(read) = read_unless_quiet(&mut pipe, framer.buffer(), watch_prompt).await else {
+            announced = true;
+            to.announce_prompt().await;
+            continue;
+        };
+        match read {
+            Ok(n) if n > 0 => announced = false,
+            _ => break,
+        }
+        if let Some(terminal) = &to.terminal {
+            terminal.show(&framer.partial()[start..]);
         }
         while let Some(lines) = framer.take_lines() {
-            send(lines).await;
+            to.send(lines).await;
+        }
+        if let Some(terminal) = &to.terminal {
+            terminal.keep_partial(framer.partial());
         }
     }
     if let Some(rest) = framer.finish() {
-        send(rest).await;
+        to.send(rest).await;
+    }
+}
+
+/// One read into `buffer`; `None` when `watch_prompt` and nothing came for
+/// [`PROMPT_QUIET`] (a read that did not complete has taken nothing).
+async fn read_unless_quiet<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buffer: &mut bytes::BytesMut,
+    watch_prompt: bool,
+) -> Option<std::io::Result<usize>> {
+    let read = pipe.read_buf(buffer);
+    if !watch_prompt {
+        return Some(read.await);
+    }
+    tokio::time::timeout(PROMPT_QUIET, read).await.ok()
+}
+
+impl Pump {
+    async fn send(&self, lines: bytes::Bytes) {
+        if let Some(ready) = &self.ready {
+            ready.check(&lines);
+        }
+        let record = Record::Output {
+            source: Arc::clone(&self.source),
+            stream: self.stream,
+            lines,
+        };
+        self.log.send(record).await;
+    }
+
+    async fn announce_prompt(&self) {
+        let name = &self.source.name;
+        let text = format!("waiting for input — hlocal attach {name}");
+        self.log.message(Some(name), text).await;
     }
 }
 

@@ -56,9 +56,9 @@ use tokio::time::{Instant, sleep_until};
 use crate::control::ControlRequest;
 use crate::output::{LogSender, Record, Source, StateChange};
 use crate::router::Backends;
-use crate::sys::{Signal, Watchdog};
+use crate::sys::Signal;
 use host::{Host, System};
-use instance::{Control, Report, Run, RunEvent, RunId, RunSpec};
+use instance::{Control, Report, Run, RunEvent, RunId, RunMachine, RunSpec};
 use life::{AfterRun, Change, Current, Life, Serving, Then};
 use ready::Readiness;
 use slot::Slot;
@@ -95,6 +95,8 @@ struct TypeRun<'a> {
     ready: Readiness,
     stop_signal: Signal,
     grace: Duration,
+    tty: bool,
+    force_color: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,14 +152,14 @@ impl Supervisor {
     pub fn new(
         config: Arc<StartConfig>,
         log: LogSender,
-        watchdog: Arc<Watchdog>,
+        machine: RunMachine,
         backends: Option<watch::Sender<Backends>>,
         session: &str,
     ) -> Supervisor {
         let session: Arc<str> = session.into();
         let host = System {
             log: log.clone(),
-            watchdog,
+            machine: Arc::new(machine),
             session: Arc::clone(&session),
         };
         Supervisor::on_host(config, log, Arc::new(host), backends, session)
@@ -628,6 +630,8 @@ impl Supervisor {
             ready: spec.ready.clone(),
             stop_signal: spec.stop_signal,
             grace: spec.stop_timeout,
+            tty: spec.tty,
+            force_color: spec.force_color,
         };
         self.run_spec(Arc::clone(&s.source), Some(port), of)
     }
@@ -646,6 +650,8 @@ impl Supervisor {
             stop_signal: of.stop_signal,
             grace: of.grace,
             merge_output: !self.config.style.json,
+            tty: of.tty,
+            force_color: of.force_color,
         }
     }
 

@@ -35,6 +35,8 @@ impl Supervisor {
             ready: Readiness::Spawned,
             stop_signal: release.stop_signal,
             grace: release.stop_timeout,
+            tty: false,
+            force_color: self.config.force_color,
         };
         let spec = self.run_spec(Source::app(RELEASE_NAME, release.index), None, of);
         let id = RunId {

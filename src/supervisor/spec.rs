@@ -40,6 +40,9 @@ pub struct StartConfig {
     pub watch: Option<WatchConfig>,
     /// `--socket` / `HLOCAL_SOCKET`: where the control socket goes instead of the root.
     pub socket: Option<PathBuf>,
+    /// Children get `FORCE_COLOR`/`CLICOLOR_FORCE` (hlocal prints in color and the
+    /// top-level `child_color` is not false); the release phase follows this.
+    pub force_color: bool,
 }
 
 /// One process type of the formation.
@@ -60,6 +63,10 @@ pub struct TypeSpec {
     pub watch: TypeWatch,
     /// Indexes into `StartConfig::types` that must be `up` before this type starts.
     pub depends_on: Vec<usize>,
+    /// Each instance on a pseudo-terminal of its own (`tty = true`, `--tty TYPE`).
+    pub tty: bool,
+    /// As [`StartConfig::force_color`], with the type's own `child_color`.
+    pub force_color: bool,
 }
 
 /// Which file changes restart a type.

@@ -107,6 +107,8 @@ fn process(name: &str, index: usize, ready: Readiness) -> TypeSpec {
         ready,
         watch: TypeWatch::Inherit,
         depends_on: Vec::new(),
+        tty: false,
+        force_color: false,
     }
 }
 
@@ -136,6 +138,7 @@ fn config(types: Vec<TypeSpec>) -> StartConfig {
         watch_all: false,
         watch: None,
         socket: None,
+        force_color: false,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The only OS-facing API in hlocal: process groups, signals, the watchdog that outlives
 //! hlocal, inherited orphans, the open-file limit, listening sockets and TCP options, the
-//! control socket's owner checks, foreground children. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
+//! control socket's owner checks, foreground children, pseudo-terminals. Nothing outside `sys` imports `nix`, `libc`, `signal-hook` or
 //! `std::os::unix`, and nothing outside `sys` names an operating system.
 //!
 //! The files here are the same on every Unix; what differs is asked of the platform's
@@ -14,6 +14,7 @@ mod limits;
 mod net;
 mod private;
 mod process;
+mod pty;
 mod signal;
 mod sockets;
 mod stdio;
@@ -43,6 +44,7 @@ pub use process::{
     MergedOutput, SESSION_VAR, ShutdownSignals, arg_max, exit_code, group_alive, merged_output,
     own_process_group, process_command, signal_group, stop_process, stop_session,
 };
+pub use pty::{PtyMaster, RawMode, WindowChanges, WindowSize, spawn_on_pty, terminal_size};
 pub use signal::Signal;
 pub use sockets::{
     PortHolder, group_listeners, group_listens_on, listening_ports, port_holders, port_owners,

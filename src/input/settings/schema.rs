@@ -58,6 +58,8 @@ pub struct Settings {
     pub watch: Option<WatchSetting>,
     /// Gitignore-syntax globs, checked by the watcher that compiles them.
     pub watch_ignore: Option<Vec<String>>,
+    /// `false`: children are not told to print in color (`FORCE_COLOR`, `CLICOLOR_FORCE`).
+    pub child_color: Option<bool>,
     /// `[process.TYPE]` tables, in file order.
     #[serde(default, rename = "process", deserialize_with = "process_tables")]
     pub processes: Vec<ProcessSettings>,
@@ -81,6 +83,10 @@ pub struct ProcessSettings {
     pub ready: Option<Ready>,
     #[serde(default)]
     pub depends_on: Vec<Lined<String>>,
+    /// Each instance on a pseudo-terminal of its own.
+    pub tty: Option<bool>,
+    /// The top-level `child_color`, for this type.
+    pub child_color: Option<bool>,
 }
 
 fn process_tables<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProcessSettings>, D::Error> {

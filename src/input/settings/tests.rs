@@ -67,6 +67,7 @@ color = "never"
 log_format = "heroku"
 watch = ["src", "lib"]
 watch_ignore = ["*.tmp", "log/"]
+child_color = false
 "#;
     let expected = Settings {
         procfile: Some("Procfile.dev".into()),
@@ -92,6 +93,7 @@ watch_ignore = ["*.tmp", "log/"]
         log_format: Some(LogFormat::Heroku),
         watch: Some(WatchSetting::Paths(vec!["src".into(), "lib".into()])),
         watch_ignore: Some(vec!["*.tmp".into(), "log/".into()]),
+        child_color: Some(false),
         processes: Vec::new(),
     };
     assert_eq!(ok(text), expected);
@@ -149,6 +151,8 @@ watch = ["src/**/*.py", "templates/*"]
 ready = { http = "/health" }
 depends_on = ["redis",
   "worker"]
+tty = true
+child_color = false
 "#;
     let expected = ProcessSettings {
         name: "web".into(),
@@ -162,6 +166,8 @@ depends_on = ["redis",
         ])),
         ready: Some(Ready::Http("/health".into())),
         depends_on: vec![lined("redis".into(), 8), lined("worker".into(), 9)],
+        tty: Some(true),
+        child_color: Some(false),
     };
     assert_eq!(process(text), expected);
 }

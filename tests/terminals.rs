@@ -1,0 +1,199 @@
+//! Pseudo-terminals (`tty = true`, `--tty`), colors for children, `hlocal attach`: the
+//! attach client runs on a terminal of its own, played by `fixtures/bin/terminal.py`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::control::ctl;
+use crate::harness::{
+    BIN, Hlocal, LAYOUT, LONG, Running, assert_no_leftovers, fixture_path, free_port,
+    wait_with_deadline,
+};
+use crate::logs::assert_million_lines_arrive;
+
+/// Prints its terminal's size at start and on every SIGWINCH.
+const SIZED: &str = "sized: trap 'stty size' WINCH; stty size; while :; do sleep 0.1; done\n";
+
+/// `hlocal start` on `procfile`, its `tty_types` on terminals, once it is ready.
+fn start(procfile: &str, args: &[&str]) -> Running {
+    let port = free_port(LAYOUT).to_string();
+    let running = Hlocal::new()
+        .procfile(procfile)
+        .args(["start", "--no-timestamp", "-p", &port])
+        .args(args)
+        .spawn();
+    running.wait_for("ready: ");
+    running
+}
+
+/// `hlocal attach NAME` on a terminal of `size`, playing `steps` (see terminal.py).
+fn attach(app: &Running, name: &str, size: (u16, u16), steps: &str) -> Child {
+    on_terminal(&app.dir, &app.marker, size, steps, &["attach", name])
+}
+
+/// `hlocal ARGS` in `dir` on a terminal of `size`, playing `steps`; it carries the
+/// app's `marker`, so a client left behind counts as a leftover.
+fn on_terminal(dir: &Path, marker: &str, size: (u16, u16), steps: &str, args: &[&str]) -> Child {
+    Command::new("python3")
+        .arg(fixture_path("bin/terminal.py"))
+        .args([&size.0.to_string(), &size.1.to_string(), steps, "--", BIN])
+        .args(args)
+        .current_dir(dir)
+        .env("HLOCAL_TEST_MARKER", marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn terminal.py")
+}
+
+/// Waits for the scripted terminal to finish; its transcript when every step passed.
+fn finished(mut terminal: Child) -> String {
+    let status = wait_with_deadline(&mut terminal, LONG * 2);
+    let mut transcript = String::new();
+    if let Some(mut stderr) = terminal.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut transcript);
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the terminal's steps failed ({status:?}); transcript:\n{transcript}"
+    );
+    transcript
+}
+
+#[test]
+fn a_program_that_colors_only_a_terminal_keeps_its_colors_under_tty() {
+    let procfile = "colors: python3 -c \"import os; print('\\033[31mred\\033[0m' if os.isatty(1) else 'no terminal')\"\n";
+    let app = start(procfile, &["--color", "always", "--tty", "colors"]);
+    app.wait_for("colors\\.1 \\|\u{1b}\\[0m \u{1b}\\[31mred\u{1b}\\[0m$");
+    app.stop();
+}
+
+#[test]
+fn children_are_told_to_color_only_when_hlocal_prints_in_color() {
+    let procfile = "env: echo \"force=${FORCE_COLOR:-unset} cli=${CLICOLOR_FORCE:-unset}\"\n";
+    let colored = start(procfile, &["--color", "always"]);
+    colored.wait_for("env\\.1 +\\|\u{1b}\\[0m force=1 cli=1$");
+    colored.stop();
+    let plain = start(procfile, &["--color", "never"]);
+    plain.wait_for(r"env\.1 +\| force=unset cli=unset$");
+    plain.stop();
+    let port = free_port(LAYOUT).to_string();
+    let turned_off = Hlocal::new()
+        .procfile(procfile)
+        .file("hlocal.toml", "child_color = false\n")
+        .env("CLICOLOR_FORCE", "0")
+        .args(["start", "--no-timestamp", "--color", "always", "-p", &port])
+        .spawn();
+    turned_off.wait_for("env\\.1 +\\|\u{1b}\\[0m force=unset cli=0$");
+    turned_off.stop();
+}
+
+#[test]
+fn a_million_lines_through_a_terminal_arrive_whole_and_in_order() {
+    assert_million_lines_arrive("a: seq 1 1000000\n", &["--tty", "a"], &["a.1"]);
+}
+
+#[test]
+fn a_pdb_session_through_attach_sets_a_breakpoint_prints_a_variable_and_detaches() {
+    let port = free_port(LAYOUT).to_string();
+    let app = Hlocal::new()
+        .procfile("debug: python3 -m pdb prog.py\n")
+        .file("prog.py", "x = 41\ny = x + 1\nprint('result', y)\n")
+        .file("hlocal.toml", "[process.debug]\ntty = true\n")
+        .args(["start", "--no-timestamp", "-p", &port])
+        .spawn();
+    app.wait_for(r"hlocal +\| debug\.1: waiting for input — hlocal attach debug\.1$");
+    let steps = r#"[["expect","(Pdb) "],["send","b 3\r"],["expect","Breakpoint 1"],
+        ["expect","(Pdb) "],["send","c\r"],["expect","-> print"],["expect","(Pdb) "],
+        ["send","p y\r"],["expect","42"],["expect","(Pdb) "],["send","\u001d"],["eof"]]"#;
+    let transcript = finished(attach(&app, "debug.1", (30, 90), steps));
+    assert!(transcript.contains("detached from debug.1"), "{transcript}");
+    // The session shows in the log too, and the debugger is still waiting.
+    app.wait_for(r"debug\.1 +\| 42$");
+    let exits = app.count(r"debug\.1: Process exited");
+    assert_eq!(exits, 0, "the debugger ended: {}", app.output());
+    app.stop();
+}
+
+#[test]
+fn a_second_attach_is_refused_and_stopping_hlocal_ends_the_client_and_leaves_nothing() {
+    let app = start("ask: printf 'name? '; read name\n", &["--tty", "ask"]);
+    app.wait_for(r"ask\.1: waiting for input — hlocal attach ask\.1$");
+    let mut terminal = attach(&app, "ask", (24, 80), r#"[["expect","name? "],["eof"]]"#);
+    let mut progress = BufReader::new(terminal.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    let _ = progress.read_line(&mut first);
+    assert_eq!(first, "ok 1\n", "the client never showed the prompt");
+    // One client at a time: a second attach is refused, the first stays attached.
+    ctl(&app.dir, &["attach", "ask.1"]).assert_error(
+        "hlocal: error: ask.1 already has a client attached; detach it first (Ctrl-])\n",
+    );
+    // Announced once: the prompt has not changed since.
+    assert_eq!(app.count("waiting for input"), 1, "{}", app.output());
+    let marker = app.marker.clone();
+    app.stop();
+    let transcript = finished(terminal);
+    assert!(
+        transcript.contains("ask.1's terminal closed"),
+        "{transcript}"
+    );
+    assert_no_leftovers(&marker);
+}
+
+#[test]
+fn the_attached_terminals_size_reaches_the_program_and_follows_its_resizes() {
+    let app = start(SIZED, &["--tty", "sized"]);
+    app.wait_for(r"sized\.1 +\| 24 80$");
+    let steps = r#"[["expect","30 90"],["resize",40,100],["expect","40 100"],
+        ["send","\u001d"],["eof"]]"#;
+    finished(attach(&app, "sized.1", (30, 90), steps));
+    app.wait_for(r"sized\.1 +\| 40 100$");
+    // Detached, the program gets hlocal's size (no terminal: 80x24) back.
+    app.wait_for_nth(r"sized\.1 +\| 24 80$", 1);
+    app.stop();
+}
+
+#[test]
+fn the_terminals_follow_hlocals_own_window_and_ctrl_c_stops_hlocal() {
+    let port = free_port(LAYOUT).to_string();
+    let app = Hlocal::new().procfile(SIZED);
+    let start = ["start", "--no-timestamp", "--tty", "sized", "-p", &port];
+    // Ctrl-C on hlocal's terminal stops the app: the instance's own terminal (a session
+    // of its own) does not take it.
+    let steps = r#"[["expect","30 90"],["resize",40,100],["expect","40 100"],
+        ["send","\u0003"],["expect","Received SIGINT"],["eof"]]"#;
+    let transcript = finished(on_terminal(&app.dir, &app.marker, (30, 90), steps, &start));
+    assert!(transcript.contains("Process exited"), "{transcript}");
+    assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn ctrl_c_typed_through_attach_reaches_the_program_not_hlocal() {
+    let app = start(SIZED, &["--tty", "sized"]);
+    let steps = r#"[["expect","30 90"],["send","\u0003"],["eof"]]"#;
+    let transcript = finished(attach(&app, "sized.1", (30, 90), steps));
+    assert!(
+        transcript.contains("sized.1's terminal closed"),
+        "{transcript}"
+    );
+    app.wait_for(r"sized\.1: Process exited with status 130$");
+    assert_eq!(app.count("Received SIGINT"), 0, "{}", app.output());
+    app.stop();
+}
+
+#[test]
+fn attach_refuses_an_instance_without_a_terminal_and_unknown_names() {
+    let app = start("plain: sleep 60\n", &[]);
+    let refused = ctl(&app.dir, &["attach", "plain.1"]);
+    refused.assert_error(
+        "hlocal: error: plain.1 does not run on a terminal: set `tty = true` under \
+         [process.plain] in hlocal.toml, or start with `--tty plain`\n",
+    );
+    let unknown = ctl(&app.dir, &["attach", "web.1"]);
+    unknown.assert_error(
+        "hlocal: error: no instance or process type named \"web.1\"; known: plain, plain.1\n",
+    );
+    app.stop();
+}
