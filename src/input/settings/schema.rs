@@ -1,16 +1,21 @@
 //! The tables of hlocal.toml as users write them: the top level (the long flags of
 //! `start`) and `[process.TYPE]`. Each key's value type and its checks are in `values`.
+//! The same types derive hlocal.toml's JSON Schema (`hlocal schema`); a key read by a
+//! visitor names the schema of what that visitor accepts (`schema_with`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::generate::SchemaSettings;
+use schemars::transform::transform_subschemas;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use super::values::{
-    EnvFile, Lined, ProcessWatch, Ready, WatchSetting, env_files, formation_spec, non_empty_path,
-    non_empty_string, nonzero_port,
+    self, EnvFile, Lined, ProcessWatch, Ready, WatchSetting, env_files, formation_spec,
+    non_empty_path, non_empty_string, nonzero_port,
 };
 use crate::input::duration;
 use crate::input::formation::Formation;
@@ -18,31 +23,45 @@ use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
 use crate::sys::Signal;
 
 /// The top-level keys are the long flags of `start`, `-` → `_`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "hlocal.toml",
+    description = "Settings of `hlocal start` for this app; a command-line flag wins over its key."
+)]
 pub struct Settings {
     #[serde(default, deserialize_with = "non_empty_path")]
+    #[schemars(schema_with = "values::non_empty_schema")]
     pub procfile: Option<PathBuf>,
     /// `env = ".env"`, `env = ".env,.env.local"` (split as `-e` is) or an array of paths
     /// and `{ path = ".env.local", required = false }` tables; `env = []` reads no env
     /// file at all.
     #[serde(default, deserialize_with = "env_files")]
+    #[schemars(schema_with = "values::env_files_schema")]
     pub env: Option<Vec<EnvFile>>,
     #[serde(default, deserialize_with = "non_empty_string")]
+    #[schemars(schema_with = "values::non_empty_schema")]
     pub start_cmd: Option<String>,
     #[serde(default, deserialize_with = "formation_spec")]
+    #[schemars(schema_with = "values::formation_schema")]
     pub formation: Option<Lined<Formation>>,
     #[serde(default, deserialize_with = "nonzero_port")]
+    #[schemars(schema_with = "values::port_schema")]
     pub port: Option<u16>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[schemars(schema_with = "duration::json_schema")]
     pub timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
+    #[schemars(schema_with = "duration::positive_json_schema")]
     pub boot_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
+    #[schemars(schema_with = "duration::positive_json_schema")]
     pub request_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
+    #[schemars(schema_with = "duration::positive_json_schema")]
     pub header_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[schemars(schema_with = "duration::json_schema")]
     pub watch_debounce: Option<Duration>,
     pub restart: Option<RestartPolicy>,
     pub exit_on_exit: Option<bool>,
@@ -55,17 +74,22 @@ pub struct Settings {
     pub balance: Option<Balance>,
     pub color: Option<ColorChoice>,
     pub log_format: Option<LogFormat>,
+    // A key read by its own schema must say it may be left out.
+    #[serde(default)]
+    #[schemars(schema_with = "values::watch_paths_schema")]
     pub watch: Option<WatchSetting>,
     /// Gitignore-syntax globs, checked by the watcher that compiles them.
     pub watch_ignore: Option<Vec<String>>,
     /// `[process.TYPE]` tables, in file order.
     #[serde(default, rename = "process", deserialize_with = "process_tables")]
+    #[schemars(with = "BTreeMap<String, ProcessSettings>")]
     pub processes: Vec<ProcessSettings>,
 }
 
 /// One `[process.TYPE]` table.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(description = "Settings of one Procfile process type.")]
 pub struct ProcessSettings {
     /// The `TYPE` of `[process.TYPE]`.
     #[serde(skip)]
@@ -74,12 +98,20 @@ pub struct ProcessSettings {
     #[serde(skip)]
     pub line: usize,
     pub restart: Option<RestartPolicy>,
+    #[serde(default)]
+    #[schemars(schema_with = "values::signal_schema")]
     pub stop_signal: Option<Signal>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
+    #[schemars(schema_with = "duration::json_schema")]
     pub stop_timeout: Option<Duration>,
+    #[serde(default)]
+    #[schemars(schema_with = "values::watch_globs_schema")]
     pub watch: Option<ProcessWatch>,
+    #[serde(default)]
+    #[schemars(schema_with = "values::ready_schema")]
     pub ready: Option<Ready>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub depends_on: Vec<Lined<String>>,
 }
 
@@ -96,4 +128,43 @@ fn process_tables<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProcessSettings
         .collect();
     processes.sort_by_key(|p| p.line);
     Ok(processes)
+}
+
+/// hlocal.toml's JSON Schema, draft 7 (what taplo / Even Better TOML read).
+pub fn json_schema() -> Schema {
+    SchemaSettings::draft07()
+        .with_transform(drop_null)
+        .into_generator()
+        .into_root_schema_for::<Settings>()
+}
+
+/// TOML has no null: a key left out is what `Option` means, so `null` is no value to
+/// offer (`"type": ["boolean", "null"]` → `"boolean"`, `{"type": "null"}` out of anyOf).
+fn drop_null(schema: &mut Schema) {
+    let is_null = |v: &serde_json::Value| v.is_null() || *v == "null" || v["type"] == "null";
+    if let Some(object) = schema.as_object_mut() {
+        if object
+            .get("default")
+            .is_some_and(serde_json::Value::is_null)
+        {
+            object.remove("default");
+        }
+        for key in ["type", "anyOf"] {
+            let Some(serde_json::Value::Array(items)) = object.get_mut(key) else {
+                continue;
+            };
+            items.retain(|item| !is_null(item));
+            if items.len() == 1 {
+                let only = items.remove(0);
+                object.remove(key);
+                match only {
+                    serde_json::Value::Object(fields) => object.extend(fields),
+                    single => {
+                        object.insert(key.to_string(), single);
+                    }
+                }
+            }
+        }
+    }
+    transform_subschemas(&mut drop_null, schema);
 }
