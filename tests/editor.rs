@@ -256,11 +256,7 @@ fn completions_offer_the_procfile_types_where_a_name_goes() {
 fn the_man_page_renders_without_warnings() {
     let page = Hlocal::new().args(["man"]).run();
     assert_eq!(page.code(), Some(0));
-    assert!(
-        page.stdout.starts_with(".ie \\n(.g .ds Aq"),
-        "{}",
-        &page.stdout[..80]
-    );
+    assert!(page.stdout.contains("\n.TH hlocal 1 "), "{}", page.stdout);
     let mut groff = Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])
         .stdin(Stdio::piped())

@@ -257,7 +257,7 @@ impl Formatter {
         if self.style.json {
             json_line(out, &StateJson::new(&self.rfc3339(), change));
         } else {
-            self.write_system_line(&change.name, SourceKind::Hlocal, &change.text, out);
+            self.write_message(Level::Info, Some(&change.name), &change.text, out);
         }
     }
 
@@ -660,6 +660,27 @@ mod tests {
         assert_eq!(
             render(s, 6, &msg),
             "2026-11-22T14:03:07.123456+00:00 heroku[web.1]: Error R12\n"
+        );
+    }
+
+    #[test]
+    fn state_changes_read_as_heroku_lifecycle_lines() {
+        let change = StateChange {
+            name: "web.1".into(),
+            from: Some("starting"),
+            to: "up",
+            pid: Some(42),
+            port: Some(5007),
+            code: None,
+            text: "State changed from starting to up".into(),
+        };
+        let record = Record::State(change);
+        let plain = render(style(LogFormat::Plain, false, false), 6, &record);
+        assert_eq!(plain, "hlocal | web.1: State changed from starting to up\n");
+        let heroku = render(style(LogFormat::Heroku, false, true), 6, &record);
+        assert_eq!(
+            heroku,
+            "2026-11-22T14:03:07.123456+00:00 heroku[web.1]: State changed from starting to up\n"
         );
     }
 
