@@ -3,7 +3,7 @@
 //! script that calls hlocal back; see docs/editors.md). Leaf of the CLI: `cli` attaches
 //! these to its arguments, so nothing here may depend on `cli`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap_complete::CompletionCandidate;
@@ -57,8 +57,10 @@ fn running_instances() -> Vec<String> {
     else {
         return Vec::new();
     };
+    // As the control commands find it: HLOCAL_SOCKET, else .hlocal.sock here.
+    let socket = std::env::var_os("HLOCAL_SOCKET").map(PathBuf::from);
     let ask = async {
-        let mut client = Client::connect(Path::new("."), None).await?;
+        let mut client = Client::connect(Path::new("."), socket.as_deref()).await?;
         client.call(&Command::Ps).await.ok()?.result
     };
     let answer = runtime.block_on(async { tokio::time::timeout(ASK_LIMIT, ask).await });

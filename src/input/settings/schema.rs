@@ -1,7 +1,10 @@
 //! The tables of hlocal.toml as users write them: the top level (the long flags of
 //! `start`) and `[process.TYPE]`. Each key's value type and its checks are in `values`.
 //! The same types derive hlocal.toml's JSON Schema (`hlocal schema`); a key read by a
-//! visitor names the schema of what that visitor accepts (`schema_with`).
+//! visitor names the schema of what that visitor accepts (`schema_with`). Such a key also
+//! needs `#[serde(default)]` (harmless for an `Option`): without it schemars cannot tell
+//! the key may be left out and lists it as required. Doc comments on the fields are the
+//! descriptions editors show.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +33,7 @@ use crate::sys::Signal;
     description = "Settings of `hlocal start` for this app; a command-line flag wins over its key."
 )]
 pub struct Settings {
+    /// The Procfile to read (`-f`) [default: Procfile in the app root].
     #[serde(default, deserialize_with = "non_empty_path")]
     #[schemars(schema_with = "values::non_empty_schema")]
     pub procfile: Option<PathBuf>,
@@ -39,48 +43,68 @@ pub struct Settings {
     #[serde(default, deserialize_with = "env_files")]
     #[schemars(schema_with = "values::env_files_schema")]
     pub env: Option<Vec<EnvFile>>,
+    /// The `web` command when there is no Procfile (`--start-cmd`).
     #[serde(default, deserialize_with = "non_empty_string")]
     #[schemars(schema_with = "values::non_empty_schema")]
     pub start_cmd: Option<String>,
+    /// Instances per type, `"web=2,worker=1"` or `"all=N"` (`-m`) [default: one of each].
     #[serde(default, deserialize_with = "formation_spec")]
     #[schemars(schema_with = "values::formation_schema")]
     pub formation: Option<Lined<Formation>>,
+    /// The public port (`-p`) [default: PORT from the env files, else the shell, else 5006].
     #[serde(default, deserialize_with = "nonzero_port")]
     #[schemars(schema_with = "values::port_schema")]
     pub port: Option<u16>,
+    /// Grace after the stop signal before SIGKILL at shutdown (`-t`) [default: 5s]: seconds
+    /// (5, 0.2) or "200ms", "5s", "1m".
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     #[schemars(schema_with = "duration::json_schema")]
     pub timeout: Option<Duration>,
+    /// How long a web process may take to bind its PORT before R10 [default: 60s].
     #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     #[schemars(schema_with = "duration::positive_json_schema")]
     pub boot_timeout: Option<Duration>,
+    /// Router: H12 after this long without a response [default: 30s].
     #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     #[schemars(schema_with = "duration::positive_json_schema")]
     pub request_timeout: Option<Duration>,
+    /// Router: close a connection whose request head takes longer [default: 30s].
     #[serde(default, deserialize_with = "duration::deserialize_positive_option")]
     #[schemars(schema_with = "duration::positive_json_schema")]
     pub header_timeout: Option<Duration>,
+    /// Quiet period after the last change before processes restart [default: 200ms].
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     #[schemars(schema_with = "duration::json_schema")]
     pub watch_debounce: Option<Duration>,
+    /// Restart policy of every type without its own [default: "on-failure"].
     pub restart: Option<RestartPolicy>,
+    /// Stop everything when any process exits, and exit with its status (foreman's mode).
     pub exit_on_exit: Option<bool>,
+    /// Skip the `release` type.
     pub no_release: Option<bool>,
+    /// Set DYNO=web.1 (and so on) in each process.
     pub dyno: Option<bool>,
+    /// No router: instance ports exactly as foreman's.
     pub no_router: Option<bool>,
+    /// On a restart, start the new web process and stop the old one once the new one is up.
     pub preboot: Option<bool>,
+    /// Omit timestamps from log lines.
     pub no_timestamp: Option<bool>,
+    /// One JSON object per line instead of text (not with log_format = "heroku").
     pub json: Option<bool>,
+    /// How the router picks a web instance [default: "round-robin"].
     pub balance: Option<Balance>,
+    /// When to color output [default: "auto": when stdout is a terminal and NO_COLOR is unset].
     pub color: Option<ColorChoice>,
+    /// Log line format [default: "plain"].
     pub log_format: Option<LogFormat>,
-    // A key read by its own schema must say it may be left out.
+    /// Restart processes when files change: true watches the app root, an array these paths.
     #[serde(default)]
     #[schemars(schema_with = "values::watch_paths_schema")]
     pub watch: Option<WatchSetting>,
-    /// Gitignore-syntax globs, checked by the watcher that compiles them.
+    /// Changes to ignore, gitignore syntax (`--watch-ignore`); `!glob` re-includes.
     pub watch_ignore: Option<Vec<String>>,
-    /// `[process.TYPE]` tables, in file order.
+    /// `[process.TYPE]` tables: settings of one Procfile type each (kept in file order).
     #[serde(default, rename = "process", deserialize_with = "process_tables")]
     #[schemars(with = "BTreeMap<String, ProcessSettings>")]
     pub processes: Vec<ProcessSettings>,
@@ -97,19 +121,28 @@ pub struct ProcessSettings {
     /// The line of the `[process.TYPE]` header (or of the key, written dotted).
     #[serde(skip)]
     pub line: usize,
+    /// Restart policy of this type [default: the top-level `restart`].
     pub restart: Option<RestartPolicy>,
+    /// The signal that stops this type [default: "SIGTERM"].
     #[serde(default)]
     #[schemars(schema_with = "values::signal_schema")]
     pub stop_signal: Option<Signal>,
+    /// Grace after the stop signal before SIGKILL [default: the top-level `timeout`].
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     #[schemars(schema_with = "duration::json_schema")]
     pub stop_timeout: Option<Duration>,
+    /// Which changes restart this type: true any, false none, an array only those
+    /// matching these globs (relative to the app root).
     #[serde(default)]
     #[schemars(schema_with = "values::watch_globs_schema")]
     pub watch: Option<ProcessWatch>,
+    /// When an instance counts as up: "port" (something listens on its PORT; web's
+    /// default), { log = "REGEX" } or { http = "/PATH" } [default for other types: once
+    /// spawned].
     #[serde(default)]
     #[schemars(schema_with = "values::ready_schema")]
     pub ready: Option<Ready>,
+    /// Types whose instances must be up before this one starts.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub depends_on: Vec<Lined<String>>,
