@@ -393,3 +393,16 @@ ready = "port"
 ready = { log = "^ready$" }
 watch = true
 "#;
+
+#[test]
+fn completions_offer_the_running_app_s_instances() {
+    let port = free_port(LAYOUT);
+    let app = Hlocal::new()
+        .procfile("worker: sleep 1000\n")
+        .args(["start", "-m", "worker=2", "-p", &port.to_string()])
+        .spawn();
+    app.wait_for(r"hlocal +\| ready: ");
+    let offered = complete(&app.dir, "bash", &["hlocal", "stop", "w"]);
+    assert_eq!(offered, ["worker", "worker.1", "worker.2"]);
+    app.stop();
+}
