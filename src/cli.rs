@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
+
+use crate::complete;
 
 use crate::export::Format;
 use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
@@ -33,9 +36,10 @@ Exit status of `hlocal start`:
   141  stdout was closed
 `hlocal run` exits with its command's status (128+N after signal N, 127 not found);
 `hlocal check` and `hlocal export` exit 0 when done, 1 on bad input; usage errors are 2.
-`hlocal ps|restart|stop|scale|logs|wait|attach` (and `hlocal start NAME…` while the app runs)
+`hlocal ps|restart|stop|scale|logs|wait|attach` (and `hlocal start NAME...` while the app runs)
 exit 0 when done, 1 on bad input or an unknown name (`wait`: the app failed or the
-timeout passed), 3 when no hlocal runs this app.";
+timeout passed), 3 when no hlocal runs this app.
+`hlocal init|completions|man|schema` exit 0 when done, 1 when they cannot.";
 
 /// Parsed once per run: the size of the largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -66,6 +70,15 @@ pub enum Command {
     Wait(WaitArgs),
     /// Connect this terminal to a `tty` instance (a debugger's prompt); Ctrl-] detaches.
     Attach(AttachArgs),
+    /// Set up an editor for this app: `hlocal init vscode` writes .vscode/tasks.json and
+    /// launch.json, merged into the files that exist.
+    Init(InitArgs),
+    /// Print the shell script that completes hlocal's commands, flags and process names.
+    Completions(CompletionsArgs),
+    /// Print hlocal's man page (roff): `hlocal man | man -l -`.
+    Man,
+    /// Print the JSON Schema of hlocal.toml, for editors that validate and complete it.
+    Schema,
     /// The watchdog `hlocal start` runs beside itself; not for users.
     #[command(name = crate::sys::WATCHDOG_COMMAND, hide = true)]
     Watchdog(WatchdogArgs),
@@ -100,8 +113,39 @@ pub struct NamesArgs {
     #[command(flatten)]
     pub control: ControlArgs,
     /// Instances (`web.1`) or process types (`web`).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = ArgValueCandidates::new(complete::instance_names))]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// The editor to set up.
+    #[arg(value_name = "EDITOR")]
+    pub editor: Editor,
+    /// App root to write the editor's files into [default: .].
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Editor {
+    Vscode,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -118,7 +162,7 @@ pub struct LogsArgs {
     #[command(flatten)]
     pub control: ControlArgs,
     /// Instances (`web.1`) or process types (`web`) [default: all].
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = ArgValueCandidates::new(complete::instance_names))]
     pub names: Vec<String>,
     /// Lines per instance.
     #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
@@ -154,7 +198,7 @@ pub struct AttachArgs {
     #[command(flatten)]
     pub control: ControlArgs,
     /// The instance (`web.1`; a type name means its first instance).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = ArgValueCandidates::new(complete::instance_names))]
     pub name: String,
 }
 
@@ -188,7 +232,7 @@ pub struct StartArgs {
     #[command(flatten)]
     pub app: AppArgs,
     /// Formation as `web=2,worker=1` or process types (`web worker`).
-    #[arg(value_name = "TYPE")]
+    #[arg(value_name = "TYPE", add = ArgValueCandidates::new(complete::instance_names))]
     pub types: Vec<String>,
     /// Formation: `web=2,worker=1`, or `all=N`.
     #[arg(short = 'm', long, value_name = "FORMATION")]
@@ -298,7 +342,8 @@ pub struct RunArgs {
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "CMD"
+        value_name = "CMD",
+        add = ArgValueCandidates::new(complete::process_types)
     )]
     pub command: Vec<String>,
 }

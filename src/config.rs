@@ -304,7 +304,7 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
     let has_web = formation_types.iter().any(|t| t.name == "web");
     let router_on = has_web && !no_router;
     check_tty_flags(&args.tty, &formation_types)?;
-    let style = output_style(args, &file);
+    let style = output_style(args, &file)?;
     let types = type_specs(
         &formation_types,
         &counts,
@@ -668,18 +668,28 @@ fn check_watch_path(path: &Path, types: &[ProcessType]) -> Result<(), Error> {
     .into())
 }
 
-fn output_style(args: &StartArgs, file: &Settings) -> OutputStyle {
+/// `--json` replaces the text formats, so asking for both (by flag or hlocal.toml) is
+/// bad input rather than one silently winning.
+fn output_style(args: &StartArgs, file: &Settings) -> Result<OutputStyle, Error> {
     let color = layer(args.color, file.color, ColorChoice::default());
     let no_timestamp = toggle(args.no_timestamp, args.timestamp, file.no_timestamp);
-    OutputStyle {
-        format: layer(args.log_format, file.log_format, LogFormat::default()),
-        json: toggle(args.json, args.no_json, file.json),
+    let format = layer(args.log_format, file.log_format, LogFormat::default());
+    let json = toggle(args.json, args.no_json, file.json);
+    if json && format == LogFormat::Heroku {
+        return Err(Error::named(
+            "--json",
+            "cannot be combined with --log-format heroku (JSON replaces the text formats)",
+        ));
+    }
+    Ok(OutputStyle {
+        format,
+        json,
         color: color.resolve(
             std::io::stdout().is_terminal(),
             std::env::var_os("NO_COLOR").is_some(),
         ),
         timestamps: !no_timestamp,
-    }
+    })
 }
 
 #[cfg(test)]

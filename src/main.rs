@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod config;
 mod control;
 mod error;
@@ -20,7 +21,7 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
 use error::Error;
@@ -34,6 +35,7 @@ use error::Error;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    complete::answer_shell(Cli::command);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
@@ -50,6 +52,10 @@ fn main() -> ExitCode {
         Command::Logs(args) => commands::logs(args),
         Command::Wait(args) => commands::wait(args),
         Command::Attach(args) => commands::attach(args),
+        Command::Init(args) => commands::init(&args),
+        Command::Completions(args) => commands::completions(args.shell),
+        Command::Man => commands::man(),
+        Command::Schema => commands::schema(),
         Command::Watchdog(args) => Ok(commands::watchdog(&args)),
     };
     match result {

@@ -3,7 +3,17 @@
 //! router act on them. A leaf: it depends on no other module of hlocal.
 
 /// When a process that ended should be started again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Restart after a non-zero exit or a death by signal; exit 0 stays `exited`.
@@ -26,7 +36,17 @@ impl RestartPolicy {
 }
 
 /// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// foreman's `14:03:07 web.1  | line`.
@@ -37,7 +57,17 @@ pub enum LogFormat {
 }
 
 /// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ColorChoice {
     /// Color exactly when stdout is a terminal and `NO_COLOR` is unset.
@@ -60,7 +90,17 @@ impl ColorChoice {
 
 /// `--balance`: Heroku's router picks a dyno at random; round-robin is more predictable
 /// locally, so it is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Balance {
     #[default]

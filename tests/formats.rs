@@ -35,10 +35,13 @@ fn json_output_is_only_json_objects_with_stable_fields() {
     assert_eq!(app.wait_exit().code(), Some(2));
     let mut states = Vec::new();
     let mut logs = Vec::new();
-    for line in app.lines() {
+    let mut messages = Vec::new();
+    let lines = app.lines();
+    for line in &lines {
         let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         assert!(v["ts"].is_string(), "{line}");
+        assert_eq!(v["v"], 1, "{line}");
         match v["event"].as_str() {
             Some("state") => {
                 for key in ["name", "from", "to", "pid", "port", "code"] {
@@ -50,15 +53,28 @@ fn json_output_is_only_json_objects_with_stable_fields() {
                     v["code"].clone(),
                 ));
             }
-            Some("ready") => {}
-            None => logs.push((
+            Some("ready" | "error" | "exit") => {}
+            Some("message") => {
+                assert!(v["level"].is_string() && v.get("name").is_some(), "{line}");
+                messages.push(v["text"].as_str().unwrap_or("").to_string());
+            }
+            Some("log") => logs.push((
                 v["name"].as_str().unwrap_or("").to_string(),
                 v["stream"].clone(),
                 v["line"].clone(),
             )),
-            Some(other) => panic!("unexpected event {other}: {line}"),
+            _ => panic!("unexpected event: {line}"),
         }
     }
+    let last = lines.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.contains(r#""event":"exit","code":2}"#),
+        "the exit event must come last: {last}"
+    );
+    assert!(
+        messages.contains(&"Process exited with status 2".to_string()),
+        "{messages:?}"
+    );
     assert!(
         logs.contains(&("worker.1".into(), "stdout".into(), "hello".into())),
         "{logs:?}"
@@ -89,8 +105,19 @@ fn json_ready_event() {
         .args(["start", "--json", "-p", &port.to_string()])
         .spawn();
     // No web process: nothing to open, so no URL.
-    app.wait_for(r#"^\{"ts":"[^"]+","event":"ready","url":null\}$"#);
+    app.wait_for(r#"^\{"v":1,"ts":"[^"]+","event":"ready","url":null\}$"#);
     app.stop();
+}
+
+#[test]
+fn json_with_the_heroku_format_is_refused() {
+    let outcome = Hlocal::new()
+        .procfile("worker: sleep 1000\n")
+        .args(["start", "--json", "--log-format", "heroku"])
+        .run();
+    outcome.assert_error(
+        "hlocal: error: --json: cannot be combined with --log-format heroku (JSON replaces the text formats)\n",
+    );
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod harness;
 mod config;
 /// The control socket: `ps`, `restart`, `stop`, `start`, `scale`, `logs`, `wait`.
 mod control;
+/// Editors and shells: markers, `init vscode`, completions, man page, hlocal.toml's schema.
+mod editor;
 /// `hlocal export`: golden files, the engines' own validators, config vars round-tripped.
 mod export;
 /// `--log-format heroku`, `--json`, colors.

@@ -6,19 +6,29 @@
 
 mod attach;
 mod check;
+mod completions;
 mod control;
 mod export;
+mod init;
+mod man;
 mod run;
+mod schema;
 mod start;
 mod watchdog;
 
 pub use attach::attach;
 pub use check::check;
+pub use completions::completions;
 pub use control::{logs, ps, restart, scale, stop, wait};
 pub use export::export;
+pub use init::init;
+pub use man::man;
 pub use run::run;
+pub use schema::schema;
 pub use start::start;
 pub use watchdog::watchdog;
+
+use std::io::Write;
 
 use crate::cli::{ControlArgs, StartArgs};
 use crate::config;
@@ -39,4 +49,15 @@ pub fn start_or_resume(args: &StartArgs) -> Result<i32, Error> {
         }
     }
     config::resolve_start(args).and_then(start)
+}
+
+/// Writes a command's whole output to stdout; a reader that went away (`hlocal man |
+/// head`) is no error.
+fn print_out(bytes: &[u8]) -> Result<i32, Error> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::startup("cannot write to stdout", e))
+        }
+        _ => Ok(0),
+    }
 }

@@ -18,7 +18,7 @@ use crate::control::socket;
 use crate::control::terminals::Terminals;
 use crate::error::{Error, InputError};
 use crate::output::tap::Tap;
-use crate::output::{LogSender, Printer};
+use crate::output::{Level, LogSender, Printer, Record};
 use crate::ports;
 use crate::router::{self, Backends, Listeners};
 use crate::supervisor::instance::RunMachine;
@@ -138,7 +138,8 @@ async fn run(
         watcher
     });
     for warning in &config.env_warnings {
-        log.message(None, format!("warning: {warning}")).await;
+        let text = format!("warning: {warning}");
+        log.message_at(Level::Warning, None, text).await;
     }
     announce_ports(&config, &log).await;
     let config = Arc::new(config);
@@ -166,9 +167,11 @@ async fn run(
     };
     tokio::spawn(server::serve(control.listener, Arc::new(context)));
     if let Some((listeners, router)) = router {
-        tokio::spawn(router::serve(listeners, router, pool_rx, log));
+        tokio::spawn(router::serve(listeners, router, pool_rx, log.clone()));
     }
-    Ok(supervisor.run(events).await)
+    let code = supervisor.run(events).await;
+    log.send(Record::Exit { code }).await;
+    Ok(code)
 }
 
 /// File descriptors hlocal needs besides its instances': stdio, the runtime, the

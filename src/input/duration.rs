@@ -109,6 +109,30 @@ pub fn deserialize_positive_option<'de, D: Deserializer<'de>>(
         .map(Some)
 }
 
+/// The JSON Schema of what [`deserialize`] accepts (hlocal.toml's schema).
+pub fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema("minimum")
+}
+
+/// The JSON Schema of what [`deserialize_positive_option`] accepts.
+pub fn positive_json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema("exclusiveMinimum")
+}
+
+/// `above_zero` is `minimum` (0 allowed) or `exclusiveMinimum` (0 refused).
+fn duration_schema(above_zero: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Seconds (5, 0.2) or a string with a unit: \"200ms\", \"5s\", \"1m\", \"2h\" (at most 24h).",
+        "anyOf": [
+            { "type": "number", (above_zero): 0, "maximum": MAX.as_secs() },
+            { "type": "string", "pattern": DURATION_PATTERN },
+        ],
+    })
+}
+
+/// What [`parse`] reads: a decimal number, an optional unit.
+const DURATION_PATTERN: &str = r"^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*(ms|s|m|h)?\s*$";
+
 struct DurationVisitor {
     parse: fn(&str) -> Result<Duration, DurationError>,
 }

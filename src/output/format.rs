@@ -1,6 +1,7 @@
 //! Pure formatting of records into bytes: plain (foreman's `14:03:07 web.1  | line`),
-//! Heroku Logplex (`2026-11-22T14:03:07.123456+00:00 app[web.1]: line`) and JSON.
-//! Colors and padding live here; writing to stdout does not.
+//! Heroku Logplex (`2026-11-22T14:03:07.123456+00:00 app[web.1]: line`) and JSON (one
+//! object per line, every one with `"v"` and `"event"`: docs/json.md is the contract, the
+//! golden tests below pin it). Colors and padding live here; writing to stdout does not.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,7 +15,13 @@ use serde::Serialize;
 use crate::options::LogFormat;
 
 use super::lines::{clean_line, needs_cleaning, split_lines, split_long};
-use super::{Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream};
+use super::{
+    Level, Marker, Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream,
+};
+
+/// The JSON events' schema version, `"v"` on every object. Adding an event or a key keeps
+/// it; renaming or removing one, or changing a value's meaning, bumps it.
+pub const JSON_VERSION: u32 = 1;
 
 /// Resolved output options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +82,8 @@ pub struct Formatter {
     line_prefix: Vec<u8>,
     /// The current line with its carriage returns and escape sequences resolved.
     cleaned: Vec<u8>,
+    /// The JSON `exit` event was written: it stays the last object.
+    exited: bool,
 }
 
 /// Logplex's two sources: `app[web.1]` for a process's lines, `heroku[…]` for the
@@ -116,11 +125,15 @@ impl Formatter {
             prefixes: [HashMap::new(), HashMap::new()],
             line_prefix: Vec::new(),
             cleaned: Vec::new(),
+            exited: false,
         }
     }
 
     /// Appends the formatted `record` to `out`, stamped `now`.
     pub fn write(&mut self, record: &Record, now: Timestamp, out: &mut Vec<u8>) {
+        if self.exited {
+            return;
+        }
         self.tick(now);
         match record {
             Record::Output {
@@ -128,10 +141,13 @@ impl Formatter {
                 stream,
                 lines,
             } => self.write_output(source, *stream, lines, out),
-            Record::Message { about, text } => self.write_message(about.as_deref(), text, out),
+            Record::Message { level, about, text } => {
+                self.write_message(*level, about.as_deref(), text, out);
+            }
             Record::State(change) => self.write_state(change, out),
             Record::Router(logs) => self.write_router(logs, out),
-            Record::Ready { url } => self.write_ready(url.as_deref(), out),
+            Record::Marker(marker) => self.write_marker(marker, out),
+            Record::Exit { code } => self.write_exit(*code, out),
         }
     }
 
@@ -215,12 +231,23 @@ impl Formatter {
         self.line_prefix = prefix;
     }
 
-    /// A line of hlocal's own: `hlocal | web.1: text` / `heroku[web.1]: text`.
-    fn write_message(&mut self, about: Option<&str>, text: &str, out: &mut Vec<u8>) {
+    /// A line of hlocal's own: `hlocal | web.1: text` / `heroku[web.1]: text`, or a JSON
+    /// `message` event.
+    fn write_message(&mut self, level: Level, about: Option<&str>, text: &str, out: &mut Vec<u8>) {
+        if self.style.json {
+            let ts = self.rfc3339();
+            let message = MessageJson {
+                v: JSON_VERSION,
+                ts: &ts,
+                event: "message",
+                level: level.name(),
+                name: about,
+                text,
+            };
+            return json_line(out, &message);
+        }
         let line = match about {
-            Some(name) if self.style.format == LogFormat::Plain || self.style.json => {
-                format!("{name}: {text}")
-            }
+            Some(name) if self.style.format == LogFormat::Plain => format!("{name}: {text}"),
             _ => text.to_string(),
         };
         self.write_system_line(about.unwrap_or(HLOCAL), SourceKind::Hlocal, &line, out);
@@ -230,28 +257,42 @@ impl Formatter {
         if self.style.json {
             json_line(out, &StateJson::new(&self.rfc3339(), change));
         } else {
-            self.write_message(Some(&change.name), &change.text, out);
+            self.write_message(Level::Info, Some(&change.name), &change.text, out);
         }
     }
 
-    fn write_ready(&mut self, url: Option<&str>, out: &mut Vec<u8>) {
+    /// `hlocal | ready: URL` in the plain layout whatever the format (only the clock
+    /// follows it), and never colored, so one pattern matches it everywhere.
+    fn write_marker(&mut self, marker: &Marker, out: &mut Vec<u8>) {
         if self.style.json {
             let ts = self.rfc3339();
-            json_line(
-                out,
-                &ReadyJson {
-                    ts: &ts,
-                    event: "ready",
-                    url,
-                },
-            );
-        } else {
-            self.write_system_line(
-                HLOCAL,
-                SourceKind::Hlocal,
-                &format!("ready: {}", url.unwrap_or("(no web process)")),
-                out,
-            );
+            return match marker {
+                Marker::Ready { url } => json_line(out, &ReadyJson::new(&ts, url.as_deref())),
+                Marker::Reloading { reason } | Marker::Error { reason } => {
+                    json_line(out, &ReasonJson::new(&ts, marker.kind(), reason));
+                }
+            };
+        }
+        if self.push_clock(out) {
+            out.push(b' ');
+        }
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(
+            out,
+            "{HLOCAL:<width$} | {}: {}",
+            marker.kind(),
+            marker.text(),
+            width = self.width
+        );
+    }
+
+    /// The JSON `exit` event, after which nothing more is written; text formats print
+    /// nothing for it.
+    fn write_exit(&mut self, code: i32, out: &mut Vec<u8>) {
+        if self.style.json {
+            let ts = self.rfc3339();
+            json_line(out, &ExitJson::new(&ts, code));
+            self.exited = true;
         }
     }
 
@@ -276,7 +317,7 @@ impl Formatter {
         self.line_prefix = prefix;
     }
 
-    /// hlocal's lines (lifecycle, ports, ready, …).
+    /// hlocal's lines (lifecycle, ports, …) in the text formats.
     fn write_system_line(
         &mut self,
         subject: &str,
@@ -284,11 +325,6 @@ impl Formatter {
         line: &str,
         out: &mut Vec<u8>,
     ) {
-        if self.style.json {
-            let ts = self.rfc3339();
-            json_log(out, &ts, HLOCAL, Stream::Stdout.name(), line);
-            return;
-        }
         self.push_prefix(subject, kind, Channel::Heroku, out);
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
@@ -318,12 +354,18 @@ impl Formatter {
         }
         let prefix = &self.prefixes[channel as usize][name];
         out.extend_from_slice(&prefix.before_time);
+        self.push_clock(out);
+        out.extend_from_slice(&prefix.after_time);
+    }
+
+    /// The format's clock, if it shows one; says whether it did.
+    fn push_clock(&self, out: &mut Vec<u8>) -> bool {
         match (self.style.format, self.style.timestamps) {
             (LogFormat::Heroku, _) => self.push_rfc3339(out),
             (LogFormat::Plain, true) => out.extend_from_slice(self.clock.local.as_bytes()),
-            (LogFormat::Plain, false) => {}
+            (LogFormat::Plain, false) => return false,
         }
-        out.extend_from_slice(&prefix.after_time);
+        true
     }
 
     fn build_prefix(&self, name: &str, kind: SourceKind, channel: Channel) -> Prefix {
@@ -389,16 +431,32 @@ fn push_router_fields(log: &RouterLog, out: &mut Vec<u8>) {
     }
 }
 
+/// `{"v","ts","event":"log","name","stream","line"}`; `line` last, so the fast path can
+/// write the rest once per chunk.
 #[derive(Serialize)]
 struct LogJson<'a> {
+    v: u32,
     ts: &'a str,
+    event: &'static str,
     name: &'a str,
     stream: &'a str,
     line: &'a str,
 }
 
 #[derive(Serialize)]
+struct MessageJson<'a> {
+    v: u32,
+    ts: &'a str,
+    event: &'static str,
+    level: &'static str,
+    /// The instance the message is about, if any.
+    name: Option<&'a str>,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
 struct StateJson<'a> {
+    v: u32,
     ts: &'a str,
     event: &'static str,
     name: &'a str,
@@ -412,6 +470,7 @@ struct StateJson<'a> {
 impl<'a> StateJson<'a> {
     fn new(ts: &'a str, c: &'a StateChange) -> Self {
         StateJson {
+            v: JSON_VERSION,
             ts,
             event: "state",
             name: &c.name,
@@ -426,15 +485,74 @@ impl<'a> StateJson<'a> {
 
 #[derive(Serialize)]
 struct ReadyJson<'a> {
+    v: u32,
     ts: &'a str,
     event: &'static str,
     url: Option<&'a str>,
 }
 
-/// A log object up to its `line` value: `{"ts":…,"name":…,"stream":…,"line":`, made
-/// once per chunk of lines.
+impl<'a> ReadyJson<'a> {
+    fn new(ts: &'a str, url: Option<&'a str>) -> Self {
+        ReadyJson {
+            v: JSON_VERSION,
+            ts,
+            event: "ready",
+            url,
+        }
+    }
+}
+
+/// The `reloading` and `error` markers.
+#[derive(Serialize)]
+struct ReasonJson<'a> {
+    v: u32,
+    ts: &'a str,
+    event: &'static str,
+    reason: &'a str,
+}
+
+impl<'a> ReasonJson<'a> {
+    fn new(ts: &'a str, event: &'static str, reason: &'a str) -> Self {
+        ReasonJson {
+            v: JSON_VERSION,
+            ts,
+            event,
+            reason,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ExitJson<'a> {
+    v: u32,
+    ts: &'a str,
+    event: &'static str,
+    code: i32,
+}
+
+impl<'a> ExitJson<'a> {
+    fn new(ts: &'a str, code: i32) -> Self {
+        ExitJson {
+            v: JSON_VERSION,
+            ts,
+            event: "exit",
+            code,
+        }
+    }
+}
+
+/// A log object up to its `line` value: `{"v":1,"ts":…,"event":"log","name":…,
+/// "stream":…,"line":`, made once per chunk of lines.
 fn json_log_prefix(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str) {
-    json_log(out, ts, name, stream, "");
+    let empty = LogJson {
+        v: JSON_VERSION,
+        ts,
+        event: "log",
+        name,
+        stream,
+        line: "",
+    };
+    json_line(out, &empty);
     // `"line":""}\n` → `"line":`
     out.truncate(out.len() - "\"\"}\n".len());
 }
@@ -452,18 +570,6 @@ fn push_json_string(out: &mut Vec<u8>, text: &[u8], valid_utf8: bool) {
     }
 }
 
-fn json_log(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str, line: &str) {
-    json_line(
-        out,
-        &LogJson {
-            ts,
-            name,
-            stream,
-            line,
-        },
-    );
-}
-
 fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
     // Serializing these plain structs into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
@@ -473,6 +579,7 @@ fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
 /// `{"ts":…,"event":"router","at":"info",…}` with the router line's fields in order.
 fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
     let mut object = serde_json::Map::new();
+    object.insert("v".into(), JSON_VERSION.into());
     object.insert("ts".into(), ts.into());
     object.insert("event".into(), "router".into());
     for (key, value) in log.fields() {
@@ -546,6 +653,7 @@ mod tests {
             "2026-11-22T14:03:07.123456+00:00 app[web.1]: GET / 200\n"
         );
         let msg = Record::Message {
+            level: Level::Error,
             about: Some("web.1".into()),
             text: "Error R12".into(),
         };
@@ -556,8 +664,30 @@ mod tests {
     }
 
     #[test]
+    fn state_changes_read_as_heroku_lifecycle_lines() {
+        let change = StateChange {
+            name: "web.1".into(),
+            from: Some("starting"),
+            to: "up",
+            pid: Some(42),
+            port: Some(5007),
+            code: None,
+            text: "State changed from starting to up".into(),
+        };
+        let record = Record::State(change);
+        let plain = render(style(LogFormat::Plain, false, false), 6, &record);
+        assert_eq!(plain, "hlocal | web.1: State changed from starting to up\n");
+        let heroku = render(style(LogFormat::Heroku, false, true), 6, &record);
+        assert_eq!(
+            heroku,
+            "2026-11-22T14:03:07.123456+00:00 heroku[web.1]: State changed from starting to up\n"
+        );
+    }
+
+    #[test]
     fn messages_about_an_instance_name_it_after_hlocal() {
         let msg = Record::Message {
+            level: Level::Info,
             about: Some("web.1".into()),
             text: "State changed from starting to up".into(),
         };
@@ -576,18 +706,95 @@ mod tests {
         assert_eq!(got, "w.1    | a\u{fffd}b\n");
     }
 
+    // Golden JSON: each event exactly as docs/json.md shows it. A failure here is a
+    // change of the documented schema: update the docs and, unless it only adds, bump
+    // JSON_VERSION.
+
+    fn json(record: &Record) -> String {
+        render(style(LogFormat::Plain, true, true), 6, record)
+    }
+
     #[test]
-    fn json_log_lines_have_the_four_keys() {
-        let got = render(
-            style(LogFormat::Plain, true, true),
-            6,
-            &output("hi \"there\"\n"),
-        );
-        let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
+    fn json_log_event() {
         assert_eq!(
-            v,
-            serde_json::json!({"ts":"2026-11-22T14:03:07.123456+00:00","name":"web.1","stream":"stdout","line":"hi \"there\""})
+            json(&output("hi \"there\"\nplain\n")),
+            concat!(
+                r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"log","name":"web.1","stream":"stdout","line":"hi \"there\""}"#,
+                "\n",
+                r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"log","name":"web.1","stream":"stdout","line":"plain"}"#,
+                "\n",
+            )
         );
+    }
+
+    #[test]
+    fn json_message_event() {
+        let record = Record::Message {
+            level: Level::Error,
+            about: Some("web.1".into()),
+            text: "Error R12 (Exit timeout)".into(),
+        };
+        assert_eq!(
+            json(&record),
+            r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"message","level":"error","name":"web.1","text":"Error R12 (Exit timeout)"}"#.to_owned() + "\n"
+        );
+        let record = Record::Message {
+            level: Level::Info,
+            about: None,
+            text: "ports: web.1=5000".into(),
+        };
+        assert_eq!(
+            json(&record),
+            r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"message","level":"info","name":null,"text":"ports: web.1=5000"}"#.to_owned() + "\n"
+        );
+    }
+
+    #[test]
+    fn json_marker_events() {
+        let ready = Record::Marker(Marker::Ready {
+            url: Some("http://localhost:5006".into()),
+        });
+        let reloading = Record::Marker(Marker::Reloading {
+            reason: "app.py changed".into(),
+        });
+        let error = Record::Marker(Marker::Error {
+            reason: "web.1 crashed with status 1".into(),
+        });
+        let got: String = [ready, reloading, error].iter().map(json).collect();
+        assert_eq!(
+            got,
+            concat!(
+                r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"ready","url":"http://localhost:5006"}"#,
+                "\n",
+                r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"reloading","reason":"app.py changed"}"#,
+                "\n",
+                r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"error","reason":"web.1 crashed with status 1"}"#,
+                "\n",
+            )
+        );
+    }
+
+    #[test]
+    fn json_exit_event_is_the_last_object() {
+        let mut f = Formatter::new(style(LogFormat::Plain, true, true), 6, TimeZone::UTC);
+        let mut out = Vec::new();
+        f.write(&Record::Exit { code: 3 }, at(), &mut out);
+        f.write(&output("late\n"), at(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"exit","code":3}"#.to_owned()
+                + "\n"
+        );
+    }
+
+    #[test]
+    fn text_formats_print_nothing_for_exit() {
+        let got = render(
+            style(LogFormat::Plain, false, true),
+            6,
+            &Record::Exit { code: 0 },
+        );
+        assert_eq!(got, "");
     }
 
     #[test]
@@ -608,7 +815,7 @@ mod tests {
         );
         assert_eq!(
             got.trim(),
-            r#"{"ts":"2026-11-22T14:03:07.123456+00:00","event":"state","name":"web.1","from":"up","to":"crashed","pid":42,"port":5007,"code":1}"#
+            r#"{"v":1,"ts":"2026-11-22T14:03:07.123456+00:00","event":"state","name":"web.1","from":"up","to":"crashed","pid":42,"port":5007,"code":1}"#
         );
     }
 
@@ -642,20 +849,60 @@ mod tests {
             6,
             &Record::Router(vec![router_log()]),
         );
-        let v: serde_json::Value = serde_json::from_str(got.trim()).expect("json");
-        assert_eq!(v["event"], "router");
-        assert_eq!(v["dyno"], serde_json::Value::Null);
-        assert_eq!(v["connect"], 0);
-        assert_eq!(v["status"], 200);
+        assert_eq!(
+            got.trim(),
+            r#"{"at":"info","connect":0,"dyno":null,"event":"router","path":"/","status":200,"ts":"2026-11-22T14:03:07.123456+00:00","v":1}"#
+        );
+    }
+
+    fn markers() -> [Record; 3] {
+        [
+            Record::Marker(Marker::Ready {
+                url: Some("http://localhost:5006".into()),
+            }),
+            Record::Marker(Marker::Reloading {
+                reason: "app.py changed".into(),
+            }),
+            Record::Marker(Marker::Error {
+                reason: "web.1 crashed with status 1".into(),
+            }),
+        ]
+    }
+
+    fn render_all(style: OutputStyle, records: &[Record]) -> String {
+        records
+            .iter()
+            .map(|r| render(style.clone(), 8, r))
+            .collect()
     }
 
     #[test]
-    fn ready_marker() {
-        let record = Record::Ready {
-            url: Some("http://localhost:5006".into()),
-        };
-        let got = render(style(LogFormat::Plain, false, false), 6, &record);
-        assert_eq!(got, "hlocal | ready: http://localhost:5006\n");
+    fn markers_are_padded_like_every_hlocal_line() {
+        let got = render_all(style(LogFormat::Plain, false, true), &markers());
+        assert_eq!(
+            got,
+            "14:03:07 hlocal   | ready: http://localhost:5006\n\
+             14:03:07 hlocal   | reloading: app.py changed\n\
+             14:03:07 hlocal   | error: web.1 crashed with status 1\n"
+        );
+    }
+
+    #[test]
+    fn markers_are_never_colored() {
+        let mut s = style(LogFormat::Plain, false, false);
+        s.color = true;
+        let got = render_all(s, &markers());
+        assert!(!got.contains('\x1b'), "{got:?}");
+        assert!(got.starts_with("hlocal   | ready: "), "{got:?}");
+    }
+
+    #[test]
+    fn markers_keep_the_plain_layout_in_the_heroku_format() {
+        let got = render_all(style(LogFormat::Heroku, false, true), &markers());
+        assert_eq!(
+            got.lines().next(),
+            Some("2026-11-22T14:03:07.123456+00:00 hlocal   | ready: http://localhost:5006")
+        );
     }
 
     #[test]

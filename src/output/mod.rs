@@ -74,6 +74,7 @@ pub enum Record {
     /// A lifecycle or informational line of hlocal's own, about an instance when `about`
     /// is set: `hlocal | web.1: Error R12 …`, or `heroku[web.1]: Error R12 …`.
     Message {
+        level: Level,
         about: Option<Arc<str>>,
         text: String,
     },
@@ -81,9 +82,61 @@ pub enum Record {
     State(StateChange),
     /// Requests through the router, one line each, in the order they finished.
     Router(Vec<RouterLog>),
+    /// One of the fixed lines editors wait for (`hlocal | ready: URL`, …).
+    Marker(Marker),
+    /// hlocal is about to exit with `code`: the JSON `exit` event, the last object.
+    Exit { code: i32 },
+}
+
+/// How much a message of hlocal's own matters: the JSON `message` event's `level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+    /// Heroku's error codes (R10, R12) and what keeps a process from starting.
+    Error,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// The fixed lines that begin and end an editor's background task (docs/editors.md):
+/// printed uncolored, as `hlocal | KIND: TEXT`, whatever the log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marker {
     /// Every instance of the formation is up; `url` is where the app answers (none
     /// without a web process).
     Ready { url: Option<String> },
+    /// A restart cycle begins: files changed, or `hlocal restart`.
+    Reloading { reason: String },
+    /// The app cannot become ready: a failed release phase, a crash or R10 before ready.
+    Error { reason: String },
+}
+
+impl Marker {
+    /// The word after `hlocal | ` and the JSON event's name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Marker::Ready { .. } => "ready",
+            Marker::Reloading { .. } => "reloading",
+            Marker::Error { .. } => "error",
+        }
+    }
+
+    /// What follows `KIND: ` on the line.
+    pub fn text(&self) -> &str {
+        match self {
+            Marker::Ready { url } => url.as_deref().unwrap_or("(no web process)"),
+            Marker::Reloading { reason } | Marker::Error { reason } => reason,
+        }
+    }
 }
 
 /// `{"ts","event":"state","name","from","to","pid","port","code"}`.
@@ -171,12 +224,27 @@ impl LogSender {
         let _ = self.tx.send(Queued { record, holds_room });
     }
 
+    /// An informational line of hlocal's own.
     pub async fn message(&self, about: Option<&Arc<str>>, text: impl Into<String>) {
+        self.message_at(Level::Info, about, text).await;
+    }
+
+    pub async fn message_at(
+        &self,
+        level: Level,
+        about: Option<&Arc<str>>,
+        text: impl Into<String>,
+    ) {
         self.send(Record::Message {
+            level,
             about: about.cloned(),
             text: text.into(),
         })
         .await;
+    }
+
+    pub async fn marker(&self, marker: Marker) {
+        self.send(Record::Marker(marker)).await;
     }
 }
 

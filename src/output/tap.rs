@@ -281,7 +281,7 @@ fn subject(record: &Record) -> Option<&Arc<str>> {
         Record::Output { source, .. } => Some(&source.name),
         Record::State(change) => Some(&change.name),
         Record::Message { about, .. } => about.as_ref(),
-        Record::Router(_) | Record::Ready { .. } => None,
+        Record::Router(_) | Record::Marker(_) | Record::Exit { .. } => None,
     }
 }
 
@@ -291,7 +291,7 @@ fn lines_of(record: &Record) -> usize {
         Record::Output { lines, .. } => memchr::memchr_iter(b'\n', lines).count(),
         Record::State(_) | Record::Message { .. } => 1,
         Record::Router(logs) => logs.len(),
-        Record::Ready { .. } => 1,
+        Record::Marker(_) | Record::Exit { .. } => 1,
     }
 }
 
@@ -304,7 +304,8 @@ fn bytes_of(record: &Record) -> usize {
         Record::State(change) => change.text.len(),
         Record::Message { text, .. } => text.len(),
         Record::Router(logs) => logs.len() * ROUTER_LINE_BYTES,
-        Record::Ready { url } => url.as_ref().map_or(0, String::len),
+        Record::Marker(marker) => marker.text().len(),
+        Record::Exit { .. } => 0,
     }
 }
 

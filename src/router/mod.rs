@@ -44,7 +44,7 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::options::Balance;
-use crate::output::LogSender;
+use crate::output::{Level, LogSender};
 pub(crate) use balancer::Picker;
 pub use balancer::{Backend, Backends};
 use batch::LogBatch;
@@ -197,7 +197,10 @@ pub(crate) async fn serve_here(
             Ok(listener) => {
                 accepting.spawn(server::accept(listener, Arc::clone(&router)));
             }
-            Err(e) => log.message(None, format!("router: {e}")).await,
+            Err(e) => {
+                log.message_at(Level::Error, None, format!("router: {e}"))
+                    .await
+            }
         }
     }
     let printing = router.logs.send_all(&log);

@@ -17,7 +17,7 @@ use std::num::NonZeroUsize;
 use tokio::sync::watch;
 
 use super::{Backends, RouterConfig, Shared, clients, serve_here};
-use crate::output::{LogSender, Record};
+use crate::output::{Level, LogSender, Record};
 use crate::sys;
 
 /// Starts the workers; they run until this future is dropped (its task aborted).
@@ -44,11 +44,8 @@ pub(crate) async fn run(
                 stopped: stopped.clone(),
             },
             Err(e) => {
-                log.message(
-                    None,
-                    format!("router: cannot share the listening socket: {e}"),
-                )
-                .await;
+                let text = format!("router: cannot share the listening socket: {e}");
+                log.message_at(Level::Error, None, text).await;
                 break;
             }
         };
@@ -56,8 +53,8 @@ pub(crate) async fn run(
             .name(format!("hlocal-router-{n}"))
             .spawn(move || worker.run());
         if let Err(e) = spawned {
-            log.message(None, format!("router: cannot start a worker thread: {e}"))
-                .await;
+            let text = format!("router: cannot start a worker thread: {e}");
+            log.message_at(Level::Error, None, text).await;
             break;
         }
     }
@@ -90,6 +87,7 @@ impl Worker {
             Ok(runtime) => runtime,
             Err(e) => {
                 self.log.send_blocking(Record::Message {
+                    level: Level::Error,
                     about: None,
                     text: format!("router: cannot start a worker runtime: {e}"),
                 });

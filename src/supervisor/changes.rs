@@ -14,6 +14,7 @@ impl Supervisor {
         if self.phase != Phase::Running {
             return;
         }
+        let mut reloading = false;
         for idx in 0..self.slots.len() {
             let spec = &self.config.types[self.slots[idx].type_index];
             let changed = match &spec.watch {
@@ -23,6 +24,11 @@ impl Supervisor {
                 TypeWatch::Only(filter) => filter.first_match(paths),
             };
             let Some(path) = changed else { continue };
+            if !reloading {
+                reloading = true;
+                let reason = format!("{} changed", path.display());
+                self.announce_reloading(&reason).await;
+            }
             let text = format!(
                 "Restarting {}: {} changed",
                 self.slots[idx].name,

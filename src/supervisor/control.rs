@@ -14,6 +14,7 @@ use super::state::State;
 use super::{Event, Phase, Supervisor};
 use crate::control::protocol::{Command, ErrorKind, Problem};
 use crate::control::{ControlRequest, check_names};
+use crate::output::Marker;
 use crate::sys::Signal;
 
 /// Instances of one type at most: the type's block of ports (section "port layout").
@@ -25,8 +26,8 @@ pub(super) type Reply = oneshot::Sender<Result<Value, Problem>>;
 #[derive(Debug, Default)]
 pub(super) struct Waiters {
     pending: Vec<Reply>,
-    /// Why the app cannot become ready, since the last time it was: a crash, an R10 or a
-    /// failed release phase before `ready`.
+    /// Why the app cannot become ready, since the last time it was or the last restart
+    /// cycle began: a crash, an R10 or a failed release phase before `ready`.
     trouble: Option<String>,
 }
 
@@ -131,6 +132,10 @@ impl Supervisor {
 
     async fn restart_named(&mut self, names: &[String]) -> Result<Value, Problem> {
         let selected = self.select(names)?;
+        if !selected.is_empty() {
+            let reason = format!("hlocal restart {}", names.join(" "));
+            self.announce_reloading(reason.trim_end()).await;
+        }
         for &idx in &selected {
             let name = Arc::clone(&self.slots[idx].name);
             self.log
@@ -318,14 +323,27 @@ impl Supervisor {
         }
     }
 
-    /// The app cannot become ready (until something changes): every waiter hears why.
-    pub(super) fn answer_waiters_failed(&mut self, why: String) {
+    /// The app cannot become ready (until something changes): every waiter hears why,
+    /// and the `error` marker says it once per restart cycle.
+    pub(super) async fn answer_waiters_failed(&mut self, why: String) {
         if self.ready_announced {
             return;
         }
         for reply in self.waiters.pending.drain(..) {
             let _ = reply.send(Err(Problem::new(ErrorKind::Failed, why.clone())));
         }
+        if self.waiters.trouble.is_none() {
+            let reason = why.clone();
+            self.log.marker(Marker::Error { reason }).await;
+        }
         self.waiters.trouble = Some(why);
+    }
+
+    /// A restart cycle begins (files changed, `hlocal restart`): the `reloading` marker,
+    /// and past trouble no longer answers `hlocal wait`, the new runs will.
+    pub(super) async fn announce_reloading(&mut self, reason: &str) {
+        self.waiters.trouble = None;
+        let reason = reason.to_string();
+        self.log.marker(Marker::Reloading { reason }).await;
     }
 }

@@ -25,7 +25,7 @@ use super::shell::shell_command;
 use super::state::seconds;
 use crate::control::terminals::{Terminal, Terminals};
 use crate::output::lines::LineFramer;
-use crate::output::{LogSender, Record, Source, Stream};
+use crate::output::{Level, LogSender, Record, Source, Stream};
 use crate::sys::{self, MergedOutput, PtyMaster, Signal, Watchdog};
 
 /// Everything needed to spawn one run.
@@ -343,7 +343,7 @@ impl RunTask {
             seconds(deadline.grace),
             deadline.signal
         );
-        self.log.message(name, r12).await;
+        self.log.message_at(Level::Error, name, r12).await;
         self.log
             .message(name, "Stopping remaining processes with SIGKILL")
             .await;

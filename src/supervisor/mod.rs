@@ -54,7 +54,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::control::ControlRequest;
-use crate::output::{LogSender, Record, Source, StateChange};
+use crate::output::{Level, LogSender, Marker, Record, Source, StateChange};
 use crate::router::Backends;
 use crate::sys::Signal;
 use host::{Host, System};
@@ -398,7 +398,7 @@ impl Supervisor {
         run.send(Control::Kill);
         let text = slot::boot_timeout_text(spec, self.config.boot_timeout);
         let name = Arc::clone(&s.name);
-        self.log.message(Some(&name), text).await;
+        self.log.message_at(Level::Error, Some(&name), text).await;
         self.log
             .message(Some(&name), "Stopping process with SIGKILL")
             .await;
@@ -416,7 +416,7 @@ impl Supervisor {
             current.ran = true;
         }
         let (name, text) = (Arc::clone(&s.name), slot::elsewhere_text(port, s.port));
-        self.log.message(Some(&name), text).await;
+        self.log.message_at(Level::Warning, Some(&name), text).await;
         if let Some(change) = self.slots[idx].up(Serving::Elsewhere(port)) {
             self.print(idx, change).await;
         }
@@ -437,7 +437,7 @@ impl Supervisor {
         let grace = self.config.types[s.type_index].stop_timeout;
         for holder in self.host.port_holders(port).await {
             let text = slot::port_holder_text(port, holder.as_ref());
-            self.log.message(Some(&name), text).await;
+            self.log.message_at(Level::Warning, Some(&name), text).await;
             if let Some(ours) = holder.filter(|h| h.ours) {
                 self.host.stop_process(ours.pid, grace).await;
             }
@@ -455,7 +455,7 @@ impl Supervisor {
         };
         self.print(idx, change).await;
         if let Some(reason) = self.cannot_run(idx) {
-            self.log.message(Some(&name), reason).await;
+            self.log.message_at(Level::Error, Some(&name), reason).await;
         }
         if self.config.exit_on_exit && self.phase == Phase::Running {
             self.begin_shutdown(code).await;
@@ -587,9 +587,8 @@ impl Supervisor {
                 .retry_spawn(idx, port, &format!("{error}: {shortage}"))
                 .await;
         }
-        self.log
-            .message(Some(&name), format!("Failed to start process: {error}"))
-            .await;
+        let text = format!("Failed to start process: {error}");
+        self.log.message_at(Level::Error, Some(&name), text).await;
         for change in self.slots[idx].spawn_failed(port, Some(127), None) {
             self.print(idx, change).await;
         }
@@ -619,7 +618,7 @@ impl Supervisor {
         };
         let name = Arc::clone(&self.slots[idx].name);
         let text = format!("Failed to start process: {why}{retry}");
-        self.log.message(Some(&name), text).await;
+        self.log.message_at(Level::Warning, Some(&name), text).await;
     }
 
     fn instance_spec(&self, idx: usize, port: u16) -> RunSpec {
@@ -688,7 +687,7 @@ impl Supervisor {
                 .code
                 .map_or(String::new(), |c| format!(" with status {c}"));
             let why = format!("{} crashed{status}", self.slots[idx].name);
-            self.answer_waiters_failed(why);
+            self.answer_waiters_failed(why).await;
         }
     }
 
@@ -729,7 +728,7 @@ impl Supervisor {
         let ready = self.phase == Phase::Running && slot::all_up(&self.slots);
         if ready && !self.ready_announced {
             let url = slot::public_url(&self.slots, &self.config);
-            self.log.send(Record::Ready { url }).await;
+            self.log.marker(Marker::Ready { url }).await;
         }
         self.ready_announced = ready;
         if ready {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::instance::{Control, Run, RunEvent, RunId};
 use super::ready::Readiness;
 use super::{Event, Exit, KILLED_CODE, Phase, STDOUT_CLOSED_CODE, Supervisor, TypeRun};
-use crate::output::Source;
+use crate::output::{Level, Source};
 
 /// Reports about the release run use a slot number no formation instance has.
 const RELEASE_SLOT: usize = usize::MAX;
@@ -49,7 +49,10 @@ impl Supervisor {
             Ok(process) => process,
             Err(error) => {
                 let text = format!("Failed to start the release phase: {error}");
-                self.log.message(Some(&name), text).await;
+                self.log
+                    .message_at(Level::Error, Some(&name), text.clone())
+                    .await;
+                self.answer_waiters_failed(text).await;
                 return self.end_release(1);
             }
         };
@@ -100,10 +103,9 @@ impl Supervisor {
                 (code, format!("Release phase failed with status {code}"))
             }
         };
-        self.log
-            .message(None, format!("{text}, not starting the app"))
-            .await;
-        self.answer_waiters_failed(text);
+        let said = format!("{text}, not starting the app");
+        self.log.message_at(Level::Error, None, said).await;
+        self.answer_waiters_failed(text).await;
         self.end_release(code);
     }
 

@@ -19,7 +19,7 @@ use super::ready::Readiness;
 use super::spec::{ReleaseSpec, StartConfig, TypeSpec, TypeWatch};
 use super::{Event, Supervisor};
 use crate::options::{LogFormat, RestartPolicy};
-use crate::output::{LogSender, OutputStyle, Record, Records};
+use crate::output::{LogSender, Marker, OutputStyle, Record, Records};
 use crate::sys::{PortHolder, Signal};
 
 /// Longer than any wait the supervisor schedules: a line that does not come by then
@@ -246,12 +246,13 @@ impl App {
 
 fn own_line(record: Record) -> Option<String> {
     match record {
-        Record::Message { about, text } => {
+        Record::Message { about, text, .. } => {
             Some(about.map_or(text.clone(), |name| format!("{name}: {text}")))
         }
         Record::State(change) => Some(format!("{}: {}", change.name, change.text)),
-        Record::Ready { .. } => Some("ready".into()),
-        Record::Output { .. } | Record::Router(_) => None,
+        Record::Marker(Marker::Ready { .. }) => Some("ready".into()),
+        Record::Marker(marker) => Some(format!("{}: {}", marker.kind(), marker.text())),
+        Record::Output { .. } | Record::Router(_) | Record::Exit { .. } => None,
     }
 }
 
@@ -467,6 +468,7 @@ async fn preboot_stops_the_old_run_only_once_the_new_one_is_up() {
         app.lines_until("web.1: Preboot: the new process is up; stopping the old one with SIGTERM")
             .await,
         [
+            "reloading: app.py changed",
             "Restarting web.1: app.py changed",
             "web.1: Preboot: starting a new process on port 6000; the old one serves until it is up",
             "web.1: State changed from up to starting",
@@ -561,6 +563,37 @@ async fn a_failed_release_starts_nothing_and_is_hlocal_s_status() {
         ]
     );
     assert_eq!(app.status().await, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_release_prints_the_error_marker() {
+    let mut app = App::start(with_release());
+    let release = app.run().await;
+    app.exit(release, 2);
+    app.lines_until("error: Release phase failed with status 2")
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_before_ready_prints_the_error_marker_once_per_cycle() {
+    let mut settings = config(vec![process("web", 0, Readiness::Port)]);
+    settings.watch_all = true;
+    let mut app = App::start(settings);
+    let first = app.run().await;
+    app.exit(first, 1);
+    app.lines_until("error: web.1 crashed with status 1").await;
+    let second = app.run().await;
+    app.exit(second, 1);
+    app.run().await;
+    let markers = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| l.starts_with("error: ") || l.starts_with("reloading: "))
+            .collect()
+    };
+    assert_eq!(markers(app.printed()), Vec::<String>::new());
+    let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
+    app.lines_until("reloading: app.py changed").await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -18,7 +18,7 @@ mod values;
 
 use std::path::Path;
 
-pub use schema::{ProcessSettings, Settings};
+pub use schema::{ProcessSettings, Settings, json_schema};
 pub use validate::validate;
 pub use values::{ProcessWatch, Ready, WatchSetting};
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use regex::Regex;
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
@@ -421,5 +422,116 @@ fn compile_regex(pattern: &str) -> Result<Regex, String> {
             .find_map(|l| l.strip_prefix("error: "))
             .map_or_else(|| one_line(&text), str::to_string);
         format!("invalid ready log regex {:?}: {reason}", excerpt(pattern))
+    })
+}
+
+// The JSON Schema of what each visitor above accepts, for hlocal.toml's schema
+// (`schema.rs` names them with `schema_with`). Each mirrors its visitor; the test that
+// validates every fixture's hlocal.toml against the shipped schema keeps them honest.
+
+pub(super) fn non_empty_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "minLength": 1 })
+}
+
+pub(super) fn port_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "integer", "minimum": 1, "maximum": 65535 })
+}
+
+pub(super) fn formation_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "description": "Instances per process type: \"web=2,worker=1\", or \"all=N\".",
+        "pattern": r"^\s*[^=,\s]+\s*=\s*[0-9]+\s*(,\s*[^=,\s]+\s*=\s*[0-9]+\s*)*$",
+    })
+}
+
+pub(super) fn env_files_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Env files read instead of .env: \".env,.env.local\", or an array of paths and { path, required } tables; [] reads none.",
+        "anyOf": [
+            { "type": "string", "minLength": 1 },
+            {
+                "type": "array",
+                "items": {
+                    "anyOf": [
+                        { "type": "string", "minLength": 1 },
+                        {
+                            "type": "object",
+                            "properties": {
+                                "path": { "type": "string", "minLength": 1 },
+                                "required": { "type": "boolean", "default": true },
+                            },
+                            "required": ["path"],
+                            "additionalProperties": false,
+                        },
+                    ],
+                },
+            },
+        ],
+    })
+}
+
+pub(super) fn watch_paths_schema(_: &mut SchemaGenerator) -> Schema {
+    bool_or_list_schema(
+        "true watches the app root, false nothing, an array these paths.",
+        "a path",
+    )
+}
+
+pub(super) fn watch_globs_schema(_: &mut SchemaGenerator) -> Schema {
+    bool_or_list_schema(
+        "true: any change restarts this type; false: none does; an array: only changes matching these globs.",
+        "a glob relative to the app root",
+    )
+}
+
+/// [`BoolOrList`]'s shape: `true`, `false` or a non-empty array of strings.
+fn bool_or_list_schema(description: &str, item: &str) -> Schema {
+    json_schema!({
+        "description": description,
+        "anyOf": [
+            { "type": "boolean" },
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": { "type": "string", "minLength": 1, "description": item },
+            },
+        ],
+    })
+}
+
+pub(super) fn ready_schema(_: &mut SchemaGenerator) -> Schema {
+    let one_key = |key: &str, value: Schema| {
+        json_schema!({
+            "type": "object",
+            "properties": { (key): value },
+            "required": [key],
+            "additionalProperties": false,
+        })
+    };
+    json_schema!({
+        "description": READY_FORMS,
+        "anyOf": [
+            { "const": "port" },
+            one_key("log", json_schema!({ "type": "string", "format": "regex" })),
+            one_key("http", json_schema!({ "type": "string", "pattern": "^/" })),
+        ],
+    })
+}
+
+pub(super) fn signal_schema(_: &mut SchemaGenerator) -> Schema {
+    // The spellings `kill -s` takes: SIGTERM, TERM, and either in lower case.
+    let mut spellings = Vec::new();
+    for signal in crate::sys::Signal::ALL {
+        let name = signal.name();
+        for spelling in [name, &name[3..]] {
+            spellings.push(spelling.to_string());
+            spellings.push(spelling.to_ascii_lowercase());
+        }
+    }
+    json_schema!({
+        "description": "The signal that stops this type.",
+        "type": "string",
+        "enum": spellings,
     })
 }
