@@ -1,4 +1,4 @@
-//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, TCP_QUICKACK),
+//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, TCP_QUICKACK where needed),
 //! hyper's client handshake, and a small pool of idle connections keyed by instance *and*
 //! generation, so a restarted instance never receives a request on its predecessor's
 //! connection.
@@ -194,7 +194,7 @@ impl ConnPool {
         let stream = TcpStream::connect(backend.addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(QuickAck(stream)))
+            .handshake(TokioIo::new(QuickAck::new(stream)))
             .await
             .map_err(io::Error::other)?;
         // Ends when the backend closes, when the sender is dropped while idle, or when a
@@ -210,11 +210,55 @@ impl ConnPool {
     }
 }
 
-/// A backend socket that acknowledges what it reads at once. A backend that writes a
-/// response's head and body separately with Nagle on (Python's `http.server`, WEBrick)
-/// holds the body until the head is acknowledged, and on a reused connection Linux
-/// would delay that ACK by 40 ms: every request would take 40 ms.
-struct QuickAck(TcpStream);
+/// A backend socket that acknowledges what it reads at once, as long as its backend may
+/// need that. A backend that writes a response's head and body separately with Nagle on
+/// (Python's `http.server`, WEBrick) holds the body until the head is acknowledged, and
+/// on a reused connection Linux would delay that ACK by 40 ms: every request would take
+/// 40 ms. Such a backend's answers come in more than one read. So every read is
+/// acknowledged until the connection has brought [`PROBATION`] answers each in a single
+/// read (by then Linux has switched to delayed ACKs, and a splitting backend would have
+/// split one), and for good once any answer came in pieces: a backend that answers in
+/// one write (nginx, most servers) then costs no system call per request.
+struct QuickAck {
+    stream: TcpStream,
+    /// Reads that brought data since the last write (the last request).
+    reads: u8,
+    /// Answers that came in a single read so far (up to [`PROBATION`]).
+    whole: u8,
+    /// An answer came in pieces: acknowledge every read from now on.
+    pieces: bool,
+}
+
+/// Answers in one read each after which a connection's reads are no longer acknowledged.
+const PROBATION: u8 = 4;
+
+impl QuickAck {
+    fn new(stream: TcpStream) -> QuickAck {
+        QuickAck {
+            stream,
+            reads: 0,
+            whole: 0,
+            pieces: false,
+        }
+    }
+
+    fn read_some(&mut self) {
+        self.reads = self.reads.saturating_add(1);
+        self.pieces |= self.reads > 1;
+        if self.pieces || self.whole < PROBATION {
+            sys::quick_ack(&self.stream);
+        }
+    }
+
+    fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(1..))) {
+            if self.reads == 1 {
+                self.whole = self.whole.saturating_add(1);
+            }
+            self.reads = 0;
+        }
+    }
+}
 
 impl AsyncRead for QuickAck {
     fn poll_read(
@@ -224,9 +268,9 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.0).poll_read(cx, buf);
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            sys::quick_ack(&this.0);
+            this.read_some();
         }
         read
     }
@@ -238,7 +282,10 @@ impl AsyncWrite for QuickAck {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -246,19 +293,22 @@ impl AsyncWrite for QuickAck {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
