@@ -105,6 +105,8 @@ struct Idle {
 
 pub(crate) struct ConnPool {
     idle: Mutex<Vec<Idle>>,
+    /// When each backend last answered a request of this worker (a response head).
+    heard: Mutex<Vec<(Key, Instant)>>,
     /// The pool went from empty to not: `tend` starts watching for idle timeouts.
     filled: Notify,
     stalls: Stalls,
@@ -114,6 +116,7 @@ impl ConnPool {
     pub(crate) fn new(stalls: Stalls) -> ConnPool {
         ConnPool {
             idle: Mutex::default(),
+            heard: Mutex::default(),
             filled: Notify::new(),
             stalls,
         }
@@ -158,9 +161,34 @@ impl ConnPool {
         idle.push(Idle { key, conn, since });
     }
 
-    /// A request to `key` has waited [`STALL`] for its answer: tells every worker.
+    fn heard_lately(&self) -> MutexGuard<'_, Vec<(Key, Instant)>> {
+        self.heard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `key` answered a request: it is not stuck behind an idle connection.
+    pub(crate) fn heard_from(&self, key: Key) {
+        let now = Instant::now();
+        let mut heard = self.heard_lately();
+        match heard.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, at)) => *at = now,
+            None => heard.push((key, now)),
+        }
+    }
+
+    /// A request to `key` has waited [`STALL`] for its answer: unless the backend answered
+    /// other requests meanwhile (half a `STALL`), tells every worker to close their idle
+    /// connections to it. A backend that answers in parallel but is merely busy (under a
+    /// benchmark's load, many requests wait that long) thus keeps its warm connections;
+    /// flushing them made every worker reconnect and slowed it further.
     pub(crate) fn stalled(&self, key: Key) {
-        self.stalls.report(key);
+        let heard = self.heard_lately();
+        let lately = heard
+            .iter()
+            .any(|&(k, at)| k == key && at.elapsed() < STALL / 2);
+        drop(heard);
+        if !lately {
+            self.stalls.report(key);
+        }
     }
 
     /// Closes idle connections as they time out or as requests stall, until aborted.
@@ -183,6 +211,8 @@ impl ConnPool {
                 _ = sweep.tick(), if pooled => {
                     let now = Instant::now();
                     self.idle().retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
+                    // Old runs' keys would otherwise pile up restart after restart.
+                    self.heard_lately().retain(|&(_, at)| now.duration_since(at) < IDLE_TIMEOUT);
                 }
                 () = self.filled.notified(), if !pooled => {}
             }
