@@ -15,8 +15,9 @@
 //! connection at a time: an idle pooled connection occupies their only thread, and a
 //! request on any other connection waits for it to close. So idle connections close
 //! after [`IDLE_TIMEOUT`], and a request that waits [`STALL`] for its answer closes the
-//! idle connections to its backend in every worker ([`Stalls`]): a backend that serves
-//! in parallel loses a few warm connections, one that does not gets its thread back.
+//! idle connections to its backend in every worker ([`Stalls`]) unless the backend
+//! answered other requests meanwhile: a stuck backend gets its thread back, a busy one
+//! keeps its warm connections.
 
 use std::io;
 use std::net::SocketAddr;
