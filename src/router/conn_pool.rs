@@ -1,7 +1,7 @@
-//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, TCP_QUICKACK where needed),
-//! hyper's client handshake, and a small pool of idle connections keyed by instance *and*
-//! generation, so a restarted instance never receives a request on its predecessor's
-//! connection.
+//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, and TCP_QUICKACK
+//! where needed), hyper's client handshake, and a small pool of idle connections keyed by
+//! instance *and* generation, so a restarted instance never receives a request on its
+//! predecessor's connection.
 //!
 //! Each connection is driven by its own task (hyper's `Connection` future, with upgrades
 //! so WebSockets can be bridged); the pool holds only the sending halves. A connection
@@ -162,14 +162,14 @@ impl ConnPool {
         idle.push(Idle { key, conn, since });
     }
 
-    fn heard_lately(&self) -> MutexGuard<'_, Vec<(Key, Instant)>> {
+    fn heard(&self) -> MutexGuard<'_, Vec<(Key, Instant)>> {
         self.heard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `key` answered a request: it is not stuck behind an idle connection.
     pub(crate) fn heard_from(&self, key: Key) {
         let now = Instant::now();
-        let mut heard = self.heard_lately();
+        let mut heard = self.heard();
         match heard.iter_mut().find(|(k, _)| *k == key) {
             Some((_, at)) => *at = now,
             None => heard.push((key, now)),
@@ -182,7 +182,7 @@ impl ConnPool {
     /// benchmark's load, many requests wait that long) thus keeps its warm connections;
     /// flushing them made every worker reconnect and slowed it further.
     pub(crate) fn stalled(&self, key: Key) {
-        let heard = self.heard_lately();
+        let heard = self.heard();
         let lately = heard
             .iter()
             .any(|&(k, at)| k == key && at.elapsed() < STALL / 2);
@@ -213,7 +213,7 @@ impl ConnPool {
                     let now = Instant::now();
                     self.idle().retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
                     // Old runs' keys would otherwise pile up restart after restart.
-                    self.heard_lately().retain(|&(_, at)| now.duration_since(at) < IDLE_TIMEOUT);
+                    self.heard().retain(|&(_, at)| now.duration_since(at) < IDLE_TIMEOUT);
                 }
                 () = self.filled.notified(), if !pooled => {}
             }
