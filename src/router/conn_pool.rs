@@ -1,7 +1,7 @@
-//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, TCP_QUICKACK),
-//! hyper's client handshake, and a small pool of idle connections keyed by instance *and*
-//! generation, so a restarted instance never receives a request on its predecessor's
-//! connection.
+//! Keep-alive HTTP/1.1 connections to backends: connect (TCP_NODELAY, and TCP_QUICKACK
+//! where needed), hyper's client handshake, and a small pool of idle connections keyed by
+//! instance *and* generation, so a restarted instance never receives a request on its
+//! predecessor's connection.
 //!
 //! Each connection is driven by its own task (hyper's `Connection` future, with upgrades
 //! so WebSockets can be bridged); the pool holds only the sending halves. A connection
@@ -15,8 +15,9 @@
 //! connection at a time: an idle pooled connection occupies their only thread, and a
 //! request on any other connection waits for it to close. So idle connections close
 //! after [`IDLE_TIMEOUT`], and a request that waits [`STALL`] for its answer closes the
-//! idle connections to its backend in every worker ([`Stalls`]): a backend that serves
-//! in parallel loses a few warm connections, one that does not gets its thread back.
+//! idle connections to its backend in every worker ([`Stalls`]) unless the backend
+//! answered other requests meanwhile: a stuck backend gets its thread back, a busy one
+//! keeps its warm connections.
 
 use std::io;
 use std::net::SocketAddr;
@@ -105,6 +106,8 @@ struct Idle {
 
 pub(crate) struct ConnPool {
     idle: Mutex<Vec<Idle>>,
+    /// When each backend last answered a request of this worker (a response head).
+    heard: Mutex<Vec<(Key, Instant)>>,
     /// The pool went from empty to not: `tend` starts watching for idle timeouts.
     filled: Notify,
     stalls: Stalls,
@@ -114,6 +117,7 @@ impl ConnPool {
     pub(crate) fn new(stalls: Stalls) -> ConnPool {
         ConnPool {
             idle: Mutex::default(),
+            heard: Mutex::default(),
             filled: Notify::new(),
             stalls,
         }
@@ -158,9 +162,34 @@ impl ConnPool {
         idle.push(Idle { key, conn, since });
     }
 
-    /// A request to `key` has waited [`STALL`] for its answer: tells every worker.
+    fn heard(&self) -> MutexGuard<'_, Vec<(Key, Instant)>> {
+        self.heard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `key` answered a request: it is not stuck behind an idle connection.
+    pub(crate) fn heard_from(&self, key: Key) {
+        let now = Instant::now();
+        let mut heard = self.heard();
+        match heard.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, at)) => *at = now,
+            None => heard.push((key, now)),
+        }
+    }
+
+    /// A request to `key` has waited [`STALL`] for its answer: unless the backend answered
+    /// other requests meanwhile (half a `STALL`), tells every worker to close their idle
+    /// connections to it. A backend that answers in parallel but is merely busy (under a
+    /// benchmark's load, many requests wait that long) thus keeps its warm connections;
+    /// flushing them made every worker reconnect and slowed it further.
     pub(crate) fn stalled(&self, key: Key) {
-        self.stalls.report(key);
+        let heard = self.heard();
+        let lately = heard
+            .iter()
+            .any(|&(k, at)| k == key && at.elapsed() < STALL / 2);
+        drop(heard);
+        if !lately {
+            self.stalls.report(key);
+        }
     }
 
     /// Closes idle connections as they time out or as requests stall, until aborted.
@@ -183,6 +212,8 @@ impl ConnPool {
                 _ = sweep.tick(), if pooled => {
                     let now = Instant::now();
                     self.idle().retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
+                    // Old runs' keys would otherwise pile up restart after restart.
+                    self.heard().retain(|&(_, at)| now.duration_since(at) < IDLE_TIMEOUT);
                 }
                 () = self.filled.notified(), if !pooled => {}
             }
@@ -194,7 +225,7 @@ impl ConnPool {
         let stream = TcpStream::connect(backend.addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(QuickAck(stream)))
+            .handshake(TokioIo::new(QuickAck::new(stream)))
             .await
             .map_err(io::Error::other)?;
         // Ends when the backend closes, when the sender is dropped while idle, or when a
@@ -210,11 +241,55 @@ impl ConnPool {
     }
 }
 
-/// A backend socket that acknowledges what it reads at once. A backend that writes a
-/// response's head and body separately with Nagle on (Python's `http.server`, WEBrick)
-/// holds the body until the head is acknowledged, and on a reused connection Linux
-/// would delay that ACK by 40 ms: every request would take 40 ms.
-struct QuickAck(TcpStream);
+/// A backend socket that acknowledges what it reads at once, as long as its backend may
+/// need that. A backend that writes a response's head and body separately with Nagle on
+/// (Python's `http.server`, WEBrick) holds the body until the head is acknowledged, and
+/// on a reused connection Linux would delay that ACK by 40 ms: every request would take
+/// 40 ms. Such a backend's answers come in more than one read. So every read is
+/// acknowledged until the connection has brought [`PROBATION`] answers each in a single
+/// read (by then Linux has switched to delayed ACKs, and a splitting backend would have
+/// split one), and for good once any answer came in pieces: a backend that answers in
+/// one write (nginx, most servers) then costs no system call per request.
+struct QuickAck {
+    stream: TcpStream,
+    /// Reads that brought data since the last write (the last request).
+    reads: u8,
+    /// Answers that came in a single read so far (up to [`PROBATION`]).
+    whole: u8,
+    /// An answer came in pieces: acknowledge every read from now on.
+    pieces: bool,
+}
+
+/// Answers in one read each after which a connection's reads are no longer acknowledged.
+const PROBATION: u8 = 4;
+
+impl QuickAck {
+    fn new(stream: TcpStream) -> QuickAck {
+        QuickAck {
+            stream,
+            reads: 0,
+            whole: 0,
+            pieces: false,
+        }
+    }
+
+    fn read_some(&mut self) {
+        self.reads = self.reads.saturating_add(1);
+        self.pieces |= self.reads > 1;
+        if self.pieces || self.whole < PROBATION {
+            sys::quick_ack(&self.stream);
+        }
+    }
+
+    fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(1..))) {
+            if self.reads == 1 {
+                self.whole = self.whole.saturating_add(1);
+            }
+            self.reads = 0;
+        }
+    }
+}
 
 impl AsyncRead for QuickAck {
     fn poll_read(
@@ -224,9 +299,9 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.0).poll_read(cx, buf);
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            sys::quick_ack(&this.0);
+            this.read_some();
         }
         read
     }
@@ -238,7 +313,10 @@ impl AsyncWrite for QuickAck {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -246,19 +324,22 @@ impl AsyncWrite for QuickAck {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 

@@ -105,6 +105,7 @@ pub(crate) async fn send(
         match answer(router, key, conn.sender.try_send_request(req), deadline).await {
             Err(_elapsed) => return Err(Code::H12),
             Ok(Ok(response)) => {
+                router.conn_pool.heard_from(key);
                 exchange.answered(key, conn, response.status());
                 return Ok(response);
             }
