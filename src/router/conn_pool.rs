@@ -172,7 +172,12 @@ impl ConnPool {
         let mut heard = self.heard();
         match heard.iter_mut().find(|(k, _)| *k == key) {
             Some((_, at)) => *at = now,
-            None => heard.push((key, now)),
+            None => {
+                // Keys carry the run's generation: forget the old ones, or every restart
+                // of a web instance would leave an entry behind.
+                heard.retain(|(_, at)| now.duration_since(*at) < STALL);
+                heard.push((key, now));
+            }
         }
     }
 
