@@ -713,7 +713,10 @@ impl Supervisor {
 
     fn publish_backends(&self) {
         if let Some(tx) = &self.backends {
-            let pool = slot::backends(&self.slots, &self.config, self.phase == Phase::Running);
+            // Web instances are on their way during the release phase too: the router
+            // holds requests then (H20 after its timeout) rather than answer H14.
+            let on_the_way = matches!(self.phase, Phase::Release | Phase::Running);
+            let pool = slot::backends(&self.slots, &self.config, on_the_way);
             tx.send_if_modified(|current| {
                 let changed = *current != pool;
                 if changed {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -20,6 +20,7 @@ use super::spec::{ReleaseSpec, StartConfig, TypeSpec, TypeWatch};
 use super::{Event, Supervisor};
 use crate::options::{LogFormat, RestartPolicy};
 use crate::output::{LogSender, Marker, OutputStyle, Record, Records};
+use crate::router::Backends;
 use crate::sys::{PortHolder, Signal};
 
 /// Longer than any wait the supervisor schedules: a line that does not come by then
@@ -622,4 +623,31 @@ async fn ctrl_c_during_the_release_stops_it_and_starts_nothing() {
         .await;
     assert!(app.no_run_started());
     assert_eq!(app.status().await, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_router_holds_requests_from_its_first_snapshot() {
+    // The router serves as soon as the supervisor exists, before the release phase and
+    // the first start: web instances on their way mean "hold" (H20 after the request
+    // timeout), never "no web processes" (H14).
+    let (tx, rx) = watch::channel(Backends::default());
+    let (log, _records) = LogSender::channel();
+    let (started, _) = mpsc::unbounded_channel();
+    let host = TestHost {
+        started,
+        next_pid: AtomicU32::new(100),
+    };
+    let config = config(vec![process("web", 0, Readiness::Port)]);
+    let _supervisor = Supervisor::on_host(
+        Arc::new(config),
+        log,
+        Arc::new(host),
+        Some(tx),
+        "test".into(),
+    );
+    let pool = rx.borrow().clone();
+    assert!(
+        pool.starting && pool.up.is_empty() && !pool.crashed,
+        "{pool:?}"
+    );
 }
