@@ -3,7 +3,7 @@
 #   bench/all.sh > /tmp/results.md
 set -euo pipefail
 here=$(dirname "$0")
-for script in logs restart lifecycle router; do
+for script in logs restart lifecycle router control pty; do
     "$here/$script.sh"
     echo
 done
