@@ -85,10 +85,16 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
 
 /// `-d`, else the Procfile's directory (foreman), else the current directory.
 fn app_root(args: &AppArgs) -> PathBuf {
-    if let Some(root) = &args.root {
-        return root.clone();
+    root_from(args.root.as_deref(), args.procfile.as_deref())
+}
+
+/// The app root from `-d` and `-f`: `-d`, else the Procfile's directory (foreman's rule),
+/// else `.`. The control commands find a running app's socket the same way.
+pub fn root_from(root: Option<&Path>, procfile: Option<&Path>) -> PathBuf {
+    if let Some(root) = root {
+        return root.to_path_buf();
     }
-    match args.procfile.as_deref().and_then(Path::parent) {
+    match procfile.and_then(Path::parent) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     }

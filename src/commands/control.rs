@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use serde_json::Value;
 
 use crate::cli::{ControlArgs, LogsArgs, NamesArgs, PsArgs, ScaleArgs, WaitArgs};
+use crate::config;
 use crate::control::client::Client;
 use crate::control::protocol::{Answer, Command, ErrorKind, LogStyle, StyleFormat};
 use crate::error::Error;
@@ -206,13 +207,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// The app root as `start` finds it: `-d`, else the Procfile's directory, else `.`.
 pub fn root_of(args: &ControlArgs) -> PathBuf {
-    if let Some(root) = &args.root {
-        return root.clone();
-    }
-    match args.procfile.as_deref().and_then(Path::parent) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    config::root_from(args.root.as_deref(), args.procfile.as_deref())
 }
 
 /// `web=3 worker=0` → counts; `TYPE=N` only (scaling is always explicit).

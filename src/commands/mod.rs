@@ -30,7 +30,7 @@ pub use watchdog::watchdog;
 
 use std::io::Write;
 
-use crate::cli::{ControlArgs, StartArgs};
+use crate::cli::StartArgs;
 use crate::config;
 use crate::error::Error;
 
@@ -38,12 +38,7 @@ use crate::error::Error;
 /// (`hlocal start web.2` after `hlocal stop web.2`); otherwise the app is run.
 pub fn start_or_resume(args: &StartArgs) -> Result<i32, Error> {
     if !args.types.is_empty() {
-        let control = ControlArgs {
-            root: args.app.root.clone(),
-            procfile: args.app.procfile.clone(),
-            socket: args.socket.clone(),
-        };
-        let root = control::root_of(&control);
+        let root = config::root_from(args.app.root.as_deref(), args.app.procfile.as_deref());
         if let Some(done) = control::start_names(&root, args.socket.as_deref(), &args.types) {
             return done;
         }
