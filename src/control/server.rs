@@ -268,7 +268,7 @@ async fn logs<W: AsyncWrite + Unpin>(
         return Ok(Next::Serve);
     }
     let filter = Filter { names };
-    let (kept, mut follower) = context.tap.replay(&filter, lines, &style.output());
+    let (kept, mut follower) = context.tap.replay(&filter, lines, &style.output(), follow);
     send(write, Some(Answer::success(id, json!({"follow": follow})))).await?;
     let mut replay = Vec::new();
     follower.format_kept(&kept, &mut replay);

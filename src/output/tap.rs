@@ -172,6 +172,7 @@ impl Tap {
         filter: &Filter,
         lines: usize,
         style: &OutputStyle,
+        follow: bool,
     ) -> (Vec<(Timestamp, Record)>, Subscription) {
         let mut shared = self.lock();
         let mut picked: Vec<(Timestamp, Record)> = shared
@@ -181,26 +182,36 @@ impl Tap {
             .flat_map(|(_, ring)| ring.last_lines(lines))
             .collect();
         picked.sort_by_key(|(at, _)| *at);
-        let follower = shared.subscribe(filter.clone(), style, self.width);
+        let follower = shared.subscribe(filter.clone(), style, self.width, follow);
         (picked, follower)
     }
 
     /// Everything printed from now on that `filter` selects, formatted in `style`.
     pub fn subscribe(&self, filter: Filter, style: &OutputStyle) -> Subscription {
-        self.lock().subscribe(filter, style, self.width)
+        self.lock().subscribe(filter, style, self.width, true)
     }
 }
 
 impl Shared {
-    fn subscribe(&mut self, filter: Filter, style: &OutputStyle, width: usize) -> Subscription {
+    /// A subscription formatting in `style`; fed from now on only if `follow` (a plain
+    /// `hlocal logs` only formats the kept lines with it, and gets nothing more).
+    fn subscribe(
+        &mut self,
+        filter: Filter,
+        style: &OutputStyle,
+        width: usize,
+        follow: bool,
+    ) -> Subscription {
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
-        self.subscribers.push(Subscriber {
-            filter,
-            tx,
-            backlog: Arc::clone(&backlog),
-            pending: Vec::new(),
-        });
+        if follow {
+            self.subscribers.push(Subscriber {
+                filter,
+                tx,
+                backlog: Arc::clone(&backlog),
+                pending: Vec::new(),
+            });
+        }
         Subscription {
             rx,
             backlog,
@@ -362,7 +373,7 @@ mod tests {
         let filter = Filter {
             names: names.iter().map(|n| n.to_string()).collect(),
         };
-        let (kept, mut subscription) = tap.replay(&filter, lines, &plain());
+        let (kept, mut subscription) = tap.replay(&filter, lines, &plain(), false);
         let mut text = Vec::new();
         subscription.format_kept(&kept, &mut text);
         String::from_utf8(text).expect("utf-8")
@@ -386,6 +397,14 @@ mod tests {
             "{text}"
         );
         assert!(lines[2].ends_with("| d"), "{text}");
+    }
+
+    #[test]
+    fn a_replay_without_follow_leaves_no_subscriber_behind() {
+        let tap = Tap::new(6);
+        tap.observe(output("web.1", "one\n"), at(1));
+        assert!(replayed(&tap, &[], 10).contains("one"));
+        assert!(tap.lock().subscribers.is_empty());
     }
 
     #[test]
