@@ -234,7 +234,7 @@ impl Router {
         Router {
             picker: shared.picker,
             forwarded_port: HeaderValue::from(config.port),
-            http: server::http_builder(config.header_timeout),
+            http: server::http_builder(),
             config,
             backends,
             conn_pool: ConnPool::new(shared.stalls),

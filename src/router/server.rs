@@ -23,7 +23,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -48,14 +48,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// connections opened and left idle (a browser's, a test's) never holds many buffers.
 const PARK_AFTER: Duration = Duration::from_millis(50);
 
-/// hyper's server settings. The header timeout runs from the moment hyper waits for a
-/// head (at once on a connection unparked by its first byte) until the head is parsed,
-/// for every request of a keep-alive connection; a parked connection runs no timer.
-pub(crate) fn http_builder(header_timeout: Duration) -> http1::Builder {
+/// hyper's server settings. No timer: the header timeout is `drive`'s (hyper's own arms
+/// and cancels a boxed timer for every request).
+pub(crate) fn http_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
     // hyper's default buffer (~400 KiB) would refuse heads Heroku's limits allow.
     builder
         .max_headers(PARSED_HEADERS)
@@ -173,10 +169,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
 /// Runs hyper on the connection until the client leaves or hyper lets go of the socket:
 /// after a `101`, or when asked to because the connection sat idle. While the printer is
 /// behind, the client is slowed down rather than its log lines buffered without bound.
+///
+/// The header timeout: a connection that has waited `header_timeout` for a request head
+/// (from its unparking byte, or from the end of its last request) is closed without an
+/// answer, whether nothing came or a head a byte at a time. Checked on the idle ticks, so
+/// it is up to one tick late; a request in progress is the request timeout's business.
 async fn drive(http: &mut Http, ctx: &ClientConn) -> Ended {
-    let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + PARK_AFTER, PARK_AFTER);
+    let now = tokio::time::Instant::now();
+    let mut idle = tokio::time::interval_at(now + PARK_AFTER, PARK_AFTER);
     let begun = ctx.requests();
     let mut seen = begun;
+    let mut waiting_since = now;
     let mut parking = false;
     loop {
         let step = poll_fn(|cx| {
@@ -198,6 +201,11 @@ async fn drive(http: &mut Http, ctx: &ClientConn) -> Ended {
             Step::Backlog => ctx.router.logs.room().await,
             Step::Idle => {
                 let now = ctx.requests();
+                if now != seen || !ctx.is_idle() {
+                    waiting_since = tokio::time::Instant::now();
+                } else if waiting_since.elapsed() >= ctx.router.config.header_timeout {
+                    return Ended::Failed;
+                }
                 // Parks only after this round served something and then nothing new:
                 // hyper answers a request it is still reading with `Connection: close`.
                 if now == seen && now > begun && ctx.is_idle() {
