@@ -30,20 +30,6 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// The hop-by-hop fields of RFC 9110 §7.6.1 plus the `Proxy-*` family; `Upgrade` and
-/// `Connection` are put back by [`prepare_request`] when an upgrade is being bridged.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    KEEP_ALIVE,
-    PROXY_CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 /// Refuses what Heroku's router refuses, before anything is forwarded.
 pub(crate) fn check(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Cause> {
@@ -164,34 +150,52 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 }
 
 /// Removes hop-by-hop fields: the fixed list, `Proxy-*`, and any field `Connection` names.
-/// Most messages carry none or only `Connection`, so one pass over the names finds them
-/// rather than a lookup per listed name.
+/// Most messages carry none or only `Connection: keep-alive` (every response of most
+/// servers), so one pass over the names finds them rather than a lookup per listed name,
+/// and that common case allocates nothing.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut listed = headers.keys().filter(|k| is_hop_by_hop(k));
+    let Some(first) = listed.next() else {
+        return;
+    };
+    let only_connection = first == header::CONNECTION && listed.next().is_none();
+    if only_connection && named_by_connection(headers).next().is_none() {
+        headers.remove(header::CONNECTION);
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .keys()
         .filter(|k| is_hop_by_hop(k))
         .cloned()
         .collect();
-    if listed.is_empty() {
-        return;
+    let named: Vec<HeaderName> = named_by_connection(headers).collect();
+    for name in listed.iter().chain(&named) {
+        headers.remove(name);
     }
-    // `Connection: keep-alive` / `close` / `upgrade` name nothing left to remove, and
-    // `Connection: host` must not take the request's `Host` away (RFC 9110 §7.6.1).
-    let named: Vec<HeaderName> = connection_tokens(headers)
+}
+
+/// The fields `Connection` names for removal. `keep-alive` / `close` / `upgrade` name
+/// nothing left to remove, and `Connection: host` must not take the request's `Host`
+/// away (RFC 9110 §7.6.1).
+fn named_by_connection(headers: &HeaderMap) -> impl Iterator<Item = HeaderName> {
+    connection_tokens(headers)
         .filter(|t| {
             !["keep-alive", "close", "upgrade", "host"]
                 .iter()
                 .any(|k| t.eq_ignore_ascii_case(k))
         })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
-    for name in listed.iter().chain(&named) {
-        headers.remove(name);
-    }
 }
 
+/// The hop-by-hop fields of RFC 9110 §7.6.1 plus the `Proxy-*` family (`Proxy-Connection`
+/// among them); `Upgrade` and `Connection` are put back by [`prepare_request`] when an
+/// upgrade is being bridged. Names are lowercase in a `HeaderMap`.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name.as_str().starts_with("proxy-")
+    let name = name.as_str();
+    matches!(
+        name,
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+    ) || name.starts_with("proxy-")
 }
 
 /// What the router tells the backend about the request (Heroku § Heroku Headers).
