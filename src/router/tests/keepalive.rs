@@ -73,13 +73,7 @@ async fn a_request_split_across_the_idle_period_is_served_whole() {
     )
     .await;
     let rig = Rig::start(vec![one.backend.clone()]).await;
-    let mut stream = TcpStream::connect(rig.v4())
-        .await
-        .expect("UNWRAP: listening");
-    stream
-        .write_all(b"GET /first HTTP/1.1\r\nhost: h\r\n\r\n")
-        .await
-        .expect("UNWRAP: open");
+    let mut stream = send_raw(rig.v4(), b"GET /first HTTP/1.1\r\nhost: h\r\n\r\n").await;
     assert!(response(&mut stream).await.ends_with("/first"));
     // Half a request, a pause long enough to park, then the rest.
     stream.write_all(b"GET /sec").await.expect("UNWRAP: open");
