@@ -1,9 +1,12 @@
 //! A client socket with bytes put back in front of it: what hyper had read but not yet
 //! parsed when the router took the connection back from it (to park it while idle, or
-//! to bridge it after a `101`). Reads drain those bytes first; writes go to the socket.
+//! to bridge it after a `101`). Reads drain those bytes first; writes go to the socket,
+//! which notes whether the last one found it full ([`WriteBlocked`]).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -13,6 +16,26 @@ use tokio::net::TcpStream;
 pub(crate) struct Rewind {
     prefix: Bytes,
     pub(crate) stream: TcpStream,
+    blocked: WriteBlocked,
+}
+
+/// Whether the socket's last write found its send buffer full: the writer then still
+/// holds bytes the client has not been sent. hyper flushes whatever it buffers in the
+/// same poll, until the socket takes everything or blocks, so between polls this is
+/// exactly "hyper holds unsent bytes". Shared: the connection's task asks while hyper
+/// owns the socket.
+#[derive(Clone, Default)]
+pub(crate) struct WriteBlocked(Arc<AtomicBool>);
+
+impl WriteBlocked {
+    pub(crate) fn is_blocked(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn record<T>(&self, write: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        self.0.store(write.is_pending(), Ordering::Relaxed);
+        write
+    }
 }
 
 impl Rewind {
@@ -20,7 +43,13 @@ impl Rewind {
         Rewind {
             prefix: Bytes::new(),
             stream,
+            blocked: WriteBlocked::default(),
         }
+    }
+
+    /// Whether writes are blocked, readable after the socket was handed to hyper.
+    pub(crate) fn write_blocked(&self) -> WriteBlocked {
+        self.blocked.clone()
     }
 
     /// Puts `bytes` back in front of whatever is still unread.
@@ -66,7 +95,9 @@ impl AsyncWrite for Rewind {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.blocked
+            .record(Pin::new(&mut this.stream).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -74,7 +105,9 @@ impl AsyncWrite for Rewind {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.blocked
+            .record(Pin::new(&mut this.stream).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -7,6 +7,8 @@
 //! keep-alive connection then costs a socket and this task, not hyper's buffers (16 KiB
 //! and more), which is what keeps 1,000 open browser connections within a few MiB.
 //! hyper is handed the socket again when the client next sends something.
+//! A response whose last bytes still wait for a slow client to make room is not idle:
+//! hyper would hand back the socket without them (`rewind::WriteBlocked` tells).
 //!
 //! Every task here lives in a `JoinSet` owned by its parent, so aborting `serve` ends
 //! every connection. What happens to each request is `service`'s business.
@@ -33,7 +35,7 @@ use super::client_conn::ClientConn;
 use super::clients::Admitted;
 use super::forward;
 use super::headers;
-use super::rewind::Rewind;
+use super::rewind::{Rewind, WriteBlocked};
 use super::service;
 use crate::sys;
 
@@ -135,6 +137,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
     let client = headers::ip_value(headers::client_ip(peer));
     let handler = Handler(Arc::new(ClientConn::new(Arc::clone(&router), client)));
     let mut socket = Rewind::new(stream);
+    let blocked = socket.write_blocked();
     loop {
         // Parked: nothing of hyper's exists until the client sends (or closes, or the
         // connection is evicted to make room for a new one).
@@ -144,7 +147,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
         let mut http = router
             .http
             .serve_connection(TokioIo::new(socket), handler.clone());
-        let ended = drive(&mut http, &handler.0).await;
+        let ended = drive(&mut http, &handler.0, &blocked).await;
         let released = match ended {
             Ended::Finished { parked } => {
                 let parts = http.into_parts();
@@ -171,10 +174,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
 /// behind, the client is slowed down rather than its log lines buffered without bound.
 ///
 /// The header timeout: a connection that has waited `header_timeout` for a request head
-/// (from its unparking byte, or from the end of its last request) is closed without an
-/// answer, whether nothing came or a head a byte at a time. Checked on the idle ticks, so
-/// it is up to one tick late; a request in progress is the request timeout's business.
-async fn drive(http: &mut Http, ctx: &ClientConn) -> Ended {
+/// (from its unparking byte, or from the end of its last request and the client taking
+/// all of its response) is closed without an answer, whether nothing came or a head a
+/// byte at a time. Checked on the idle ticks, so it is up to one tick late; a request in
+/// progress is the request timeout's business.
+async fn drive(http: &mut Http, ctx: &ClientConn, blocked: &WriteBlocked) -> Ended {
     let now = tokio::time::Instant::now();
     let mut idle = tokio::time::interval_at(now + PARK_AFTER, PARK_AFTER);
     let begun = ctx.requests();
@@ -201,14 +205,17 @@ async fn drive(http: &mut Http, ctx: &ClientConn) -> Ended {
             Step::Backlog => ctx.router.logs.room().await,
             Step::Idle => {
                 let now = ctx.requests();
-                if now != seen || !ctx.is_idle() {
+                if now != seen || !ctx.is_idle() || blocked.is_blocked() {
                     waiting_since = tokio::time::Instant::now();
                 } else if waiting_since.elapsed() >= ctx.router.config.header_timeout {
                     return Ended::Failed;
                 }
                 // Parks only after this round served something and then nothing new:
                 // hyper answers a request it is still reading with `Connection: close`.
-                if now == seen && now > begun && ctx.is_idle() {
+                // Never while the client is slow to take the response's last bytes:
+                // hyper would let go of the socket without writing them (only its
+                // `poll_shutdown` flushes), and the client would wait for them forever.
+                if now == seen && now > begun && ctx.is_idle() && !blocked.is_blocked() {
                     Pin::new(&mut *http).graceful_shutdown();
                     parking = true;
                 }

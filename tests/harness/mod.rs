@@ -612,8 +612,22 @@ pub fn request(port: u16, head: &str, body: &[u8]) -> std::io::Result<Response> 
     stream.write_all(head.as_bytes())?;
     stream.write_all(body)?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    // What arrived before a timeout tells a stalled response from one never begun.
+    stream.read_to_end(&mut raw).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "{e} after {} response bytes: {:?}",
+                raw.len(),
+                start_of(&raw)
+            ),
+        )
+    })?;
     parse_response(&raw)
+}
+
+fn start_of(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&raw[..raw.len().min(200)])
 }
 
 pub fn get(port: u16, path: &str) -> std::io::Result<Response> {
@@ -621,12 +635,7 @@ pub fn get(port: u16, path: &str) -> std::io::Result<Response> {
 }
 
 pub fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
-    let bad = || {
-        std::io::Error::other(format!(
-            "bad response: {:?}",
-            String::from_utf8_lossy(&raw[..raw.len().min(200)])
-        ))
-    };
+    let bad = || std::io::Error::other(format!("bad response: {:?}", start_of(raw)));
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

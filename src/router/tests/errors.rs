@@ -285,13 +285,7 @@ async fn h27_when_the_client_leaves_first_and_nothing_leaks() {
     fetch(rig.v4(), get("/")).await;
     rig.log().await;
     let baseline = settled(&tasks).await;
-    let mut client = TcpStream::connect(rig.v4())
-        .await
-        .expect("UNWRAP: listening");
-    client
-        .write_all(b"GET /slow HTTP/1.1\r\nhost: h\r\n\r\n")
-        .await
-        .expect("UNWRAP: sent");
+    let client = send_raw(rig.v4(), b"GET /slow HTTP/1.1\r\nhost: h\r\n\r\n").await;
     within("the request to reach the backend", reached.recv()).await;
     drop(client);
     let log = rig.log().await;
@@ -344,11 +338,8 @@ async fn h27_when_the_client_leaves_during_its_upload() {
     )
     .await;
     let mut rig = Rig::start(vec![sink.backend.clone()]).await;
-    let mut client = TcpStream::connect(rig.v4())
-        .await
-        .expect("UNWRAP: listening");
     let head = b"POST /upload HTTP/1.1\r\nhost: h\r\ncontent-length: 1000000\r\n\r\npartial";
-    client.write_all(head).await.expect("UNWRAP: sent");
+    let client = send_raw(rig.v4(), head).await;
     within("the request to reach the backend", reached.recv()).await;
     drop(client);
     let log = rig.log().await;

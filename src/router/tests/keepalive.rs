@@ -4,6 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -73,13 +74,7 @@ async fn a_request_split_across_the_idle_period_is_served_whole() {
     )
     .await;
     let rig = Rig::start(vec![one.backend.clone()]).await;
-    let mut stream = TcpStream::connect(rig.v4())
-        .await
-        .expect("UNWRAP: listening");
-    stream
-        .write_all(b"GET /first HTTP/1.1\r\nhost: h\r\n\r\n")
-        .await
-        .expect("UNWRAP: open");
+    let mut stream = send_raw(rig.v4(), b"GET /first HTTP/1.1\r\nhost: h\r\n\r\n").await;
     assert!(response(&mut stream).await.ends_with("/first"));
     // Half a request, a pause long enough to park, then the rest.
     stream.write_all(b"GET /sec").await.expect("UNWRAP: open");
@@ -98,4 +93,37 @@ async fn a_request_split_across_the_idle_period_is_served_whole() {
         .expect("UNWRAP: open");
     assert!(response(&mut stream).await.ends_with("/a"));
     assert!(response(&mut stream).await.ends_with("/b"));
+}
+
+/// A client that asked to close and reads slower than the router writes: the response's
+/// last bytes wait in hyper's buffer while the socket is full, and the connection must
+/// not be parked then (hyper would let go of the socket and those bytes with it).
+#[tokio::test(start_paused = true)]
+async fn a_slow_reader_gets_the_whole_response_before_the_connection_closes() {
+    // More than the kernel's socket buffers and hyper's together hold.
+    const LEN: usize = 16 << 20;
+    let source = http_backend("web.1", Ipv4Addr::LOCALHOST.into(), |_req| async {
+        Response::new(full(Bytes::from(vec![b'x'; LEN])))
+    })
+    .await;
+    let rig = Rig::here(vec![source.backend.clone()], Duration::from_secs(30)).await;
+    let request = b"GET /big HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n";
+    let mut stream = send_raw(rig.v4(), request).await;
+    let mut answer = Vec::new();
+    let mut chunk = vec![0u8; 4 << 10];
+    loop {
+        // Longer than the router's idle period, so its idle timer fires between any two
+        // reads; time is paused, so each pause passes as soon as the router is blocked.
+        tokio::time::sleep(IDLE).await;
+        match within("the rest of the response", stream.read(&mut chunk)).await {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("the router broke the connection: {e}"),
+        }
+    }
+    let body = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |head| answer.len() - head - 4);
+    assert_eq!(body, LEN, "the response was cut short");
 }

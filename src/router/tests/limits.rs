@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::support::*;
 
@@ -165,11 +164,8 @@ async fn bad_chunking_is_a_400() {
 async fn expect_100_continue_is_answered_by_the_router_and_others_get_417() {
     let echo = echo_body().await;
     let mut rig = Rig::start(vec![echo.backend.clone()]).await;
-    let mut stream = TcpStream::connect(rig.v4())
-        .await
-        .expect("UNWRAP: listening");
     let head = b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n";
-    stream.write_all(head).await.expect("UNWRAP: sent");
+    let mut stream = send_raw(rig.v4(), head).await;
     let mut interim = [0u8; 25];
     let read = within("100 Continue", stream.read_exact(&mut interim)).await;
     read.expect("UNWRAP: answered");

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::support::*;
@@ -178,13 +177,8 @@ async fn upgrades_are_bridged_both_ways() {
     )
     .await;
     let mut rig = Rig::start(vec![echo.backend.clone()]).await;
-    let mut stream = TcpStream::connect(rig.v4())
-        .await
-        .expect("UNWRAP: listening");
-    stream
-        .write_all(b"GET /ws HTTP/1.1\r\nhost: h\r\nconnection: Upgrade\r\nupgrade: echo\r\n\r\n")
-        .await
-        .expect("UNWRAP: sent");
+    let upgrade = b"GET /ws HTTP/1.1\r\nhost: h\r\nconnection: Upgrade\r\nupgrade: echo\r\n\r\n";
+    let mut stream = send_raw(rig.v4(), upgrade).await;
     let head = within("the 101", read_head(&mut stream)).await;
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(

@@ -405,6 +405,15 @@ pub(super) async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// A raw connection to the router with `request` (or its beginning) already written.
+pub(super) async fn send_raw(addr: SocketAddr, request: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .expect("UNWRAP: router listens");
+    stream.write_all(request).await.expect("UNWRAP: sent");
+    stream
+}
+
 /// Counts requests a backend served, shareable with its handler.
 #[derive(Clone, Default)]
 pub(super) struct Counter(Arc<AtomicU64>);
