@@ -5,7 +5,9 @@ Wall time from start to exit (the writer ends, hlocal stops), median of REPS; ev
 line of hlocal's output is checked: whole, in order, none lost. Two writers: the C
 writer as it is (stdio line-buffers on a terminal: one write per line, what most
 programs do on a pty) and the same under `stdbuf -o64K` (block-buffered, as on a pipe),
-which separates the kernel's terminal cost from the program's buffering.
+which separates the kernel's terminal cost from the program's buffering. For the
+line-buffered writer the pipe path is also run with the same writes (`stdbuf -oL`): what
+a pipe costs for one write per line, against what the pty costs for it.
 Driven by bench/pty.sh."""
 
 import argparse
@@ -87,14 +89,20 @@ def main():
     a = p.parse_args()
     line_buffered = [a.writer, "a", str(LINES)]
     block_buffered = ["stdbuf", "-o65536"] + line_buffered
+    same_writes = ["stdbuf", "-oL"] + line_buffered
     pipe, _ = median_of(a.reps, "hlocal pipe", lambda: hlocal_run(a.hlocal, line_buffered, a.work, False))
-    print("| writer | hlocal, pipe | hlocal, pty (`--tty`) | bare pty, reader only | lines lost |")
-    print("|---|---:|---:|---:|---:|")
-    for name, command in (("line-buffered on a terminal (as most programs)", line_buffered),
-                          ("block-buffered (`stdbuf -o64K`)", block_buffered)):
+    pipe_lines, _ = median_of(a.reps, "hlocal pipe, a write per line",
+                              lambda: hlocal_run(a.hlocal, same_writes, a.work, False))
+    print("| writer | hlocal, pipe | hlocal, pipe, the pty's writes | hlocal, pty (`--tty`) "
+          "| bare pty, reader only | lines lost |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, command, pipe_same in (
+            ("line-buffered on a terminal (as most programs)", line_buffered, pipe_lines),
+            ("block-buffered (`stdbuf -o64K`)", block_buffered, pipe)):
         on_pty, lost = median_of(a.reps, f"hlocal pty {name}", lambda: hlocal_run(a.hlocal, command, a.work, True))
         bare, _ = median_of(a.reps, f"bare pty {name}", lambda: bare_pty_run(command))
-        print(f"| {name} | {pipe * 1000:.0f} ms | {on_pty * 1000:.0f} ms ({on_pty / pipe:.1f}x pipe, "
+        print(f"| {name} | {pipe * 1000:.0f} ms | {pipe_same * 1000:.0f} ms | {on_pty * 1000:.0f} ms "
+              f"({on_pty / pipe:.1f}x pipe, {on_pty / pipe_same:.1f}x the same writes on a pipe, "
               f"{on_pty / bare:.2f}x bare pty) | {bare * 1000:.0f} ms ({bare / pipe:.1f}x pipe) | {lost} |")
 
 
