@@ -13,6 +13,7 @@
 use std::error::Error as _;
 use std::io;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use hyper::body::Incoming;
@@ -128,17 +129,37 @@ pub(crate) async fn send(
 /// Waits for `sending` until `deadline`, telling the pool each [`STALL`] it goes on
 /// waiting: a single-threaded backend may be busy with an idle pooled connection. One
 /// timer at a time, as a plain timeout would use.
+///
+/// Most answers wake the request before anything else does, so the timer is armed only
+/// when the request is polled again still unanswered: `server::drive` ticks every 50 ms
+/// while a request is in progress, so that is at most one tick in. A timer per request
+/// (armed and cancelled in the runtime's wheel) was a measurable part of its cost.
 async fn answer<F: Future>(
     router: &Router,
     key: Key,
     sending: F,
     deadline: Instant,
 ) -> Result<F::Output, Elapsed> {
+    let sent = Instant::now();
     let mut sending = std::pin::pin!(sending);
+    let mut first = true;
+    let quick = std::future::poll_fn(|cx| match sending.as_mut().poll(cx) {
+        Poll::Ready(answer) => Poll::Ready(Some(answer)),
+        Poll::Pending if std::mem::take(&mut first) => Poll::Pending,
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    if let Some(answer) = quick {
+        return Ok(answer);
+    }
+    let mut next_check = sent + STALL;
     loop {
-        let check = (Instant::now() + STALL).min(deadline);
+        let check = next_check.max(Instant::now()).min(deadline);
         match timeout_at(check, &mut sending).await {
-            Err(_) if check < deadline => router.conn_pool.stalled(key),
+            Err(_) if check < deadline => {
+                router.conn_pool.stalled(key);
+                next_check = check + STALL;
+            }
             done => return done,
         }
     }

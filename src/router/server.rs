@@ -193,7 +193,9 @@ async fn drive(http: &mut Http, ctx: &ClientConn, blocked: &WriteBlocked) -> End
             if let Poll::Ready(done) = http.poll_without_shutdown(cx) {
                 return Poll::Ready(Step::Ended(done));
             }
-            match parking {
+            // A request in progress keeps the ticks going even while parking (hyper may
+            // still take one it was reading): `forward::answer` relies on them.
+            match parking && ctx.is_idle() {
                 false => idle.poll_tick(cx).map(|_| Step::Idle),
                 true => Poll::Pending,
             }
