@@ -86,14 +86,14 @@ pub fn free_port() -> Option<u16> {
 
 /// Every `(what, port)` must be free: `port 5007 (web.2) is already in use by pid 4242
 /// (python3 -m http.server 5007)`.
-pub fn check_free<'a>(wanted: impl IntoIterator<Item = (&'a str, u16)>) -> Result<(), Error> {
+pub fn check_free<S: AsRef<str>>(wanted: impl IntoIterator<Item = (S, u16)>) -> Result<(), Error> {
     // One read of the socket tables for every port.
     let listening = sys::listening_ports();
     for (what, port) in wanted {
         if listening.contains(&port) {
             return Err(InputError::PortInUse {
                 port,
-                what: what.to_string(),
+                what: what.as_ref().to_string(),
                 holder: holder(port),
             }
             .into());

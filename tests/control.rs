@@ -300,6 +300,50 @@ fn scaling_changes_the_formation_without_failed_requests() {
 }
 
 #[test]
+fn a_scale_onto_a_taken_port_is_refused_whole_until_the_port_is_free() {
+    let app = app(WEB_AND_WORKER, &["-m", "web=1,worker=1"]);
+    let dir = &app.running.dir;
+    let web3_port = app.port + 3;
+    let squatter =
+        std::net::TcpListener::bind(("127.0.0.1", web3_port)).expect("bind web.3's port");
+    let processes = |ps: &Value| -> Vec<(Value, Value, Value)> {
+        let all = ps["instances"].as_array().cloned().unwrap_or_default();
+        all.iter()
+            .map(|i| (i["name"].clone(), i["pid"].clone(), i["state"].clone()))
+            .collect()
+    };
+    let before = processes(&ps_json(dir));
+    let refused = ctl(dir, &["scale", "web=3", "worker=0"]);
+    assert_eq!(refused.code(), Some(1), "{}", refused.stdout);
+    let taken = format!("port {web3_port} (web.3) is already in use by pid ");
+    assert!(
+        refused.stderr.starts_with("hlocal: error: cannot scale: ")
+            && refused.stderr.contains(&taken)
+            && refused.stderr.lines().count() == 1,
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        processes(&ps_json(dir)),
+        before,
+        "nothing started or stopped"
+    );
+    assert!(get(app.port, "/").is_ok_and(|r| r.status == 200));
+    drop(squatter);
+    let scaled = ctl(dir, &["scale", "web=3", "worker=0"]);
+    assert_eq!(scaled.code(), Some(0), "{}", scaled.stderr);
+    eventually("web.3 up and worker.1 gone", || {
+        let ps = ps_json(dir);
+        let names: Vec<&str> = ps["instances"]
+            .as_array()
+            .map(|all| all.iter().filter_map(|i| i["name"].as_str()).collect())
+            .unwrap_or_default();
+        names == ["web.1", "web.2", "web.3"] && instance(&ps, "web.3")["state"] == "up"
+    });
+    app.running.stop();
+}
+
+#[test]
 fn logs_prints_the_kept_lines_and_follows() {
     let app = app(
         "worker: for i in $(seq 1 300); do echo line $i; done; sleep 60\nweb: python3 server.py\n",

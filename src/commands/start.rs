@@ -37,7 +37,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         config.router = None;
     }
     check_open_files(&config)?;
-    ports::check_free(planned_ports(&config).iter().map(|(n, p)| (n.as_str(), *p)))?;
+    ports::check_free(planned_ports(&config))?;
     let listeners = match &config.router {
         Some(router) => Some(router::bind(router.port)?),
         None => None,

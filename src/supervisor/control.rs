@@ -201,6 +201,7 @@ impl Supervisor {
 
     async fn scale(&mut self, formation: &BTreeMap<String, usize>) -> Result<Value, Problem> {
         let changes = self.check_scale(formation)?;
+        self.check_new_ports(&changes).await?;
         let mut said = Vec::new();
         for (type_index, count) in changes {
             let name = self.config.types[type_index].name.clone();
@@ -247,6 +248,51 @@ impl Supervisor {
         Ok(changes)
     }
 
+    /// Every instance a scale adds needs its port free, as `hlocal start` checks them all:
+    /// a taken one refuses the whole request, rather than that instance failing to bind
+    /// (a crash, an R10) after the others changed.
+    async fn check_new_ports(&self, changes: &[(usize, usize)]) -> Result<(), Problem> {
+        let wanted: Vec<(String, u16)> = changes
+            .iter()
+            .flat_map(|&(type_index, count)| self.new_instances(type_index, count))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        self.host.check_free(wanted).await.map_err(|taken| {
+            let message = format!("cannot scale: {taken}; nothing was started or stopped");
+            Problem::new(ErrorKind::Invalid, message)
+        })
+    }
+
+    /// `(name, port)` of each instance scaling `type_index` to `count` starts: a new row
+    /// on its port of the layout, or a row scaled away before on the port it had. A row
+    /// scaled away whose run is still stopping is left out: its own process holds the
+    /// port until it is gone, and it starts again after, as a restart does.
+    fn new_instances(&self, type_index: usize, count: usize) -> Vec<(String, u16)> {
+        let spec = &self.config.types[type_index];
+        (1..=count)
+            .filter_map(|n| match self.row(type_index, n) {
+                None => {
+                    let fresh = Slot::new(spec, n);
+                    Some((fresh.name.to_string(), fresh.port))
+                }
+                Some(idx) => {
+                    let s = &self.slots[idx];
+                    (s.retired && s.is_idle()).then(|| (s.name.to_string(), s.port))
+                }
+            })
+            .collect()
+    }
+
+    /// The row of instance `number` of the type, if it ever existed.
+    fn row(&self, type_index: usize, number: usize) -> Option<usize> {
+        (0..self.slots.len()).find(|&idx| {
+            let s = &self.slots[idx];
+            s.type_index == type_index && s.number == number
+        })
+    }
+
     /// New instances take the next ports of the type's block; removed ones go highest
     /// number first. Rows scaled away stay (run ids index the table) and come back when
     /// scaled up again.
@@ -263,8 +309,8 @@ impl Supervisor {
             }
         }
         for n in 1..=count {
-            match rows.iter().find(|&&idx| self.slots[idx].number == n) {
-                Some(&idx) if self.slots[idx].retired => {
+            match self.row(type_index, n) {
+                Some(idx) if self.slots[idx].retired => {
                     self.slots[idx].resume();
                 }
                 Some(_) => {}

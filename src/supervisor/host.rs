@@ -1,8 +1,8 @@
-//! The supervisor's seam to the machine: everything it asks of the OS (spawn a run, who
-//! holds a port, stop a process, sweep what left its group, pick a preboot port) goes
-//! through [`Host`]. `hlocal start` uses [`System`]; the supervisor's unit tests use a
-//! host that spawns nothing and feed the runs' reports themselves (watchexec's
-//! `TestChild` idea), so policy is tested in paused time, in milliseconds.
+//! The supervisor's seam to the machine: everything it asks of the OS (spawn a run, are
+//! ports free, who holds a port, stop a process, sweep what left its group, pick a
+//! preboot port) goes through [`Host`]. `hlocal start` uses [`System`]; the supervisor's
+//! unit tests use a host that spawns nothing and feed the runs' reports themselves
+//! (watchexec's `TestChild` idea), so policy is tested in paused time, in milliseconds.
 //!
 //! The answers that need a scan of `/proc` or the socket tables are futures: [`System`]
 //! runs those scans on tokio's blocking threads, a test host answers at once (a blocking
@@ -19,12 +19,16 @@ use tokio::sync::mpsc;
 use super::instance::{self, Control, Report, RunId, RunMachine, RunSpec, Spawned};
 use super::slot;
 use crate::output::LogSender;
+use crate::ports;
 use crate::sys::{self, PortHolder};
 
 pub(super) trait Host: Send + Sync + 'static {
     /// Spawns the run's process, not yet supervised: the supervisor prints `Starting
     /// process` (with the pid) before the app's first line can be read.
     fn spawn(&self, spec: RunSpec) -> io::Result<Box<dyn Process>>;
+    /// Every `(instance, port)` is free, or why not in `hlocal start`'s words (`port 5008
+    /// (web.3) is already in use by pid 4242 (…)`).
+    fn check_free(&self, wanted: Vec<(String, u16)>) -> Answer<Result<(), String>>;
     /// What listens on `port` (`None`: a process of another user).
     fn port_holders(&self, port: u16) -> Answer<Vec<Option<PortHolder>>>;
     /// Stops one process: SIGTERM, `grace`, SIGKILL.
@@ -76,6 +80,12 @@ impl Host for System {
             log: self.log.clone(),
             machine: Arc::clone(&self.machine),
         }))
+    }
+
+    fn check_free(&self, wanted: Vec<(String, u16)>) -> Answer<Result<(), String>> {
+        off_workers(Ok(()), move || {
+            ports::check_free(wanted).map_err(|taken| taken.to_string())
+        })
     }
 
     fn port_holders(&self, port: u16) -> Answer<Vec<Option<PortHolder>>> {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -18,6 +19,8 @@ use super::instance::{Control, Report, RunEvent, RunId, RunSpec};
 use super::ready::Readiness;
 use super::spec::{ReleaseSpec, StartConfig, TypeSpec, TypeWatch};
 use super::{Event, Supervisor};
+use crate::control::ControlRequest;
+use crate::control::protocol::{Command, ErrorKind, Problem};
 use crate::options::{LogFormat, RestartPolicy};
 use crate::output::{LogSender, Marker, OutputStyle, Record, Records};
 use crate::router::Backends;
@@ -28,6 +31,8 @@ use crate::sys::{PortHolder, Signal};
 const NEVER: Duration = Duration::from_secs(3600);
 /// Where preboot's new runs go.
 const PREBOOT_PORT: u16 = 6000;
+/// Held by another program on the test host: `web.3`'s port when `web` is the first type.
+const TAKEN_PORT: u16 = 5002;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -56,6 +61,17 @@ impl Host for TestHost {
             pid: self.next_pid.fetch_add(1, Ordering::Relaxed),
             started: self.started.clone(),
         }))
+    }
+
+    fn check_free(&self, wanted: Vec<(String, u16)>) -> Answer<Result<(), String>> {
+        let taken = wanted.into_iter().find(|&(_, port)| port == TAKEN_PORT);
+        Box::pin(async move {
+            taken.map_or(Ok(()), |(name, port)| {
+                Err(format!(
+                    "port {port} ({name}) is already in use by pid 4242"
+                ))
+            })
+        })
     }
 
     fn port_holders(&self, _port: u16) -> Answer<Vec<Option<PortHolder>>> {
@@ -232,6 +248,18 @@ impl App {
                 Control::Kill => "kill".into(),
             })
             .collect()
+    }
+
+    /// Asks what `hlocal scale` asks; the supervisor's answer.
+    async fn scale(&self, formation: &[(&str, usize)]) -> Result<Value, Problem> {
+        let formation = formation.iter().map(|&(t, n)| (t.to_string(), n)).collect();
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Scale { formation };
+        let _ = self
+            .events
+            .send(Event::Control(ControlRequest { command, reply }));
+        let answer = tokio::time::timeout(NEVER, answer).await;
+        answer.ok().and_then(Result::ok).expect("no answer")
     }
 
     fn signal(&self, signal: Signal) {
@@ -650,4 +678,47 @@ async fn the_router_holds_requests_from_its_first_snapshot() {
         pool.starting && pool.up.is_empty() && !pool.crashed,
         "{pool:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scale_onto_a_taken_port_starts_and_stops_nothing() {
+    let mut web = worker("web", 0);
+    web.count = 2;
+    let mut app = App::start(config(vec![web, worker("worker", 1)]));
+    for _ in 0..3 {
+        app.run().await;
+    }
+    app.lines_until("ready").await;
+    let refused = app.scale(&[("worker", 0), ("web", 4)]).await;
+    let problem = refused.expect_err("web.3's port is taken");
+    assert_eq!(problem.kind, ErrorKind::Invalid);
+    assert_eq!(
+        problem.message,
+        "cannot scale: port 5002 (web.3) is already in use by pid 4242; nothing was started or stopped"
+    );
+    settle_for(secs(1)).await;
+    assert!(app.no_run_started());
+    assert!(app.printed().is_empty(), "worker.1 was not stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scale_checks_no_port_an_instance_of_its_own_holds() {
+    // web.3 is on TAKEN_PORT: here, its own process is what holds it.
+    let mut web = worker("web", 0);
+    web.count = 3;
+    let mut app = App::start(config(vec![web]));
+    let runs = [app.run().await, app.run().await, app.run().await];
+    app.lines_until("ready").await;
+    assert!(app.scale(&[("web", 3)]).await.is_ok(), "the same count");
+    assert!(app.scale(&[("web", 2)]).await.is_ok(), "scaling down");
+    assert_eq!(app.orders(runs[2]), ["stop SIGTERM 5s"]);
+    // Scaled away and still stopping: back in the formation once its run is gone.
+    assert!(app.scale(&[("web", 3)]).await.is_ok());
+    assert!(app.scale(&[("web", 2)]).await.is_ok());
+    app.exit(runs[2], 143);
+    app.lines_until("web.3: State changed from stopping to down")
+        .await;
+    let refused = app.scale(&[("web", 3)]).await;
+    assert!(refused.is_err_and(|p| p.message.contains("(web.3)")));
+    assert!(app.no_run_started());
 }
