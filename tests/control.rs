@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{
-    BIN, Hlocal, LAYOUT, LONG, Outcome, Running, eventually, fixture_path, free_port, get,
-    wait_with_deadline,
+    BIN, Hlocal, LAYOUT, LONG, Outcome, Running, assert_no_leftovers, eventually, fixture_path,
+    free_port, get, wait_with_deadline,
 };
 
 const WEB_AND_WORKER: &str =
@@ -570,4 +570,101 @@ fn processes_get_the_port_of_every_type_and_the_url() {
     );
     assert!(line.ends_with(&want), "{line}");
     app.running.stop();
+}
+
+/// A worker that says it is waiting until the file `go` exists in the app directory,
+/// then prints the numbers 1 to `lines` at once and exits: hlocal exits with it.
+fn burst_on_go(lines: usize) -> String {
+    format!("worker: while [ ! -e go ]; do echo waiting; sleep 0.1; done; seq 1 {lines}\n")
+}
+
+#[test]
+fn a_follower_gets_every_line_then_exit_and_ends_with_hlocal() {
+    let mut running = Hlocal::new()
+        .procfile(&burst_on_go(20_000))
+        .args(["start", "--no-timestamp"])
+        .spawn();
+    running.wait_for(r"worker\.1 +\| waiting$");
+    let mut follower = Command::new(BIN)
+        .args(["logs", "-f", "-n", "0", "--json", "-d"])
+        .arg(&running.dir)
+        .env_remove("HLOCAL_SOCKET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn logs -f");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (following, followed) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = following.send(());
+            lines.push(line);
+        }
+        lines
+    });
+    followed
+        .recv_timeout(LONG)
+        .expect("the follower gets lines");
+    std::fs::write(running.dir.join("go"), "").expect("go");
+    assert_eq!(running.wait_exit().code(), Some(0), "{}", running.output());
+    let status = wait_with_deadline(&mut follower, LONG).expect("logs -f ends with hlocal");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = follower.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+    let events: Vec<Value> = reader
+        .join()
+        .expect("reader")
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let numbers: Vec<&str> = events
+        .iter()
+        .filter(|event| event["event"] == "log" && event["line"] != "waiting")
+        .filter_map(|event| event["line"].as_str())
+        .collect();
+    let expected: Vec<String> = (1..=20_000).map(|n| n.to_string()).collect();
+    assert!(
+        numbers == expected,
+        "{} lines, not 1 to 20000 in order",
+        numbers.len()
+    );
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "exit", "{last}");
+    assert_eq!(last["code"], 0, "{last}");
+    assert_no_leftovers(&running.marker);
+}
+
+#[test]
+fn a_subscriber_that_never_reads_holds_the_exit_only_briefly() {
+    let mut running = Hlocal::new()
+        .procfile(&burst_on_go(20_000))
+        .args(["start", "--no-timestamp"])
+        .spawn();
+    running.wait_for(r"worker\.1 +\| waiting$");
+    let stuck = UnixStream::connect(socket_path(&running.dir)).expect("connect");
+    (&stuck)
+        .write_all(b"{\"v\":1,\"id\":1,\"cmd\":\"subscribe\"}\n")
+        .expect("subscribe");
+    let mut answer = String::new();
+    BufReader::new(&stuck)
+        .read_line(&mut answer)
+        .expect("the subscription's answer");
+    assert!(answer.contains(r#""subscribed":true"#), "{answer}");
+    // 20,000 events (about 2 MB) fill the socket's buffer: its thread blocks on it.
+    let go = std::time::Instant::now();
+    std::fs::write(running.dir.join("go"), "").expect("go");
+    assert_eq!(running.wait_exit().code(), Some(0), "{}", running.output());
+    let took = go.elapsed();
+    // 2 s for the subscriber, plus the burst and the shutdown on a busy machine.
+    assert!(
+        took < Duration::from_secs(10),
+        "hlocal took {took:?} to exit"
+    );
+    running.wait_for(r"worker\.1 +\| 20000$");
+    assert_no_leftovers(&running.marker);
+    drop(stuck);
 }

@@ -69,7 +69,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     .map_err(|e| Error::startup("cannot start the printer thread", e))?;
     let control = Control {
         listener: control_listener,
-        tap,
+        tap: tap.clone(),
     };
     let code = runtime.block_on(run(
         config,
@@ -84,6 +84,8 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     // Dropping the runtime drops every task, and with them the last log senders.
     runtime.shutdown_timeout(Duration::from_millis(200));
     printer.join();
+    // Subscribers (`hlocal logs -f`, editors) get what they still hold, `exit` last.
+    tap.finish();
     code
 }
 

@@ -281,21 +281,22 @@ async fn logs<W: AsyncWrite + Unpin>(
 }
 
 /// Writes `first`, then the subscription's records as they come, until either side
-/// ends it. It runs on a thread of its own at the lowest priority: when the CPU is
+/// ends it (hlocal ends every subscription when it exits, after the `exit` event). It runs on a thread of its own at the lowest priority: when the CPU is
 /// contended, the app's output to hlocal's stdout goes first, and the subscriber catches
 /// up afterwards (or is cut off once too far behind).
 fn feed(mut client: impl Write, mut events: Subscription, first: Vec<u8>) {
     sys::lower_thread_priority();
     let mut text = first;
-    loop {
-        if client.write_all(&text).is_err() {
-            return;
-        }
+    while client.write_all(&text).is_ok() {
         text.clear();
         if !events.next_blocking(&mut text) {
-            return;
+            break;
         }
     }
+    // The connection ends (EOF after the last line) before the subscription is dropped,
+    // which is what hlocal's exit waits for (`Tap::finish`).
+    drop(client);
+    drop(events);
 }
 
 /// Hands the connection to a subscriber thread of its own (see [`feed`]).

@@ -9,10 +9,16 @@
 //! it asked for: the printer only clones the record (output chunks are reference-counted)
 //! and never waits. A subscriber more than [`SUBSCRIBER_BACKLOG_BYTES`] behind is cut
 //! off, so no client can slow the printer or, through it, the apps, nor pile up memory.
+//!
+//! At hlocal's exit, [`Tap::finish`] ends every subscription once the printer has handed
+//! over its last record (`exit`), and waits a bounded time for the subscribers to write
+//! what they still hold: each subscription counts itself live until it is dropped, which
+//! its thread does after its last write.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -27,6 +33,9 @@ pub const RING_LINES: usize = 1000;
 pub const RING_BYTES: usize = 1 << 20;
 /// Bytes of output a subscriber may fall behind by before it is cut off.
 pub const SUBSCRIBER_BACKLOG_BYTES: usize = 16 << 20;
+/// At exit, how long subscribers may take, all together, to write what they still hold:
+/// one that does not read must not keep hlocal alive.
+pub const SUBSCRIBERS_AT_EXIT: Duration = Duration::from_secs(2);
 
 /// Which records a subscription or a replay wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +66,53 @@ impl Filter {
 #[derive(Debug, Clone)]
 pub struct Tap {
     shared: Arc<Mutex<Shared>>,
+    live: Arc<Live>,
     width: usize,
+}
+
+/// How many subscriptions exist, so the exit can wait for the last one to be dropped.
+#[derive(Debug, Default)]
+struct Live {
+    count: Mutex<usize>,
+    dropped: Condvar,
+}
+
+impl Live {
+    fn count(&self) -> MutexGuard<'_, usize> {
+        // The count is a single integer: a panic elsewhere cannot leave it half-changed.
+        self.count.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn enter(self: &Arc<Live>) -> LiveGuard {
+        *self.count() += 1;
+        LiveGuard(Arc::clone(self))
+    }
+
+    /// Returns once no subscription is left, or at `deadline`.
+    fn wait_none(&self, deadline: Instant) {
+        let mut count = self.count();
+        while *count > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            count = self
+                .dropped
+                .wait_timeout(count, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// A subscription's place in [`Live`]'s count, given back when it is dropped.
+#[derive(Debug)]
+struct LiveGuard(Arc<Live>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        *self.0.count() -= 1;
+        self.0.dropped.notify_all();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +154,7 @@ pub struct Subscription {
     rx: mpsc::UnboundedReceiver<Vec<(Timestamp, Record)>>,
     backlog: Arc<AtomicUsize>,
     formatter: Formatter,
+    _live: LiveGuard,
 }
 
 impl Subscription {
@@ -140,6 +196,7 @@ impl Tap {
     pub fn new(width: usize) -> Tap {
         Tap {
             shared: Arc::default(),
+            live: Arc::default(),
             width,
         }
     }
@@ -182,26 +239,50 @@ impl Tap {
             .flat_map(|(_, ring)| ring.last_lines(lines))
             .collect();
         picked.sort_by_key(|(at, _)| *at);
-        let follower = shared.subscribe(filter.clone(), style, self.width, follow);
-        (picked, follower)
+        let follower = shared.subscribe(filter.clone(), follow);
+        (picked, self.subscription(follower, style))
     }
 
     /// Everything printed from now on that `filter` selects, formatted in `style`.
     pub fn subscribe(&self, filter: Filter, style: &OutputStyle) -> Subscription {
-        self.lock().subscribe(filter, style, self.width, true)
+        let feed = self.lock().subscribe(filter, true);
+        self.subscription(feed, style)
+    }
+
+    fn subscription(&self, feed: Feed, style: &OutputStyle) -> Subscription {
+        Subscription {
+            rx: feed.rx,
+            backlog: feed.backlog,
+            formatter: Formatter::new(style.clone(), self.width, TimeZone::system()),
+            _live: self.live.enter(),
+        }
+    }
+
+    /// At hlocal's exit, once the printer has handed over its last record: ends every
+    /// subscription (each still gets what was published to it, then its end) and waits
+    /// at most [`SUBSCRIBERS_AT_EXIT`] for every subscription to be dropped.
+    pub fn finish(&self) {
+        let deadline = Instant::now() + SUBSCRIBERS_AT_EXIT;
+        {
+            let mut shared = self.lock();
+            shared.flush();
+            // Dropping the senders ends the subscriptions after what they were sent.
+            shared.subscribers.clear();
+        }
+        self.live.wait_none(deadline)
     }
 }
 
+/// A subscription's channel end and its backlog count, before its formatter is added.
+struct Feed {
+    rx: mpsc::UnboundedReceiver<Vec<(Timestamp, Record)>>,
+    backlog: Arc<AtomicUsize>,
+}
+
 impl Shared {
-    /// A subscription formatting in `style`; fed from now on only if `follow` (a plain
-    /// `hlocal logs` only formats the kept lines with it, and gets nothing more).
-    fn subscribe(
-        &mut self,
-        filter: Filter,
-        style: &OutputStyle,
-        width: usize,
-        follow: bool,
-    ) -> Subscription {
+    /// A subscription's feed, fed from now on only if `follow` (a plain `hlocal logs`
+    /// only formats the kept lines with its subscription, and gets nothing more).
+    fn subscribe(&mut self, filter: Filter, follow: bool) -> Feed {
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
         if follow {
@@ -212,11 +293,7 @@ impl Shared {
                 pending: Vec::new(),
             });
         }
-        Subscription {
-            rx,
-            backlog,
-            formatter: Formatter::new(style.clone(), width, TimeZone::system()),
-        }
+        Feed { rx, backlog }
     }
 
     /// Hands `record` to every subscriber that wants it; drops those that are gone or
@@ -451,6 +528,38 @@ mod tests {
         let mut text = Vec::new();
         assert!(subscription.next(&mut text).await);
         assert_eq!(String::from_utf8(text).expect("utf-8"), "web.1  | after\n");
+    }
+
+    #[test]
+    fn finishing_waits_for_each_subscriber_to_take_what_it_was_sent() {
+        let tap = Tap::new(6);
+        let mut subscription = tap.subscribe(Filter::default(), &plain());
+        // Not flushed yet: `finish` sends what the printer's last batch left pending.
+        tap.observe(output("web.1", "last\n"), at(1));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let received = Arc::clone(&received);
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                while subscription.next_blocking(&mut text) {}
+                *received.lock().expect("unpoisoned") = text;
+            })
+        };
+        tap.finish();
+        let text = received.lock().expect("unpoisoned").clone();
+        assert_eq!(String::from_utf8(text).expect("utf-8"), "web.1  | last\n");
+        reader.join().expect("reader");
+    }
+
+    #[test]
+    fn finishing_gives_up_on_a_subscriber_after_its_bound() {
+        let tap = Tap::new(6);
+        let _never_read = tap.subscribe(Filter::default(), &plain());
+        let started = Instant::now();
+        tap.finish();
+        let waited = started.elapsed();
+        assert!(waited >= SUBSCRIBERS_AT_EXIT, "{waited:?}");
+        assert!(waited < SUBSCRIBERS_AT_EXIT * 3, "{waited:?}");
     }
 
     #[tokio::test]
