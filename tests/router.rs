@@ -184,6 +184,23 @@ fn the_router_log_is_a_json_event_with_json() {
     app.running.stop();
 }
 
+#[test]
+fn the_router_json_event_carries_the_client_texts_unescaped() {
+    let app = server_app("web: python3 server.py\n", &["--json"]);
+    app.running.wait_for(r#""event":"ready""#);
+    let mut stream = send_raw(
+        app.port,
+        "GET /a\"b HTTP/1.1\r\nHost: my host\r\nConnection: close\r\n\r\n",
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let line = app.running.wait_for(r#""event":"router""#);
+    let v = json(line.as_bytes());
+    assert_eq!(v["path"], "/a\"b", "{line}");
+    assert_eq!(v["host"], "my host", "{line}");
+    app.running.stop();
+}
+
 fn assert_error(app: &App, path: &str, code: &str, desc: &str) {
     let response = get(app.port, path).expect("get");
     assert_eq!(response.status, 503, "{}", response.text());

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::options::LogFormat;
 
 use super::lines::{clean_line, needs_cleaning, split_lines, split_long};
+use super::router_log::push_escaped;
 use super::{
     Level, Marker, Record, RouterLog, RouterValue, Source, SourceKind, StateChange, Stream,
 };
@@ -406,6 +407,14 @@ pub(crate) fn router_text(log: &RouterLog) -> String {
     String::from_utf8_lossy(&text).into_owned()
 }
 
+/// The router's JSON event for `log` (with an empty `ts`), as `--json` prints it.
+#[cfg(test)]
+pub(crate) fn router_json(log: &RouterLog) -> String {
+    let mut json = Vec::with_capacity(256);
+    json_router(&mut json, "", log);
+    String::from_utf8_lossy(&json).into_owned()
+}
+
 fn push_router_fields(log: &RouterLog, out: &mut Vec<u8>) {
     let mut digits = itoa::Buffer::new();
     for (i, (key, value)) in log.fields().enumerate() {
@@ -419,6 +428,11 @@ fn push_router_fields(log: &RouterLog, out: &mut Vec<u8>) {
             RouterValue::Quoted(q) => {
                 out.push(b'"');
                 out.extend_from_slice(q.as_bytes());
+                out.push(b'"');
+            }
+            RouterValue::Escaped(e) => {
+                out.push(b'"');
+                push_escaped(out, e);
                 out.push(b'"');
             }
             RouterValue::Millis(ms) => {
@@ -576,7 +590,8 @@ fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
     out.push(b'\n');
 }
 
-/// `{"ts":…,"event":"router","at":"info",…}` with the router line's fields in order.
+/// `{"at":"info",…,"event":"router",…}` with the router line's fields as keys (sorted, as
+/// serde_json's map keeps them) and their real texts as values, JSON-escaped.
 fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
     let mut object = serde_json::Map::new();
     object.insert("v".into(), JSON_VERSION.into());
@@ -584,7 +599,9 @@ fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
     object.insert("event".into(), "router".into());
     for (key, value) in log.fields() {
         let value = match value {
-            RouterValue::Word(s) | RouterValue::Quoted(s) => serde_json::Value::from(s),
+            RouterValue::Word(s) | RouterValue::Quoted(s) | RouterValue::Escaped(s) => {
+                serde_json::Value::from(s)
+            }
             RouterValue::Millis(n) | RouterValue::Number(n) => serde_json::Value::from(n),
             RouterValue::Empty => serde_json::Value::Null,
         };
@@ -853,6 +870,52 @@ mod tests {
             got.trim(),
             r#"{"at":"info","connect":0,"dyno":null,"event":"router","path":"/","status":200,"ts":"2026-11-22T14:03:07.123456+00:00","v":1}"#
         );
+    }
+
+    /// A client's texts: a quote, a backslash, a control character, spaces, non-ASCII.
+    fn client_router_log() -> Record {
+        let mut log = RouterLog::default();
+        log.push("path", RouterValue::Quoted("/a\"b\\c"));
+        log.push("host", RouterValue::Word("evil at=error é"));
+        log.push("fwd", RouterValue::Quoted("1.2.3.4\u{1}"));
+        Record::Router(vec![log])
+    }
+
+    #[test]
+    fn router_text_formats_escape_client_texts() {
+        let fields = r#"path="/a\"b\\c" host="evil at=error é" fwd="1.2.3.4\x01""#;
+        let plain = render(
+            style(LogFormat::Plain, false, false),
+            6,
+            &client_router_log(),
+        );
+        assert_eq!(plain, format!("router | {fields}\n"));
+        let heroku = render(
+            style(LogFormat::Heroku, false, true),
+            6,
+            &client_router_log(),
+        );
+        assert_eq!(
+            heroku,
+            format!("2026-11-22T14:03:07.123456+00:00 heroku[router]: {fields}\n")
+        );
+    }
+
+    #[test]
+    fn router_json_event_carries_the_real_texts() {
+        let got = render(
+            style(LogFormat::Plain, true, false),
+            6,
+            &client_router_log(),
+        );
+        assert_eq!(
+            got.trim(),
+            r#"{"event":"router","fwd":"1.2.3.4\u0001","host":"evil at=error é","path":"/a\"b\\c","ts":"2026-11-22T14:03:07.123456+00:00","v":1}"#
+        );
+        let event: serde_json::Value = serde_json::from_str(&got).expect("one JSON object");
+        assert_eq!(event["path"], "/a\"b\\c");
+        assert_eq!(event["host"], "evil at=error é");
+        assert_eq!(event["fwd"], "1.2.3.4\u{1}");
     }
 
     fn markers() -> [Record; 3] {

@@ -4,21 +4,26 @@
 //! The router makes one per request, so the texts of all fields share one buffer: a line
 //! costs two allocations (and the printer two frees) whatever its number of fields.
 //!
-//! Texts are escaped as they are stored, because several come from the client (`host`,
-//! `path`, `fwd`): `"` and `\` get a backslash, control characters become `\xNN`, and a
-//! word that holds a space, a quote, a backslash or a control character is quoted. So
-//! `Host: evil at=error code=H99` prints `host="evil at=error code=H99"`, never a second
-//! `code=` field, in every format (JSON carries the same escaped text).
+//! Texts are stored as they are (JSON carries the real text) but sorted as they are
+//! stored, because several come from the client (`host`, `path`, `fwd`): one scan says
+//! whether a text must be quoted and whether it holds a `"`, `\` or control character,
+//! which the text formats escape when they print it. So `Host: evil at=error code=H99`
+//! prints `host="evil at=error code=H99"`, never a second `code=` field, and the common
+//! plain text is printed as stored with no second scan.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
-/// One field's value as the printer sees it.
+/// One field's value as the printer sees it; texts are the real ones, unescaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouterValue<'a> {
     /// Printed bare: `at=info`, `method=GET`, `dyno=web.1`.
     Word(&'a str),
     /// Printed in double quotes: `path="/"`, `desc="App crashed"`.
     Quoted(&'a str),
+    /// Printed in double quotes with `"` and `\` backslashed and control characters as
+    /// `\xNN`: a text holding such a byte. Pushed, it is the same as `Quoted` (the log
+    /// finds out itself which texts need it).
+    Escaped(&'a str),
     /// Printed as `3ms`; a number of milliseconds in JSON.
     Millis(u64),
     /// Printed bare; a number in JSON (`status`, `bytes`).
@@ -32,6 +37,7 @@ pub enum RouterValue<'a> {
 enum Stored {
     Word(usize, usize),
     Quoted(usize, usize),
+    Escaped(usize, usize),
     Millis(u64),
     Number(u64),
     Empty,
@@ -55,21 +61,8 @@ impl RouterLog {
     /// Appends a field.
     pub fn push(&mut self, key: &'static str, value: RouterValue<'_>) {
         let stored = match value {
-            RouterValue::Word(s) => match special(s) {
-                // Nothing to quote means nothing to escape.
-                0 => {
-                    let (start, end) = self.store_verbatim(s);
-                    Stored::Word(start, end)
-                }
-                found => {
-                    let (start, end) = self.store(s, found);
-                    Stored::Quoted(start, end)
-                }
-            },
-            RouterValue::Quoted(s) => {
-                let (start, end) = self.store(s, special(s));
-                Stored::Quoted(start, end)
-            }
+            RouterValue::Word(s) => self.store_text(s, Stored::Word),
+            RouterValue::Quoted(s) | RouterValue::Escaped(s) => self.store_text(s, Stored::Quoted),
             RouterValue::Millis(n) => Stored::Millis(n),
             RouterValue::Number(n) => Stored::Number(n),
             RouterValue::Empty => Stored::Empty,
@@ -77,21 +70,20 @@ impl RouterLog {
         self.fields.push((key, stored));
     }
 
-    /// Appends `s`, escaped if `found` (its [`special`] bytes) says it must be; the
-    /// common text, with nothing to escape, is copied at once.
-    fn store(&mut self, s: &str, found: u8) -> (usize, usize) {
-        if found & ESCAPE == 0 {
-            return self.store_verbatim(s);
-        }
-        let start = self.text.len();
-        push_escaped(&mut self.text, s);
-        (start, self.text.len())
-    }
-
-    fn store_verbatim(&mut self, s: &str) -> (usize, usize) {
+    /// Stores `s` as is, as `plain` if its bytes allow it: quoted if any byte would split
+    /// a bare word, escaped if any would end the quotes or the line.
+    fn store_text(&mut self, s: &str, plain: fn(usize, usize) -> Stored) -> Stored {
+        let found = special(s);
         let start = self.text.len();
         self.text.push_str(s);
-        (start, self.text.len())
+        let end = self.text.len();
+        if found & ESCAPE != 0 {
+            Stored::Escaped(start, end)
+        } else if found & QUOTE != 0 {
+            Stored::Quoted(start, end)
+        } else {
+            plain(start, end)
+        }
     }
 
     /// The fields in order.
@@ -106,6 +98,7 @@ impl RouterLog {
         match stored {
             Stored::Word(start, end) => RouterValue::Word(text(start, end)),
             Stored::Quoted(start, end) => RouterValue::Quoted(text(start, end)),
+            Stored::Escaped(start, end) => RouterValue::Escaped(text(start, end)),
             Stored::Millis(n) => RouterValue::Millis(n),
             Stored::Number(n) => RouterValue::Number(n),
             Stored::Empty => RouterValue::Empty,
@@ -140,16 +133,18 @@ fn special(s: &str) -> u8 {
     s.bytes().fold(0, |found, b| found | CLASS[usize::from(b)])
 }
 
-fn push_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_ascii_control() => {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
+/// `s` as the text formats print it inside quotes: `"` and `\` backslashed, control
+/// characters as `\xNN`, so a reader gets the text back as one field on one line. Bytes
+/// suffice: every byte of a multi-byte character is above ASCII, copied as it is.
+pub(super) fn push_escaped(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b if b.is_ascii_control() => {
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "\\x{b:02x}");
             }
-            c => out.push(c),
+            b => out.push(b),
         }
     }
 }
@@ -180,19 +175,31 @@ mod tests {
     }
 
     #[test]
-    fn client_text_cannot_add_fields() {
+    fn client_text_is_kept_as_sent_and_marked_for_quotes_or_escapes() {
         let mut log = RouterLog::with_capacity(3, 64);
         log.push("host", RouterValue::Word("evil at=error code=H99"));
         log.push("fwd", RouterValue::Quoted("1.2.3.4\" status=200"));
         log.push("path", RouterValue::Quoted("/a\\b\tc"));
+        log.push("request_id", RouterValue::Word("é\u{1}"));
         let fields: Vec<_> = log.fields().collect();
         assert_eq!(
             fields,
             [
                 ("host", RouterValue::Quoted("evil at=error code=H99")),
-                ("fwd", RouterValue::Quoted("1.2.3.4\\\" status=200")),
-                ("path", RouterValue::Quoted("/a\\\\b\\x09c")),
+                ("fwd", RouterValue::Escaped("1.2.3.4\" status=200")),
+                ("path", RouterValue::Escaped("/a\\b\tc")),
+                ("request_id", RouterValue::Escaped("é\u{1}")),
             ]
+        );
+    }
+
+    #[test]
+    fn escapes_are_backslashes_and_hex() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, "a\"b\\c\u{1}\u{7f}é\n");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            r#"a\"b\\c\x01\x7fé\x0a"#
         );
     }
 
@@ -208,13 +215,14 @@ mod tests {
 }
 
 /// Property tests (the repo's fuzzing): whatever a client sends as `host`, `path` or `fwd`,
-/// the printed line reads back as the same keys with the same values.
+/// the printed line reads back as the same keys with the same values, and the JSON event
+/// as the same texts.
 #[cfg(test)]
 mod props {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::output::format::router_text;
+    use crate::output::format::{router_json, router_text};
 
     /// A logfmt reader as a log drain would use: `key=word` or `key="escaped text"`.
     fn read_line(line: &str) -> Vec<(String, String)> {
@@ -257,6 +265,19 @@ mod props {
         panic!("unterminated quote in {text:?}")
     }
 
+    /// A line as the router makes it, with the client's texts.
+    fn client_log(path: &str, host: &str, fwd: &str, status: u64) -> RouterLog {
+        let mut log = RouterLog::default();
+        log.push("at", RouterValue::Word("info"));
+        log.push("method", RouterValue::Word("GET"));
+        log.push("path", RouterValue::Quoted(path));
+        log.push("host", RouterValue::Word(host));
+        log.push("fwd", RouterValue::Quoted(fwd));
+        log.push("dyno", RouterValue::Empty);
+        log.push("status", RouterValue::Number(status));
+        log
+    }
+
     proptest! {
         #[test]
         fn client_values_read_back_as_the_same_fields(
@@ -265,14 +286,7 @@ mod props {
             fwd in any::<String>(),
             status in any::<u64>(),
         ) {
-            let mut log = RouterLog::default();
-            log.push("at", RouterValue::Word("info"));
-            log.push("method", RouterValue::Word("GET"));
-            log.push("path", RouterValue::Quoted(&path));
-            log.push("host", RouterValue::Word(&host));
-            log.push("fwd", RouterValue::Quoted(&fwd));
-            log.push("dyno", RouterValue::Empty);
-            log.push("status", RouterValue::Number(status));
+            let log = client_log(&path, &host, &fwd, status);
             let status = status.to_string();
             let expected = [
                 ("at", "info"),
@@ -289,6 +303,19 @@ mod props {
             let expected: Vec<(String, String)> =
                 expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             prop_assert_eq!(read, expected);
+        }
+
+        #[test]
+        fn client_values_read_back_from_the_json_event(
+            host in any::<String>(),
+            path in any::<String>(),
+            fwd in any::<String>(),
+        ) {
+            let json = router_json(&client_log(&path, &host, &fwd, 200));
+            let event: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+            prop_assert_eq!(&event["path"], path.as_str());
+            prop_assert_eq!(&event["host"], host.as_str());
+            prop_assert_eq!(&event["fwd"], fwd.as_str());
         }
     }
 }

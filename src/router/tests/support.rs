@@ -165,7 +165,9 @@ impl Log {
 
     pub(super) fn word(&self, key: &str) -> String {
         match self.get(key) {
-            Some(RouterValue::Word(s) | RouterValue::Quoted(s)) => s.to_owned(),
+            Some(RouterValue::Word(s) | RouterValue::Quoted(s) | RouterValue::Escaped(s)) => {
+                s.to_owned()
+            }
             Some(RouterValue::Number(n) | RouterValue::Millis(n)) => n.to_string(),
             Some(RouterValue::Empty) => String::new(),
             None => panic!("no {key}= in {}", self.text()),
