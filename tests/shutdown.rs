@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::harness::{Hlocal, LAYOUT, Running, assert_no_leftovers, free_port};
+use crate::harness::{Hlocal, LAYOUT, Running, assert_no_leftovers, free_port, leftovers};
 
 /// A web that binds, a worker, a process that forks a grandchild.
 fn busy_app(extra: &[&str]) -> Running {
@@ -163,6 +163,25 @@ fn the_exit_is_reported_once_the_whole_group_is_gone() {
     let exited = at(r"worker\.1: Process exited with status 143$").expect("exit line");
     assert!(handled < exited, "{}", app.output());
     assert_no_leftovers(&app.marker);
+}
+
+#[test]
+fn once_hlocal_has_exited_nothing_of_it_is_left_not_even_its_watchdog() {
+    // The watchdog's last sweep takes a few ms: a race, so looked at ten times.
+    for _ in 0..10 {
+        let mut app = busy_app(&[]);
+        wait_ready(&app);
+        app.signal(Signal::SIGTERM);
+        // Looked at the moment hlocal's exit is seen (a blocking wait, no polling delay).
+        let exited = app.child.wait().expect("wait");
+        let left = leftovers(&app.marker);
+        assert!(
+            left.is_empty(),
+            "still running after hlocal exited: {left:?}"
+        );
+        assert_eq!(exited.code(), Some(0), "{}", app.output());
+        app.wait_exit();
+    }
 }
 
 #[test]

@@ -45,6 +45,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     let session = session_token();
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::startup("cannot start the watchdog process", e))?;
+    let watchdog = Arc::new(watchdog);
     sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -77,7 +78,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         control,
         log,
         closed_rx,
-        Arc::new(watchdog),
+        Arc::clone(&watchdog),
         watching,
         &session,
     ));
@@ -86,6 +87,10 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     printer.join();
     // Subscribers (`hlocal logs -f`, editors) get what they still hold, `exit` last.
     tap.finish();
+    // Everything is stopped: the watchdog's sweep finds nothing and it exits at once.
+    // Waited for, so that nothing of hlocal's outlives it (the bound only matters if
+    // something of the session had escaped: the watchdog then stops it first).
+    watchdog.finish(WATCHDOG_GRACE + Duration::from_secs(1));
     code
 }
 

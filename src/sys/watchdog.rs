@@ -19,6 +19,10 @@
 //! (a fork copies only the calling thread, so it had to come before any other existed)
 //! and no `unsafe` around it.
 //!
+//! At a controlled exit hlocal closes the pipe itself and waits for the watchdog's last
+//! sweep to end ([`Watchdog::finish`]), so that when hlocal has exited its watchdog has
+//! too: nothing of hlocal's is left for a script that checks right after it.
+//!
 //! hlocal also keeps its own list of the groups (each group's leader is a run's `sh`,
 //! hlocal's direct child that tokio waits for), so that every *other* child of hlocal —
 //! an orphan inherited as subreaper, on Linux — can be stopped and reaped without taking
@@ -28,9 +32,9 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufRead, PipeWriter, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal as NixSignal};
 
@@ -42,10 +46,15 @@ pub const WATCHDOG_COMMAND: &str = "__watchdog";
 
 #[derive(Debug)]
 pub struct Watchdog {
-    pipe: PipeWriter,
+    /// `None` once [`Watchdog::finish`] closed it.
+    pipe: Mutex<Option<PipeWriter>>,
+    child: Mutex<Child>,
     pid: u32,
     groups: Mutex<HashSet<u32>>,
 }
+
+/// How often [`Watchdog::finish`] looks whether the watchdog has exited.
+const FINISH_POLL: Duration = Duration::from_millis(2);
 
 impl Watchdog {
     /// Starts the watchdog. `session` is the `HLOCAL_SESSION` token of hlocal's
@@ -62,10 +71,22 @@ impl Watchdog {
             .process_group(0)
             .spawn()?;
         Ok(Watchdog {
-            pipe: write_end,
+            pipe: Mutex::new(Some(write_end)),
             pid: child.id(),
+            child: Mutex::new(child),
             groups: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// hlocal's controlled exit: closes the pipe (the watchdog sweeps for anything left
+    /// and exits) and waits up to `bound` for it to end. Blocking.
+    pub fn finish(&self, bound: Duration) {
+        lock(&self.pipe).take();
+        let deadline = Instant::now() + bound;
+        let mut child = lock(&self.child);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(FINISH_POLL);
+        }
     }
 
     /// Spawns a process group with `spawn` (which returns the child and its pid, the
@@ -104,17 +125,23 @@ impl Watchdog {
         groups.iter().copied().chain([self.pid]).collect()
     }
 
-    /// A panic while the list was held cannot leave it half-changed (one insert or
-    /// remove), so a poisoned lock is still good.
     fn lock_groups(&self) -> MutexGuard<'_, HashSet<u32>> {
-        self.groups.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.groups)
     }
 
-    /// Writes under PIPE_BUF bytes are atomic, so callers on several threads never
-    /// interleave. A failed write means the watchdog is gone; nothing else can be done.
+    /// One write, under PIPE_BUF bytes, per report. A failed write means the watchdog is
+    /// gone; nothing else can be done. After `finish`, nothing is sent.
     fn tell(&self, message: &str) {
-        let _ = (&self.pipe).write_all(message.as_bytes());
+        if let Some(pipe) = lock(&self.pipe).as_mut() {
+            let _ = pipe.write_all(message.as_bytes());
+        }
     }
+}
+
+/// A panic while one of these locks was held cannot leave its value half-changed (one
+/// insert or remove, one write), so a poisoned lock is still good.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The watchdog process itself (`hlocal __watchdog`): follows the reports on stdin until
