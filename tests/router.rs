@@ -648,7 +648,18 @@ fn a_web_process_listening_elsewhere_is_kept_and_the_router_says_where() {
     let own = crate::harness::free_port(&[0]);
     let app = server_app(
         &format!("web: env PORT={own} python3 server.py\n"),
-        &["--boot-timeout", "2"],
+        &["--boot-timeout", "4"],
+    );
+    // From halfway to the boot timeout: a warning, the instance still starting.
+    let early = format!(
+        r"web\.1: listening on {own} but not yet on PORT=\d+: unless it binds PORT, the router cannot reach it; pass \$PORT to the server$"
+    );
+    app.running.wait_for(&early);
+    assert_eq!(
+        app.running.count("State changed from starting to up"),
+        0,
+        "{}",
+        app.running.output()
     );
     let note = format!(
         r"web\.1: listening on {own}, not on PORT=\d+: the router cannot reach it; pass \$PORT to the server$"
@@ -668,6 +679,7 @@ fn a_web_process_listening_elsewhere_is_kept_and_the_router_says_where() {
     app.running.wait_for(r"^router +\| at=error code=H21 ");
     assert_eq!(get(own, "/health").expect("its own port").status, 200);
     assert_eq!(app.running.count(&note), 1, "{}", app.running.output());
+    assert_eq!(app.running.count(&early), 1, "{}", app.running.output());
     assert_eq!(
         app.running.count("R10|SIGKILL"),
         0,

@@ -65,6 +65,9 @@ pub enum RunEvent {
     Ready { addr: Option<SocketAddr> },
     /// The readiness check did not pass within the boot timeout (R10).
     BootTimeout,
+    /// Halfway to the boot timeout (10 s at most), a `web` process listens on `port` but
+    /// not yet on its `PORT`: said early, so the user need not wait for the timeout.
+    NotYetOnPort { port: u16 },
     /// At the boot timeout, a `web` process listens, but on `port` rather than its
     /// `PORT`: it is not killed for it. `Ready` follows if it binds `PORT` later.
     ListeningElsewhere { port: u16 },
@@ -455,12 +458,23 @@ impl RunTask {
     }
 }
 
-/// A `web` process is up once its group listens on `PORT`. At the boot timeout, one
-/// that listens on another port (a dev server with its own, `-p 3000`) is reported so and
-/// kept, and watched (slowly) for a late bind on `PORT`; one that listens nowhere is R10.
+/// A `web` process is up once its group listens on `PORT`. One that listens on another
+/// port (a dev server with its own, `-p 3000`) is pointed out from halfway to the boot
+/// timeout on (at most [`ready::HINT_AFTER`] in); at the timeout it is reported so and kept, and
+/// watched (slowly) for a late bind on `PORT`; one that listens nowhere is R10.
 async fn port_readiness(port: u16, pgid: u32, timeout: Duration, report: impl Fn(RunEvent)) {
-    let bound = ready::port_bound(port, pgid, ready::PORT_POLL);
-    if let Ok(addr) = tokio::time::timeout(timeout, bound).await {
+    let mut bound = std::pin::pin!(ready::port_bound(port, pgid, ready::PORT_POLL));
+    let hint = (timeout / 2).min(ready::HINT_AFTER);
+    if let Ok(addr) = tokio::time::timeout(hint, &mut bound).await {
+        return report(RunEvent::Ready { addr: Some(addr) });
+    }
+    let rest = async {
+        tokio::select! {
+            addr = &mut bound => addr,
+            never = point_out(pgid, &report) => match never {},
+        }
+    };
+    if let Ok(addr) = tokio::time::timeout(timeout.saturating_sub(hint), rest).await {
         return report(RunEvent::Ready { addr: Some(addr) });
     }
     let Some(elsewhere) = ready::listening_elsewhere(pgid).await else {
@@ -469,6 +483,18 @@ async fn port_readiness(port: u16, pgid: u32, timeout: Duration, report: impl Fn
     report(RunEvent::ListeningElsewhere { port: elsewhere });
     let addr = ready::port_bound(port, pgid, ready::LATE_BIND_POLL).await;
     report(RunEvent::Ready { addr: Some(addr) });
+}
+
+/// Reports, once, the port a booting web process listens on instead of its `PORT` as
+/// soon as one shows; never ends (the caller's timeout or `PORT` does).
+async fn point_out(pgid: u32, report: &impl Fn(RunEvent)) -> std::convert::Infallible {
+    loop {
+        if let Some(port) = ready::listening_elsewhere(pgid).await {
+            report(RunEvent::NotYetOnPort { port });
+            return std::future::pending().await;
+        }
+        tokio::time::sleep(ready::HINT_POLL).await;
+    }
 }
 
 /// A stop in progress: when to escalate to SIGKILL, and what to say then.

@@ -321,6 +321,7 @@ impl Supervisor {
                 self.on_ready(idx, addr).await;
             }
             RunEvent::BootTimeout => self.on_boot_timeout(idx).await,
+            RunEvent::NotYetOnPort { port } => self.on_not_yet_on_port(idx, port).await,
             RunEvent::ListeningElsewhere { port } => self.on_listening_elsewhere(idx, port).await,
             RunEvent::Exited { code } => self.on_exited(idx, code).await,
             RunEvent::Finished => {
@@ -345,6 +346,7 @@ impl Supervisor {
                 .retain(|r| r.run.id.generation != generation),
             RunEvent::Ready { .. }
             | RunEvent::BootTimeout
+            | RunEvent::NotYetOnPort { .. }
             | RunEvent::ListeningElsewhere { .. } => {}
         }
     }
@@ -402,6 +404,17 @@ impl Supervisor {
         self.log
             .message(Some(&name), "Stopping process with SIGKILL")
             .await;
+    }
+
+    /// A booting web process listens, but not yet on its `PORT`: a warning now rather than
+    /// a surprise at the boot timeout.
+    async fn on_not_yet_on_port(&mut self, idx: usize, port: u16) {
+        let s = &self.slots[idx];
+        if s.state() != Some(State::Starting) {
+            return;
+        }
+        let (name, text) = (Arc::clone(&s.name), slot::not_yet_text(port, s.port));
+        self.log.message_at(Level::Warning, Some(&name), text).await;
     }
 
     /// A web process that listens, but not on its `PORT`, is kept and counted up: it

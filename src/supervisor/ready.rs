@@ -31,6 +31,11 @@ pub enum Readiness {
 
 /// How often a booting `web` instance's port is checked.
 pub const PORT_POLL: Duration = Duration::from_millis(20);
+/// When a booting web instance that listens elsewhere is pointed out, at the latest (half
+/// its boot timeout if that is sooner).
+pub const HINT_AFTER: Duration = Duration::from_secs(10);
+/// How often, from then on, it is looked for until it shows or the boot timeout comes.
+pub const HINT_POLL: Duration = Duration::from_millis(500);
 /// How often a web instance that listens elsewhere is checked for a late bind on `PORT`.
 pub const LATE_BIND_POLL: Duration = Duration::from_secs(1);
 const HTTP_POLL: Duration = Duration::from_millis(100);

@@ -88,6 +88,7 @@ impl Supervisor {
             RunEvent::Finished => {}
             RunEvent::Ready { .. }
             | RunEvent::BootTimeout
+            | RunEvent::NotYetOnPort { .. }
             | RunEvent::ListeningElsewhere { .. } => {
                 return;
             }

@@ -499,6 +499,13 @@ pub(super) fn instance_env(name: &str, port: Option<u16>, dyno: bool) -> Vec<(St
     env
 }
 
+/// What hlocal says halfway to the boot timeout of a web process that listens elsewhere.
+pub(super) fn not_yet_text(listening: u16, port: u16) -> String {
+    format!(
+        "listening on {listening} but not yet on PORT={port}: unless it binds PORT, the router cannot reach it; pass $PORT to the server"
+    )
+}
+
 /// What hlocal says, once, of a web process that listens elsewhere (and the router's
 /// error page too).
 pub(super) fn elsewhere_text(listening: u16, port: u16) -> String {
