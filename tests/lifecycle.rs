@@ -9,13 +9,7 @@ fn start_with_settings(procfile: &str, settings: &str, args: &[&str]) -> Running
     Hlocal::new()
         .procfile(procfile)
         .file("hlocal.toml", settings)
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
+        .start_without_router(port)
         .args(args)
         .spawn()
 }
@@ -25,14 +19,7 @@ const SERVER: &str = "python3 server.py";
 /// Runs hlocal without the router on an app prepared by the caller.
 fn start_server(app: Hlocal) -> Running {
     let port = free_port(LAYOUT);
-    app.args([
-        "start",
-        "--no-timestamp",
-        "--no-router",
-        "-p",
-        &port.to_string(),
-    ])
-    .spawn()
+    app.start_without_router(port).spawn()
 }
 
 fn with_server(app: Hlocal) -> Hlocal {

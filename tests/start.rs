@@ -561,13 +561,7 @@ fn procfile_flag_makes_its_directory_the_app_root() {
 fn start_cmd_runs_a_web_process_without_a_procfile() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
+        .start_without_router(port)
         .args([
             "--start-cmd",
             "python3 -m http.server $PORT --bind 127.0.0.1",

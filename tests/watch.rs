@@ -133,13 +133,7 @@ fn watch_paths_limit_what_is_watched_and_per_type_true_works_without_w() {
         )
         .file("src/app.py", "1\n")
         .file("notes.txt", "1\n")
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
+        .start_without_router(port)
         .spawn();
     app.wait_for(r"hlocal +\| ready:");
     write(&app, "notes.txt", "2\n");
@@ -234,13 +228,7 @@ fn no_watch_undoes_watch_in_hlocal_toml() {
             "watch = true\nwatch_debounce = \"50ms\"\n[process.ticker]\nwatch = [\"*.py\"]\n",
         )
         .file("app.py", "print('v1')\n")
-        .args([
-            "start",
-            "--no-timestamp",
-            "--no-router",
-            "-p",
-            &port.to_string(),
-        ])
+        .start_without_router(port)
         .args(["--no-watch"])
         .spawn();
     app.wait_for(r"hlocal +\| ready:");

@@ -121,6 +121,17 @@ impl Hlocal {
         self
     }
 
+    /// `start --no-timestamp --no-router -p PORT`: foreman's own ports, lines without a time.
+    pub fn start_without_router(self, port: u16) -> Hlocal {
+        self.args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+    }
+
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Hlocal {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_string()));
