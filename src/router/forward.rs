@@ -100,7 +100,9 @@ pub(crate) async fn send(
         // H12 counts from the moment the request could be sent (Heroku § Timeouts).
         let connected = exchange.sendable_since();
         let deadline = connected + router.config.request_timeout;
-        let replay = replayable(&req);
+        // Only a reused connection's failure is replayed (`stale` below): a fresh one
+        // needs no copy.
+        let replay = conn.reused.then(|| replayable(&req)).flatten();
         req.body_mut().send_on(&conn.wire);
         let key = Key::of(&backend);
         match answer(router, key, conn.sender.try_send_request(req), deadline).await {
