@@ -598,15 +598,15 @@ fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
     out.extend_from_slice(b"{\"v\":");
     out.extend_from_slice(digits.format(JSON_VERSION).as_bytes());
     out.extend_from_slice(b",\"ts\":");
-    json_string(out, ts);
+    push_json_string(out, ts.as_bytes(), true);
     out.extend_from_slice(b",\"event\":\"router\"");
     for (key, value) in log.fields() {
         out.push(b',');
-        json_string(out, key);
+        push_json_string(out, key.as_bytes(), true);
         out.push(b':');
         match value {
             RouterValue::Word(s) | RouterValue::Quoted(s) | RouterValue::Escaped(s) => {
-                json_string(out, s);
+                push_json_string(out, s.as_bytes(), true);
             }
             RouterValue::Millis(n) | RouterValue::Number(n) => {
                 out.extend_from_slice(digits.format(n).as_bytes());
@@ -615,12 +615,6 @@ fn json_router(out: &mut Vec<u8>, ts: &str, log: &RouterLog) {
         }
     }
     out.extend_from_slice(b"}\n");
-}
-
-/// `text` as a JSON string, quotes included.
-fn json_string(out: &mut Vec<u8>, text: &str) {
-    // Serializing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 #[cfg(test)]
