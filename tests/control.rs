@@ -38,18 +38,23 @@ fn app(procfile: &str, args: &[&str]) -> App {
     App { running, port }
 }
 
-/// Runs `hlocal ARGS -d DIR` to completion.
-pub(crate) fn ctl(dir: &Path, args: &[&str]) -> Outcome {
-    let mut child = Command::new(BIN)
+/// `hlocal ARGS -d DIR`, its stdout and stderr piped.
+fn ctl_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .arg("-d")
         .arg(dir)
         .env_remove("HLOCAL_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hlocal");
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs `hlocal ARGS -d DIR` to completion.
+pub(crate) fn ctl(dir: &Path, args: &[&str]) -> Outcome {
+    let mut child = ctl_command(dir, args).spawn().expect("spawn hlocal");
     let status = wait_with_deadline(&mut child, LONG).unwrap_or_else(|| {
         let _ = child.kill();
         panic!("hlocal {args:?} did not finish within {LONG:?}");
@@ -540,10 +545,7 @@ fn bad_requests_get_answers_and_the_server_keeps_serving() {
 fn a_subscriber_that_never_reads_does_not_stall_the_app() {
     let app = app("web: python3 server.py\n", &[]);
     let dir = &app.running.dir;
-    let stuck = UnixStream::connect(socket_path(dir)).expect("connect");
-    (&stuck)
-        .write_all(b"{\"v\":1,\"id\":1,\"cmd\":\"subscribe\"}\n")
-        .expect("subscribe");
+    let stuck = subscriber_that_never_reads(dir);
     // Thousands of router and app lines flow to hlocal's stdout although the subscriber
     // reads nothing (its socket buffer fills after a few hundred).
     for n in 0..3000 {
@@ -572,55 +574,85 @@ fn processes_get_the_port_of_every_type_and_the_url() {
     app.running.stop();
 }
 
-/// A worker that says it is waiting until the file `go` exists in the app directory,
-/// then prints the numbers 1 to `lines` at once and exits: hlocal exits with it.
-fn burst_on_go(lines: usize) -> String {
-    format!("worker: while [ ! -e go ]; do echo waiting; sleep 0.1; done; seq 1 {lines}\n")
+/// `hlocal start ARGS` on a worker that says it is waiting until the file `go` exists in
+/// the app directory, then prints the numbers 1 to 20,000 at once and exits (hlocal exits
+/// with it); returned once the worker is waiting.
+fn burst_on_go(args: &[&str]) -> Running {
+    let running = Hlocal::new()
+        .procfile("worker: while [ ! -e go ]; do echo waiting; sleep 0.1; done; seq 1 20000\n")
+        .args(["start"])
+        .args(args)
+        .spawn();
+    running.wait_for("waiting");
+    running
+}
+
+/// `hlocal logs -f -n 0 ARGS -d DIR`, its output collected line by line.
+struct Follower {
+    child: std::process::Child,
+    /// A message per line received.
+    received: std::sync::mpsc::Receiver<()>,
+    lines: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Follower {
+    fn spawn(dir: &Path, args: &[&str]) -> Follower {
+        let mut child = ctl_command(dir, &[&["logs", "-f", "-n", "0"], args].concat())
+            .spawn()
+            .expect("spawn logs -f");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, received) = std::sync::mpsc::channel();
+        let lines = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(());
+                lines.push(line);
+            }
+            lines
+        });
+        Follower {
+            child,
+            received,
+            lines,
+        }
+    }
+
+    /// Returns once a line has arrived: the follower is subscribed.
+    fn wait_following(&self) {
+        self.received
+            .recv_timeout(LONG)
+            .expect("the follower gets lines");
+    }
+
+    /// Waits for `logs -f` to end (it must, with hlocal); its exit code, stderr and lines.
+    fn end(mut self) -> (Option<i32>, String, Vec<String>) {
+        let status = wait_with_deadline(&mut self.child, LONG).expect("logs -f ends with hlocal");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        (status.code(), stderr, self.lines.join().expect("reader"))
+    }
+}
+
+fn json_events(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
 }
 
 #[test]
 fn a_follower_gets_every_line_then_exit_and_ends_with_hlocal() {
-    let mut running = Hlocal::new()
-        .procfile(&burst_on_go(20_000))
-        .args(["start", "--no-timestamp"])
-        .spawn();
-    running.wait_for(r"worker\.1 +\| waiting$");
-    let mut follower = Command::new(BIN)
-        .args(["logs", "-f", "-n", "0", "--json", "-d"])
-        .arg(&running.dir)
-        .env_remove("HLOCAL_SOCKET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn logs -f");
-    let stdout = follower.stdout.take().expect("stdout");
-    let (following, followed) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = following.send(());
-            lines.push(line);
-        }
-        lines
-    });
-    followed
-        .recv_timeout(LONG)
-        .expect("the follower gets lines");
+    let mut running = burst_on_go(&["--no-timestamp"]);
+    let follower = Follower::spawn(&running.dir, &["--json"]);
+    follower.wait_following();
     std::fs::write(running.dir.join("go"), "").expect("go");
     assert_eq!(running.wait_exit().code(), Some(0), "{}", running.output());
-    let status = wait_with_deadline(&mut follower, LONG).expect("logs -f ends with hlocal");
-    let mut stderr = String::new();
-    if let Some(mut pipe) = follower.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-    }
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (code, stderr, lines) = follower.end();
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
-    let events: Vec<Value> = reader
-        .join()
-        .expect("reader")
-        .iter()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect();
+    let events = json_events(&lines);
     let numbers: Vec<&str> = events
         .iter()
         .filter(|event| event["event"] == "log" && event["line"] != "waiting")
@@ -639,13 +671,62 @@ fn a_follower_gets_every_line_then_exit_and_ends_with_hlocal() {
 }
 
 #[test]
-fn a_subscriber_that_never_reads_holds_the_exit_only_briefly() {
+fn a_follower_of_one_process_gets_exit_too() {
+    // web ends well, worker fails: hlocal's status is worker's, 3.
+    let procfile = "web: while [ ! -e go ]; do echo waiting; sleep 0.1; done; echo web done\n\
+                    worker: while [ ! -e go ]; do echo waiting; sleep 0.1; done; exit 3\n";
+    let port = free_port(LAYOUT);
     let mut running = Hlocal::new()
-        .procfile(&burst_on_go(20_000))
-        .args(["start", "--no-timestamp"])
+        .procfile(procfile)
+        .start_without_router(port)
+        .args(["--restart", "never"])
         .spawn();
-    running.wait_for(r"worker\.1 +\| waiting$");
-    let stuck = UnixStream::connect(socket_path(&running.dir)).expect("connect");
+    running.wait_for(r"web\.1 +\| waiting$");
+    let by_type = Follower::spawn(&running.dir, &["--json", "web"]);
+    let as_text = Follower::spawn(&running.dir, &["--no-timestamp", "web.1"]);
+    by_type.wait_following();
+    as_text.wait_following();
+    std::fs::write(running.dir.join("go"), "").expect("go");
+    assert_eq!(running.wait_exit().code(), Some(3), "{}", running.output());
+
+    let (code, stderr, lines) = by_type.end();
+    assert_eq!((code, stderr.as_str()), (Some(0), ""), "{stderr}");
+    let events = json_events(&lines);
+    let (last, before) = events.split_last().expect("events");
+    assert_eq!(last["event"], "exit", "{last}");
+    assert_eq!(last["code"], 3, "{last}");
+    assert!(
+        before.iter().all(|event| event["name"] == "web.1"),
+        "only web.1's events before exit: {lines:#?}"
+    );
+    assert!(
+        before.iter().any(|event| event["line"] == "web done"),
+        "{lines:#?}"
+    );
+
+    // The text formats have no line for `exit`: the stream ends after web.1's last one.
+    let (code, stderr, lines) = as_text.end();
+    assert_eq!((code, stderr.as_str()), (Some(0), ""), "{stderr}");
+    assert!(
+        lines.iter().any(|line| line.ends_with("| web done")),
+        "{lines:#?}"
+    );
+    let last = lines.last().expect("lines");
+    assert!(
+        last.contains("web.1: State changed from") && last.ends_with(" to exited"),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|line| line.contains("worker")),
+        "{lines:#?}"
+    );
+    assert_no_leftovers(&running.marker);
+}
+
+/// A `subscribe`d connection that reads nothing after the answer: once its socket's
+/// buffer is full, hlocal's thread writing to it blocks.
+fn subscriber_that_never_reads(dir: &Path) -> UnixStream {
+    let stuck = UnixStream::connect(socket_path(dir)).expect("connect");
     (&stuck)
         .write_all(b"{\"v\":1,\"id\":1,\"cmd\":\"subscribe\"}\n")
         .expect("subscribe");
@@ -654,6 +735,13 @@ fn a_subscriber_that_never_reads_holds_the_exit_only_briefly() {
         .read_line(&mut answer)
         .expect("the subscription's answer");
     assert!(answer.contains(r#""subscribed":true"#), "{answer}");
+    stuck
+}
+
+#[test]
+fn a_subscriber_that_never_reads_holds_the_exit_only_briefly() {
+    let mut running = burst_on_go(&["--no-timestamp"]);
+    let stuck = subscriber_that_never_reads(&running.dir);
     // 20,000 events (about 2 MB) fill the socket's buffer: its thread blocks on it.
     let go = std::time::Instant::now();
     std::fs::write(running.dir.join("go"), "").expect("go");

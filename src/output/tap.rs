@@ -41,7 +41,7 @@ pub const SUBSCRIBERS_AT_EXIT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Instances (`web.1`) or types (`web`); empty: everything, hlocal's and the
-    /// router's lines included.
+    /// router's lines included. A subscription gets the `exit` record whatever its names.
     pub names: Vec<String>,
 }
 
@@ -303,8 +303,11 @@ impl Shared {
             return;
         }
         let bytes = bytes_of(record);
+        // `exit` is about no process, yet a follower of one process wants to know too that
+        // the app ended, and how: it reaches every subscriber, last.
+        let for_everyone = matches!(record, Record::Exit { .. });
         self.subscribers.retain_mut(|subscriber| {
-            if !subscriber.filter.wants(subject) {
+            if !for_everyone && !subscriber.filter.wants(subject) {
                 return !subscriber.tx.is_closed();
             }
             let behind = subscriber.backlog.fetch_add(bytes, Ordering::Relaxed) + bytes;
@@ -528,6 +531,30 @@ mod tests {
         let mut text = Vec::new();
         assert!(subscription.next(&mut text).await);
         assert_eq!(String::from_utf8(text).expect("utf-8"), "web.1  | after\n");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_to_one_process_gets_exit_too() {
+        let tap = Tap::new(6);
+        let filter = Filter {
+            names: vec!["web".into()],
+        };
+        let json = OutputStyle {
+            json: true,
+            ..plain()
+        };
+        let mut subscription = tap.subscribe(filter, &json);
+        tap.observe(output("worker.1", "other\n"), at(1));
+        tap.observe(output("web.1", "mine\n"), at(2));
+        tap.observe(Record::Exit { code: 3 }, at(3));
+        tap.flush();
+        let mut text = Vec::new();
+        assert!(subscription.next(&mut text).await);
+        let text = String::from_utf8(text).expect("utf-8");
+        let events: Vec<&str> = text.lines().collect();
+        assert_eq!(events.len(), 2, "{text}");
+        assert!(events[0].contains(r#""line":"mine""#), "{text}");
+        assert!(events[1].contains(r#""event":"exit","code":3"#), "{text}");
     }
 
     #[test]
