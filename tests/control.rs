@@ -756,3 +756,41 @@ fn a_subscriber_that_never_reads_holds_the_exit_only_briefly() {
     assert_no_leftovers(&running.marker);
     drop(stuck);
 }
+
+#[test]
+fn the_socket_file_goes_before_the_exit_waits_for_subscribers() {
+    let mut running = burst_on_go(&["--json"]);
+    let socket = socket_path(&running.dir);
+    let stuck = subscriber_that_never_reads(&running.dir);
+    std::fs::write(running.dir.join("go"), "").expect("go");
+    running.wait_for(r#""event":"exit""#);
+    // The stuck subscriber keeps hlocal waiting 2 s; the file goes at the start of that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the socket file is still there 1 s after the exit event"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        matches!(running.child.try_wait(), Ok(None)),
+        "hlocal had already exited: the file must go while it still waits"
+    );
+    let refused = ctl(&running.dir, &["ps"]);
+    assert_eq!(refused.code(), Some(3), "{}", refused.stderr);
+    // A new hlocal of the app may start meanwhile; the old one's exit leaves it its socket.
+    let next = Hlocal::in_dir(&running.dir)
+        .file("Procfile.next", "other: sleep 60\n")
+        .start_without_router(free_port(LAYOUT))
+        .args(["-f", "Procfile.next"])
+        .spawn();
+    next.wait_for(r"hlocal +\| ready: ");
+    assert_eq!(running.wait_exit().code(), Some(0), "{}", running.output());
+    let ps = ctl(&running.dir, &["ps"]);
+    assert_eq!(ps.code(), Some(0), "{}", ps.stderr);
+    assert!(ps.stdout.contains("other.1"), "{}", ps.stdout);
+    assert_eq!(next.stop().code(), Some(0));
+    assert_no_leftovers(&running.marker);
+    drop(stuck);
+}

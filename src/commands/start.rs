@@ -53,7 +53,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         .build()
         .map_err(|e| Error::startup("cannot start the async runtime", e))?;
     // Another hlocal running this app is refused before anything starts.
-    let (control_listener, _socket_file) =
+    let (control_listener, socket_file) =
         runtime.block_on(socket::claim(&config.root, config.socket.as_deref()))?;
     // The watcher walks the tree (up to a second for 100,000 files) before anything runs.
     let watching = start_watcher(&config)?;
@@ -82,6 +82,11 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         watching,
         &session,
     ));
+    // The supervisor is gone, so no command is taken any more: the file goes now, not
+    // after the drains below (seconds, for a stalled reader), so that it exists only
+    // while an hlocal takes commands on it. Removed later, it could already be the socket
+    // of a new `hlocal start` that found this one's refusing connections and replaced it.
+    drop(socket_file);
     // Dropping the runtime drops every task, and with them the last log senders.
     runtime.shutdown_timeout(Duration::from_millis(200));
     printer.join();
