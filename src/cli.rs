@@ -158,6 +158,8 @@ pub struct ScaleArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+// `--json` and `--log-format` both choose the format: `logs` takes one at a time.
+#[command(mut_arg("json", |json| json.conflicts_with("log_format")))]
 pub struct LogsArgs {
     #[command(flatten)]
     pub control: ControlArgs,
@@ -170,9 +172,25 @@ pub struct LogsArgs {
     /// Keep printing new lines until interrupted.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    #[command(flatten)]
+    pub timestamps: TimestampArgs,
+    #[command(flatten)]
+    pub style: LogStyleArgs,
+}
+
+/// `--no-timestamp`, as `start` and `logs` take it (`start` follows it with its undoing
+/// `--timestamp`, hence a struct of its own).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimestampArgs {
     /// Omit timestamps from log lines.
     #[arg(long)]
     pub no_timestamp: bool,
+}
+
+/// How log lines look, as `start` and `logs` take it (`start` follows `--json` with its
+/// undoing `--no-json`; `logs` refuses `--json` with `--log-format`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LogStyleArgs {
     /// When to color output [default: auto].
     #[arg(long, value_name = "WHEN")]
     pub color: Option<ColorChoice>,
@@ -180,7 +198,7 @@ pub struct LogsArgs {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Print one JSON object per line instead of text.
-    #[arg(long, conflicts_with = "log_format")]
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -304,21 +322,14 @@ pub struct StartArgs {
     /// repeatable.
     #[arg(long, value_name = "TYPE")]
     pub tty: Vec<String>,
-    /// Omit timestamps from log lines.
-    #[arg(long, overrides_with = "timestamp")]
-    pub no_timestamp: bool,
+    #[command(flatten)]
+    pub timestamps: TimestampArgs,
+    // Overriding works both ways: whichever of the two comes last wins.
     /// Print timestamps (undoes hlocal.toml's no_timestamp = true).
     #[arg(long, overrides_with = "no_timestamp")]
     pub timestamp: bool,
-    /// When to color output [default: auto].
-    #[arg(long, value_name = "WHEN")]
-    pub color: Option<ColorChoice>,
-    /// Log line format [default: plain].
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
-    /// Print one JSON object per line instead of text.
-    #[arg(long, overrides_with = "no_json")]
-    pub json: bool,
+    #[command(flatten)]
+    pub style: LogStyleArgs,
     /// Print text (undoes hlocal.toml's json = true).
     #[arg(long, overrides_with = "json")]
     pub no_json: bool,
@@ -385,4 +396,50 @@ pub struct ExportArgs {
     /// Write into DIR even when it is not empty (files of the same name are replaced).
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    fn parse(words: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(["hlocal"].iter().chain(words)).map(|cli| cli.command)
+    }
+
+    fn start(flags: &[&str]) -> StartArgs {
+        match parse(&[&["start"], flags].concat()) {
+            Ok(Command::Start(args)) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn start_takes_the_last_of_a_flag_and_its_undoing() {
+        let undone = start(&["--no-timestamp", "--timestamp", "--json", "--no-json"]);
+        assert!(!undone.timestamps.no_timestamp && undone.timestamp);
+        assert!(!undone.style.json && undone.no_json);
+        let redone = start(&["--timestamp", "--no-timestamp", "--no-json", "--json"]);
+        assert!(redone.timestamps.no_timestamp && !redone.timestamp);
+        assert!(redone.style.json && !redone.no_json);
+    }
+
+    #[test]
+    fn only_logs_refuses_json_with_a_log_format() {
+        for flags in [
+            ["--json", "--log-format", "plain"],
+            ["--log-format", "plain", "--json"],
+        ] {
+            let refused = parse(&[&["logs"], &flags[..]].concat()).map(|_| ());
+            assert_eq!(
+                refused.map_err(|e| e.kind()),
+                Err(ErrorKind::ArgumentConflict)
+            );
+            // `start` checks the pair against hlocal.toml too, after parsing.
+            let started = start(&flags);
+            assert!(started.style.json && started.style.log_format == Some(LogFormat::Plain));
+        }
+    }
 }

@@ -677,10 +677,14 @@ fn check_watch_path(path: &Path, types: &[ProcessType]) -> Result<(), Error> {
 /// `--json` replaces the text formats, so asking for both (by flag or hlocal.toml) is
 /// bad input rather than one silently winning.
 fn output_style(args: &StartArgs, file: &Settings) -> Result<OutputStyle, Error> {
-    let color = layer(args.color, file.color, ColorChoice::default());
-    let no_timestamp = toggle(args.no_timestamp, args.timestamp, file.no_timestamp);
-    let format = layer(args.log_format, file.log_format, LogFormat::default());
-    let json = toggle(args.json, args.no_json, file.json);
+    let color = layer(args.style.color, file.color, ColorChoice::default());
+    let no_timestamp = toggle(
+        args.timestamps.no_timestamp,
+        args.timestamp,
+        file.no_timestamp,
+    );
+    let format = layer(args.style.log_format, file.log_format, LogFormat::default());
+    let json = toggle(args.style.json, args.no_json, file.json);
     if json && format == LogFormat::Heroku {
         return Err(Error::named(
             "--json",

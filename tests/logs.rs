@@ -1,6 +1,8 @@
-use std::io::Read;
-use std::process::Stdio;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::harness::{
     Hlocal, LAYOUT, LONG, assert_no_leftovers, eventually, free_port, leftovers, wait_with_deadline,
@@ -136,18 +138,23 @@ fn stdout_pipe(nonblocking: bool) -> (std::fs::File, Stdio) {
     (std::fs::File::from(read), Stdio::from(write))
 }
 
-#[test]
-fn a_non_blocking_stdout_gets_every_line_whole() {
+/// `hlocal start --no-timestamp -p PORT` and `extra` on `app`, printing to `stdout`.
+fn start_writing_to(app: &Hlocal, stdout: Stdio, extra: &[&str]) -> Child {
     let port = free_port(LAYOUT);
-    let app = Hlocal::new().procfile("counter: seq 1 100000\n");
-    let (mut read, stdout) = stdout_pipe(true);
-    let mut child = app
-        .command()
+    app.command()
         .args(["start", "--no-timestamp", "-p", &port.to_string()])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(stdout)
         .spawn()
-        .expect("spawn hlocal");
+        .expect("spawn hlocal")
+}
+
+#[test]
+fn a_non_blocking_stdout_gets_every_line_whole() {
+    let app = Hlocal::new().procfile("counter: seq 1 100000\n");
+    let (mut read, stdout) = stdout_pipe(true);
+    let mut child = start_writing_to(&app, stdout, &[]);
     // Read slowly, so that hlocal finds the pipe full again and again.
     let mut text = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -184,33 +191,12 @@ fn is_sleeping(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn a_stdout_nobody_reads_does_not_stall_the_shutdown() {
-    let port = free_port(LAYOUT);
-    let app = Hlocal::new().procfile(concat!(
-        "filler: exec yes hlocal-filler-line\n",
-        "quiet: trap 'touch got-term; exit 0' TERM; sleep 1000 & wait\n",
-    ));
-    let (dir, marker) = (app.dir.clone(), app.marker.clone());
-    // Held, never read: once it is full, hlocal's writes to stdout block.
-    let (_unread, stdout) = stdout_pipe(false);
-    let mut child = app
-        .command()
-        .args([
-            "start",
-            "--no-timestamp",
-            "-t",
-            "3",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .spawn()
-        .expect("spawn hlocal");
-    // `yes` never sleeps unless its pipe to hlocal is full: hlocal's queue is full too.
+/// Waits until the app's `yes` (marked with `marker`) is blocked writing: `yes` never
+/// sleeps unless its pipe to hlocal is full, so hlocal's queue is full too, and its
+/// printer stuck on stdout.
+fn wait_for_yes_to_block(marker: &str) {
     eventually("the app's output to back up into `yes`", || {
-        let filler = leftovers(&marker).into_iter().find(|&pid| {
+        let filler = leftovers(marker).into_iter().find(|&pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "yes")
         });
         filler.is_some_and(|pid| {
@@ -220,11 +206,29 @@ fn a_stdout_nobody_reads_does_not_stall_the_shutdown() {
             })
         })
     });
+}
+
+/// Ctrl-C, as the terminal sends it.
+fn interrupt(child: &Child) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .expect("SIGINT");
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_stall_the_shutdown() {
+    let app = Hlocal::new().procfile(concat!(
+        "filler: exec yes hlocal-filler-line\n",
+        "quiet: trap 'touch got-term; exit 0' TERM; sleep 1000 & wait\n",
+    ));
+    let (dir, marker) = (app.dir.clone(), app.marker.clone());
+    // Held, never read: once it is full, hlocal's writes to stdout block.
+    let (_unread, stdout) = stdout_pipe(false);
+    let mut child = start_writing_to(&app, stdout, &["-t", "3"]);
+    wait_for_yes_to_block(&marker);
+    interrupt(&child);
     let status = wait_with_deadline(&mut child, Duration::from_secs(15));
     if status.is_none() {
         let _ = child.kill();
@@ -232,4 +236,60 @@ fn a_stdout_nobody_reads_does_not_stall_the_shutdown() {
     assert!(dir.join("got-term").exists(), "the app never got SIGTERM");
     assert!(status.is_some(), "hlocal did not exit");
     assert_no_leftovers(&marker);
+}
+
+#[test]
+fn a_stalled_stdout_and_a_stalled_subscriber_hold_the_exit_2_s_in_all() {
+    let app = Hlocal::new().procfile("filler: while [ ! -e go ]; do sleep 0.05; done; exec yes\n");
+    let (dir, marker) = (app.dir.clone(), app.marker.clone());
+    // Held, never read: once it is full, hlocal's writes to stdout block.
+    let (_unread, stdout) = stdout_pipe(false);
+    let mut child = start_writing_to(&app, stdout, &[]);
+    let _stuck = subscribe_without_reading(&dir);
+    // What the printer hands the subscriber before stdout blocks (64 KiB of `y` lines
+    // and more, some 500 KB as JSON events) overfills its socket: its writes block too.
+    std::fs::write(dir.join("go"), "").expect("go");
+    wait_for_yes_to_block(&marker);
+    interrupt(&child);
+    let asked = Instant::now();
+    let status = wait_with_deadline(&mut child, LONG);
+    let took = asked.elapsed();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(
+        status.map(|s| s.code()),
+        Some(Some(0)),
+        "None: it did not exit"
+    );
+    // 2 s for the two stalls together, plus the shutdown (a 2 s bound each: 4 s and more).
+    assert!(took < Duration::from_millis(3500), "exit took {took:?}");
+    assert_no_leftovers(&marker);
+}
+
+/// A control-socket subscriber that reads its answer and nothing after it.
+fn subscribe_without_reading(dir: &Path) -> UnixStream {
+    let socket = dir.join(".hlocal.sock");
+    let mut connected = None;
+    eventually("the control socket", || {
+        connected = UnixStream::connect(&socket).ok();
+        connected.is_some()
+    });
+    let mut stream = connected.expect("connected");
+    stream.set_read_timeout(Some(LONG)).expect("timeout");
+    stream
+        .write_all(b"{\"v\":1,\"id\":1,\"cmd\":\"subscribe\"}\n")
+        .expect("subscribe");
+    let mut answer = Vec::new();
+    let mut byte = [0u8];
+    while answer.last() != Some(&b'\n') {
+        stream.read_exact(&mut byte).expect("the subscribe answer");
+        answer.push(byte[0]);
+    }
+    assert!(
+        String::from_utf8_lossy(&answer).contains("\"ok\":true"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    stream
 }

@@ -231,20 +231,21 @@ fn parse_counts(counts: &[String]) -> Result<BTreeMap<String, usize>, Error> {
 }
 
 fn log_style(args: &LogsArgs) -> LogStyle {
-    let format = match (args.json, args.log_format) {
+    let format = match (args.style.json, args.style.log_format) {
         (true, _) => StyleFormat::Json,
         (false, Some(LogFormat::Heroku)) => StyleFormat::Heroku,
         (false, _) => StyleFormat::Plain,
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = args
+        .style
         .color
         .unwrap_or(ColorChoice::Auto)
         .resolve(std::io::stdout().is_terminal(), no_color);
     LogStyle {
         format,
         color,
-        timestamps: !args.no_timestamp,
+        timestamps: !args.timestamps.no_timestamp,
     }
 }
 

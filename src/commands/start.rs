@@ -89,9 +89,10 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     drop(socket_file);
     // Dropping the runtime drops every task, and with them the last log senders.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    printer.join();
-    // Subscribers (`hlocal logs -f`, editors) get what they still hold, `exit` last.
-    tap.finish();
+    let deadline = printer.join();
+    // Subscribers (`hlocal logs -f`, editors) get what they still hold, `exit` last, in
+    // what is left of the time stdout was given: one bound for both, not one each.
+    tap.finish(deadline);
     // Everything is stopped: the watchdog's sweep finds nothing and it exits at once.
     // Waited for, so that nothing of hlocal's outlives it (the bound only matters if
     // something of the session had escaped: the watchdog then stops it first).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -28,7 +28,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 const PIPE_BYTES: usize = 64 * 1024;
 
 /// At exit, how long stdout may take nothing at all before what is left is dropped: a
-/// reader that stopped reading (a paused pager) must not keep hlocal alive.
+/// reader that stopped reading (a paused pager) must not keep hlocal alive. The same
+/// span bounds the whole exit's wait from stdout's last progress, subscribers included.
 const STALL_AT_EXIT: Duration = Duration::from_secs(2);
 const PROGRESS_POLL: Duration = Duration::from_millis(100);
 
@@ -67,24 +68,33 @@ impl Printer {
     /// Waits until every queued record is written (all senders must be dropped first),
     /// as long as stdout keeps taking output: once it has taken nothing for
     /// [`STALL_AT_EXIT`], the rest is dropped and hlocal exits without the thread.
-    pub fn join(self) {
+    ///
+    /// Returns the exit's deadline, [`STALL_AT_EXIT`] after stdout last took something
+    /// (or after this wait began): what hlocal waits for next (the subscribers) waits
+    /// until then at most, so the stalls of stdout and of a subscriber add up to
+    /// [`STALL_AT_EXIT`] in all, not one bound each.
+    pub fn join(self) -> Instant {
         let mut seen = self.written.load(Ordering::Relaxed);
-        let mut stalled = Duration::ZERO;
-        while stalled < STALL_AT_EXIT {
-            match self.finished.recv_timeout(PROGRESS_POLL) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.thread.join();
-                    return;
-                }
+        let mut deadline = Instant::now() + STALL_AT_EXIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return deadline;
             }
-            let now = self.written.load(Ordering::Relaxed);
-            stalled = if now == seen {
-                stalled + PROGRESS_POLL
-            } else {
-                Duration::ZERO
-            };
-            seen = now;
+            let ended = !matches!(
+                self.finished.recv_timeout(left.min(PROGRESS_POLL)),
+                Err(RecvTimeoutError::Timeout)
+            );
+            // Looked at before the end too: the last pieces written move the deadline.
+            let written = self.written.load(Ordering::Relaxed);
+            if written != seen {
+                seen = written;
+                deadline = Instant::now() + STALL_AT_EXIT;
+            }
+            if ended {
+                let _ = self.thread.join();
+                return deadline;
+            }
         }
     }
 }

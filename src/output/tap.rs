@@ -11,14 +11,15 @@
 //! off, so no client can slow the printer or, through it, the apps, nor pile up memory.
 //!
 //! At hlocal's exit, [`Tap::finish`] ends every subscription once the printer has handed
-//! over its last record (`exit`), and waits a bounded time for the subscribers to write
-//! what they still hold: each subscription counts itself live until it is dropped, which
-//! its thread does after its last write.
+//! over its last record (`exit`), and waits for the subscribers to write what they still
+//! hold until the deadline the printer's own wait left (2 s after stdout last took
+//! something): each subscription counts itself live until it is dropped, which its thread
+//! does after its last write.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -33,9 +34,6 @@ pub const RING_LINES: usize = 1000;
 pub const RING_BYTES: usize = 1 << 20;
 /// Bytes of output a subscriber may fall behind by before it is cut off.
 pub const SUBSCRIBER_BACKLOG_BYTES: usize = 16 << 20;
-/// At exit, how long subscribers may take, all together, to write what they still hold:
-/// one that does not read must not keep hlocal alive.
-pub const SUBSCRIBERS_AT_EXIT: Duration = Duration::from_secs(2);
 
 /// Which records a subscription or a replay wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,9 +258,9 @@ impl Tap {
 
     /// At hlocal's exit, once the printer has handed over its last record: ends every
     /// subscription (each still gets what was published to it, then its end) and waits
-    /// at most [`SUBSCRIBERS_AT_EXIT`] for every subscription to be dropped.
-    pub fn finish(&self) {
-        let deadline = Instant::now() + SUBSCRIBERS_AT_EXIT;
+    /// until `deadline` at most for every subscription to be dropped: one that does not
+    /// read must not keep hlocal alive.
+    pub fn finish(&self, deadline: Instant) {
         {
             let mut shared = self.lock();
             shared.flush();
@@ -423,6 +421,8 @@ fn last_lines_of(record: &Record, take: usize) -> Record {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::options::LogFormat;
     use crate::output::{Source, Stream};
@@ -572,21 +572,37 @@ mod tests {
                 *received.lock().expect("unpoisoned") = text;
             })
         };
-        tap.finish();
+        // Far off: `finish` returns as soon as the reader is done.
+        tap.finish(Instant::now() + Duration::from_secs(60));
         let text = received.lock().expect("unpoisoned").clone();
         assert_eq!(String::from_utf8(text).expect("utf-8"), "web.1  | last\n");
         reader.join().expect("reader");
     }
 
     #[test]
-    fn finishing_gives_up_on_a_subscriber_after_its_bound() {
+    fn finishing_gives_up_on_a_subscriber_at_the_deadline() {
         let tap = Tap::new(6);
         let _never_read = tap.subscribe(Filter::default(), &plain());
+        let bound = Duration::from_secs(1);
         let started = Instant::now();
-        tap.finish();
+        tap.finish(started + bound);
         let waited = started.elapsed();
-        assert!(waited >= SUBSCRIBERS_AT_EXIT, "{waited:?}");
-        assert!(waited < SUBSCRIBERS_AT_EXIT * 3, "{waited:?}");
+        assert!(waited >= bound, "{waited:?}");
+        assert!(waited < bound * 3, "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn finishing_past_the_deadline_still_ends_every_subscription() {
+        let tap = Tap::new(6);
+        let mut subscription = tap.subscribe(Filter::default(), &plain());
+        tap.observe(output("web.1", "last\n"), at(1));
+        let started = Instant::now();
+        // The printer's wait used the whole bound (stdout stopped taking output).
+        tap.finish(started);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let mut text = Vec::new();
+        while subscription.next(&mut text).await {}
+        assert_eq!(String::from_utf8(text).expect("utf-8"), "web.1  | last\n");
     }
 
     #[tokio::test]
