@@ -708,6 +708,81 @@ fn a_backend_response_with_length_and_chunked_reaches_the_client_whole() {
 }
 
 #[test]
+fn backend_responses_in_every_framing_reach_the_client_whole() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    // Chunk extensions and trailers are read past; only the data reaches the client.
+    for (path, body) in [
+        ("/raw/chunked", "hello world"),
+        ("/raw/until-close", "until close"),
+        ("/raw/early-hints", "hints"),
+    ] {
+        for _ in 0..3 {
+            let response = get(app.port, path).expect(path);
+            assert_eq!(response.status, 200, "{path}: {}", response.text());
+            assert_eq!(response.text(), body, "{path}");
+        }
+    }
+    let mut stream = send_raw(
+        app.port,
+        "GET /raw/reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    assert!(
+        answer.starts_with("HTTP/1.1 200 Fine Thanks\r\n"),
+        "{answer}"
+    );
+    app.running.stop();
+}
+
+#[test]
+fn malformed_backend_responses_are_h17_or_cut_short_as_h18() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    assert_error(
+        &app,
+        "/raw/garbage",
+        "H17",
+        "Poorly formatted HTTP response",
+    );
+    assert_error(
+        &app,
+        "/raw/two-lengths",
+        "H17",
+        "Poorly formatted HTTP response",
+    );
+    let _ = get(app.port, "/raw/bad-chunk");
+    app.running
+        .wait_for(r"^router +\| sock=backend at=error code=H18 .*path=./raw/bad-chunk");
+    app.running.stop();
+}
+
+#[test]
+fn kept_alive_backend_connections_closed_by_the_backend_are_not_a_failure() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    // The backend closes each connection right after answering: a request that picks a
+    // pooled one must still be answered (the closed one is noticed, or the GET replayed).
+    for i in 0..20 {
+        let path = if i % 2 == 0 {
+            "/raw/then-close"
+        } else {
+            "/health"
+        };
+        let response = get(app.port, path).expect(path);
+        assert_eq!(response.status, 200, "{path} #{i}: {}", response.text());
+    }
+    // A request with a body on a connection the router has been speaking on itself.
+    for _ in 0..3 {
+        let _ = get(app.port, "/health").expect("health");
+        let posted = request(app.port, "POST /echo HTTP/1.1", b"payload").expect("post");
+        assert_eq!(posted.text(), "payload");
+    }
+    app.running.stop();
+}
+
+#[test]
 fn a_get_with_a_chunked_body_reaches_the_backend_whole() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);

@@ -17,6 +17,7 @@ use hyper::StatusCode;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Instant;
 
+use super::backend_h1::{BodyError, RawBody, RawConn};
 use super::balancer::Backend;
 use super::client_conn::ClientConn;
 use super::codes::{Code, Entry};
@@ -28,8 +29,9 @@ pub(crate) struct Exchange {
     entry: Entry,
     /// When a backend connection was in hand: `service` is measured from here.
     connected: Option<Instant>,
-    /// The backend connection, back to the pool once the response ended cleanly.
-    lease: Option<(Key, BackendConn)>,
+    /// The backend answering, and its connection: back to the pool once the response
+    /// ended cleanly (a raw connection is given back by its body, at its end).
+    lease: Option<(Key, Option<BackendConn>)>,
     logged: bool,
 }
 
@@ -65,11 +67,18 @@ impl Exchange {
         *self.connected.get_or_insert_with(Instant::now)
     }
 
-    /// The response head arrived on `client_conn`: it goes back to the pool if the body ends
-    /// cleanly.
-    pub(crate) fn answered(&mut self, key: Key, conn: BackendConn, status: StatusCode) {
+    /// The response head arrived from `key`, on `conn` if hyper's client holds it: it
+    /// goes back to the pool if the body ends cleanly.
+    pub(crate) fn answered(&mut self, key: Key, conn: Option<BackendConn>, status: StatusCode) {
         self.lease = Some((key, conn));
         self.entry.status = Some(status);
+    }
+
+    /// The router's own connection, free again at the end of the body it carried.
+    fn given_back(&mut self, conn: RawConn) {
+        if let Some((_, slot)) = self.lease.as_mut() {
+            *slot = Some(BackendConn::returned(conn));
+        }
     }
 
     /// A `101`: the backend connection now belongs to the bridge, never to the pool.
@@ -83,7 +92,7 @@ impl Exchange {
             return;
         }
         self.entry.service = self.connected.map(|t| t.elapsed());
-        if let (None, Some((key, conn))) = (code, self.lease.take()) {
+        if let (None, Some((key, Some(conn)))) = (code, self.lease.take()) {
             self.ctx.router.conn_pool.checkin(key, conn);
         }
         self.ctx.log(code, &self.entry);
@@ -122,12 +131,12 @@ impl RouterBody {
 
 impl Body for RouterBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             RouterBody::Proxied(p) => p.poll_frame(cx),
             RouterBody::Own(page) => Poll::Ready(page.take().map(|b| Ok(Frame::data(b)))),
@@ -151,28 +160,63 @@ impl Body for RouterBody {
     }
 }
 
+/// A backend's response body as read by hyper's client or by the router itself.
+pub(crate) enum BackendBody {
+    Hyper(Incoming),
+    Raw(RawBody),
+}
+
+impl Body for BackendBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            BackendBody::Hyper(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            BackendBody::Raw(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            BackendBody::Hyper(body) => body.is_end_stream(),
+            BackendBody::Raw(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            BackendBody::Hyper(body) => body.size_hint(),
+            BackendBody::Raw(body) => body.size_hint(),
+        }
+    }
+}
+
 /// A backend's response body on its way to the client, counted for `bytes=`.
 pub(crate) struct Proxied {
-    inner: Incoming,
+    inner: BackendBody,
     exchange: Exchange,
 }
 
 impl Proxied {
-    pub(crate) fn new(inner: Incoming, exchange: Exchange) -> Proxied {
+    pub(crate) fn new(inner: BackendBody, exchange: Exchange) -> Proxied {
         Proxied { inner, exchange }
     }
 
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     self.exchange.entry.bytes += data.len() as u64;
                 }
                 if self.inner.is_end_stream() {
-                    self.exchange.finish(None);
+                    self.served();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -182,10 +226,20 @@ impl Proxied {
                 Poll::Ready(Some(Err(e)))
             }
             None => {
-                self.exchange.finish(None);
+                self.served();
                 Poll::Ready(None)
             }
         }
+    }
+
+    /// The body ended cleanly: the request is logged, its connection pooled.
+    fn served(&mut self) {
+        if let BackendBody::Raw(body) = &mut self.inner
+            && let Some(conn) = body.reusable()
+        {
+            self.exchange.given_back(conn);
+        }
+        self.exchange.finish(None);
     }
 }
 
@@ -194,7 +248,7 @@ impl Drop for Proxied {
     /// frame said so): that is a served request, not an interrupted one.
     fn drop(&mut self) {
         if self.inner.is_end_stream() {
-            self.exchange.finish(None);
+            self.served();
         }
     }
 }

@@ -36,6 +36,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::backend_h1::RawConn;
 use super::balancer::Backend;
 use crate::sys;
 
@@ -92,10 +93,56 @@ pub(crate) struct Wire {
 
 /// One connection to a backend, ready for a request.
 pub(crate) struct BackendConn {
-    pub(crate) sender: SendRequest<ReqBody>,
-    pub(crate) wire: Arc<Wire>,
+    pub(crate) link: Link,
     /// Taken from the pool rather than just made: it may have been closed meanwhile.
     pub(crate) reused: bool,
+}
+
+/// Who speaks HTTP on a backend connection.
+pub(crate) enum Link {
+    /// The router itself, for requests without a body or upgrade (`backend_h1`).
+    Raw(RawConn),
+    /// hyper's client, since a request with a body or an upgrade needed it.
+    Hyper(HyperLink),
+}
+
+pub(crate) struct HyperLink {
+    pub(crate) sender: SendRequest<ReqBody>,
+    pub(crate) wire: Arc<Wire>,
+}
+
+impl BackendConn {
+    /// A connection the router has just given back after a clean response.
+    pub(crate) fn returned(conn: RawConn) -> BackendConn {
+        BackendConn {
+            link: Link::Raw(conn),
+            reused: false,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.link {
+            Link::Raw(conn) => conn.is_closed(),
+            Link::Hyper(hyper) => hyper.sender.is_closed(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        match &self.link {
+            Link::Raw(_) => true,
+            Link::Hyper(hyper) => hyper.sender.is_ready(),
+        }
+    }
+}
+
+impl Link {
+    /// hyper's client on this connection, handing it over first if the router had it.
+    pub(crate) async fn into_hyper(self) -> io::Result<HyperLink> {
+        match self {
+            Link::Hyper(hyper) => Ok(hyper),
+            Link::Raw(conn) => handshake(conn.into_io()).await,
+        }
+    }
 }
 
 struct Idle {
@@ -135,9 +182,9 @@ impl ConnPool {
         while i > 0 {
             i -= 1;
             let entry = &idle[i];
-            if entry.conn.sender.is_closed() {
+            if entry.conn.is_closed() {
                 idle.swap_remove(i);
-            } else if entry.key == key && entry.conn.sender.is_ready() {
+            } else if entry.key == key && entry.conn.is_ready() {
                 let mut conn = idle.swap_remove(i).conn;
                 conn.reused = true;
                 return Some(conn);
@@ -148,7 +195,7 @@ impl ConnPool {
 
     /// Returns a connection whose response ended cleanly.
     pub(crate) fn checkin(&self, key: Key, conn: BackendConn) {
-        if conn.sender.is_closed() {
+        if conn.is_closed() {
             return;
         }
         let mut idle = self.idle();
@@ -225,25 +272,33 @@ impl ConnPool {
         }
     }
 
-    /// A new connection to `backend`, its hyper client task spawned.
+    /// A new connection to `backend`, spoken on by the router until a request needs
+    /// hyper's client.
     pub(crate) async fn connect(backend: &Backend) -> io::Result<BackendConn> {
         let stream = TcpStream::connect(backend.addr).await?;
         stream.set_nodelay(true)?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(QuickAck::new(stream)))
-            .await
-            .map_err(io::Error::other)?;
-        // Ends when the backend closes, when the sender is dropped while idle, or when a
-        // request in flight is abandoned (hyper closes the connection then).
-        tokio::spawn(async move {
-            let _closed = connection.with_upgrades().await;
-        });
         Ok(BackendConn {
-            sender,
-            wire: Arc::default(),
+            link: Link::Raw(RawConn::new(QuickAck::new(stream))),
             reused: false,
         })
     }
+}
+
+/// hyper's client on `io`, its connection task spawned.
+async fn handshake(io: QuickAck) -> io::Result<HyperLink> {
+    let (sender, connection) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(io::Error::other)?;
+    // Ends when the backend closes, when the sender is dropped while idle, or when a
+    // request in flight is abandoned (hyper closes the connection then).
+    tokio::spawn(async move {
+        let _closed = connection.with_upgrades().await;
+    });
+    Ok(HyperLink {
+        sender,
+        wire: Arc::default(),
+    })
 }
 
 /// A backend socket that acknowledges what it reads at once, as long as its backend may
@@ -255,7 +310,7 @@ impl ConnPool {
 /// read (by then Linux has switched to delayed ACKs, and a splitting backend would have
 /// split one), and for good once any answer came in pieces: a backend that answers in
 /// one write (nginx, most servers) then costs no system call per request.
-struct QuickAck {
+pub(crate) struct QuickAck {
     stream: TcpStream,
     /// Reads that brought data since the last write (the last request).
     reads: u8,
@@ -276,6 +331,11 @@ impl QuickAck {
             whole: 0,
             pieces: false,
         }
+    }
+
+    /// Readable now (data or the backend's close), without a system call.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_read_ready(cx)
     }
 
     fn read_some(&mut self) {

@@ -24,11 +24,12 @@ use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
 use super::Router;
+use super::backend_h1::{self, Fault, RawConn};
 use super::balancer::{Backend, Tried};
-use super::body::{Exchange, Proxied, RouterBody};
+use super::body::{BackendBody, Exchange, Proxied, RouterBody};
 use super::client_conn::{Bridge, ClientConn};
 use super::codes::{Cause, Code, Entry};
-use super::conn_pool::{BackendConn, ConnPool, Key, ReqBody, STALL, Wire};
+use super::conn_pool::{BackendConn, ConnPool, HyperLink, Key, Link, ReqBody, STALL, Wire};
 use super::headers::{self, Forwarded};
 use super::rewind::Rewind;
 
@@ -89,40 +90,116 @@ pub(crate) async fn send(
     mut req: Request<ReqBody>,
     exchange: &mut Exchange,
     arrived: Instant,
-) -> Result<Response<Incoming>, Code> {
+    upgrade: bool,
+) -> Result<Response<BackendBody>, Code> {
     let boot_deadline = arrived + router.config.request_timeout;
+    let plain = is_plain(&req, upgrade);
     let mut tried = Vec::new();
     let mut retries = 0;
     loop {
         let fresh = retries > 0;
-        let (backend, mut conn) =
-            connect(router, &mut tried, boot_deadline, exchange, fresh).await?;
+        let (backend, conn) = connect(router, &mut tried, boot_deadline, exchange, fresh).await?;
         // H12 counts from the moment the request could be sent (Heroku § Timeouts).
         let connected = exchange.sendable_since();
         let deadline = connected + router.config.request_timeout;
-        // Only a reused connection's failure is replayed (`stale` below): a fresh one
-        // needs no copy.
-        let replay = conn.reused.then(|| replayable(&req)).flatten();
-        req.body_mut().send_on(&conn.wire);
         let key = Key::of(&backend);
-        match answer(router, key, conn.sender.try_send_request(req), deadline).await {
-            Err(_elapsed) => return Err(Code::H12),
-            Ok(Ok(response)) => {
+        let attempt = match conn.link {
+            Link::Raw(raw) if plain => {
+                send_raw(router, key, raw, &req, deadline, exchange, conn.reused).await
+            }
+            link => {
+                let hyper = link.into_hyper().await.map_err(|_| Code::H13)?;
+                let reused = conn.reused;
+                send_hyper(router, key, hyper, req, deadline, exchange, reused).await
+            }
+        };
+        match attempt {
+            Attempt::Answered(response) => {
                 router.conn_pool.heard_from(key);
-                exchange.answered(key, conn, response.status());
                 return Ok(response);
             }
-            Ok(Err(mut failed)) => {
-                let code = classify(failed.error(), &conn.wire);
-                let stale = conn.reused && code == Code::H13;
-                let again = failed.take_message().or_else(|| replay.filter(|_| stale));
-                match again {
-                    Some(request) if retries < MAX_UNSENT_RETRIES => {
-                        retries += 1;
-                        req = request;
-                    }
-                    _ => return Err(code),
-                }
+            Attempt::Again(request, _) if retries < MAX_UNSENT_RETRIES => {
+                retries += 1;
+                req = request;
+            }
+            Attempt::Again(_, code) | Attempt::Failed(code) => return Err(code),
+        }
+    }
+}
+
+/// What one try on one connection came to.
+enum Attempt {
+    Answered(Response<BackendBody>),
+    /// Unsent, or safe to send again: try once more on a new connection (the code is
+    /// the answer once the tries are used up).
+    Again(Request<ReqBody>, Code),
+    Failed(Code),
+}
+
+/// A request the router sends itself (`backend_h1`): no body, no upgrade, not CONNECT.
+fn is_plain(req: &Request<ReqBody>, upgrade: bool) -> bool {
+    use hyper::body::Body as _;
+    !upgrade && req.body().is_end_stream() && req.method() != Method::CONNECT
+}
+
+/// One try through the router's own client.
+async fn send_raw(
+    router: &Router,
+    key: Key,
+    conn: RawConn,
+    req: &Request<ReqBody>,
+    deadline: Instant,
+    exchange: &mut Exchange,
+    reused: bool,
+) -> Attempt {
+    let head = backend_h1::encode_request(req);
+    match answer(router, key, conn.exchange(head, req.method()), deadline).await {
+        Err(_elapsed) => Attempt::Failed(Code::H12),
+        Ok(Ok(response)) => {
+            exchange.answered(key, None, response.status());
+            Attempt::Answered(response.map(BackendBody::Raw))
+        }
+        // The request is still whole here: a retry needs no copy.
+        Ok(Err(Fault::Unsent)) => Attempt::Again(bodiless_copy(req), Code::H13),
+        Ok(Err(Fault::Closed)) if reused && is_idempotent(req.method()) => {
+            Attempt::Again(bodiless_copy(req), Code::H13)
+        }
+        Ok(Err(Fault::Closed)) => Attempt::Failed(Code::H13),
+        Ok(Err(Fault::Malformed)) => Attempt::Failed(Code::H17),
+    }
+}
+
+/// One try through hyper's client.
+async fn send_hyper(
+    router: &Router,
+    key: Key,
+    hyper: HyperLink,
+    mut req: Request<ReqBody>,
+    deadline: Instant,
+    exchange: &mut Exchange,
+    reused: bool,
+) -> Attempt {
+    let HyperLink { mut sender, wire } = hyper;
+    // Only a reused connection's failure is replayed (`stale` below): a fresh one
+    // needs no copy.
+    let replay = reused.then(|| replayable(&req)).flatten();
+    req.body_mut().send_on(&wire);
+    match answer(router, key, sender.try_send_request(req), deadline).await {
+        Err(_elapsed) => Attempt::Failed(Code::H12),
+        Ok(Ok(response)) => {
+            let conn = BackendConn {
+                link: Link::Hyper(HyperLink { sender, wire }),
+                reused,
+            };
+            exchange.answered(key, Some(conn), response.status());
+            Attempt::Answered(response.map(BackendBody::Hyper))
+        }
+        Ok(Err(mut failed)) => {
+            let code = classify(failed.error(), &wire);
+            let stale = reused && code == Code::H13;
+            match failed.take_message().or_else(|| replay.filter(|_| stale)) {
+                Some(request) => Attempt::Again(request, code),
+                None => Attempt::Failed(code),
             }
         }
     }
@@ -175,19 +252,25 @@ async fn answer<F: Future>(
 /// refuses.
 fn replayable(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
     use hyper::body::Body as _;
-    let idempotent = matches!(
-        *req.method(),
+    let replay = is_idempotent(req.method()) && req.body().is_end_stream();
+    replay.then(|| bodiless_copy(req))
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    );
-    if !idempotent || !req.body().is_end_stream() {
-        return None;
-    }
+    )
+}
+
+/// The request's head again, with no body.
+fn bodiless_copy(req: &Request<ReqBody>) -> Request<ReqBody> {
     let mut copy = Request::new(ReqBody::empty());
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();
     *copy.headers_mut() = req.headers().clone();
-    Some(copy)
+    copy
 }
 
 /// A connection to the next instance: pooled if one is idle, else new; instances that
@@ -263,7 +346,7 @@ fn client_body_fault(err: &hyper::Error) -> Option<Code> {
 
 /// A `101` the client did not ask for is a malformed response (H17): there is nothing
 /// to bridge it to.
-pub(crate) fn check_switch(response: &Response<Incoming>, upgrade: bool) -> Result<(), Code> {
+pub(crate) fn check_switch<B>(response: &Response<B>, upgrade: bool) -> Result<(), Code> {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS && !upgrade {
         return Err(Code::H17);
     }
@@ -273,7 +356,7 @@ pub(crate) fn check_switch(response: &Response<Incoming>, upgrade: bool) -> Resu
 /// The backend's response as the client gets it; a `101` is bridged in both directions.
 pub(crate) fn respond(
     ctx: &ClientConn,
-    mut response: Response<Incoming>,
+    mut response: Response<BackendBody>,
     mut exchange: Exchange,
 ) -> Response<RouterBody> {
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;

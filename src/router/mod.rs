@@ -14,6 +14,7 @@
 //! connection's shared state; `headers` and `codes` are pure.
 //! Nothing outside this module imports hyper.
 
+mod backend_h1;
 mod balancer;
 mod batch;
 mod body;

@@ -32,7 +32,7 @@ pub(crate) async fn handle(ctx: Arc<ClientConn>, req: Request<Incoming>) -> Resp
     }
     let upgrade = headers::wants_upgrade(req.headers());
     let outgoing = forward::prepare(&ctx.router, req, exchange.entry(), upgrade);
-    let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived).await;
+    let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived, upgrade).await;
     match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
         Ok(response) => forward::respond(&ctx, response, exchange),
         Err(code) => refuse(&ctx.router, exchange, code),
