@@ -94,6 +94,8 @@ impl RawConn {
                     conn: Some(self),
                     framing,
                     keep_alive,
+                    sent_since_wait: false,
+                    fault: None,
                 }));
             }
             if self.buf.len() >= MAX_HEAD {
@@ -161,6 +163,10 @@ pub(crate) struct RawBody {
     conn: Option<RawConn>,
     framing: Framing,
     keep_alive: bool,
+    /// Data went out since the body last waited: a fault found now waits one turn
+    /// (held here meanwhile).
+    sent_since_wait: bool,
+    fault: Option<BodyError>,
 }
 
 /// A body error for hyper's server: it cuts the client's response short.
@@ -209,6 +215,39 @@ impl RawBody {
     }
 }
 
+impl RawBody {
+    /// The next piece of body, reading the connection when none is buffered.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        loop {
+            match self.take_buffered() {
+                Ok(Some(data)) => return Poll::Ready(Some(Ok(data))),
+                Err(fault) => return Poll::Ready(Some(Err(fault))),
+                Ok(None) => {}
+            }
+            if self.framing == Framing::Done {
+                return Poll::Ready(None);
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(conn.poll_fill(cx)) {
+                Ok(0) if self.framing == Framing::UntilClose => {
+                    self.framing = Framing::Done;
+                    self.keep_alive = false;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    let early =
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "backend closed mid-body");
+                    return Poll::Ready(Some(Err(early.into())));
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            }
+        }
+    }
+}
+
 impl Body for RawBody {
     type Data = Bytes;
     type Error = BodyError;
@@ -218,24 +257,28 @@ impl Body for RawBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        loop {
-            if let Some(data) = this.take_buffered()? {
-                return Poll::Ready(Some(Ok(Frame::data(data))));
+        if let Some(fault) = this.fault.take() {
+            return Poll::Ready(Some(Err(fault)));
+        }
+        match this.poll_data(cx) {
+            Poll::Ready(Some(Ok(data))) => {
+                this.sent_since_wait = true;
+                Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            if this.framing == Framing::Done {
-                return Poll::Ready(None);
+            // hyper drops the client's connection on a body error without writing what
+            // it holds: a backend that sent part of a body and then broke off would cost
+            // the client even the head. One turn first lets hyper send what came, as it
+            // does when its own client reports the break a read later.
+            Poll::Ready(Some(Err(fault))) if std::mem::take(&mut this.sent_since_wait) => {
+                this.fault = Some(fault);
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
-            let Some(conn) = this.conn.as_mut() else {
-                return Poll::Ready(None);
-            };
-            if ready!(conn.poll_fill(cx))? == 0 {
-                if this.framing == Framing::UntilClose {
-                    this.framing = Framing::Done;
-                    this.keep_alive = false;
-                    return Poll::Ready(None);
-                }
-                let early = io::Error::new(io::ErrorKind::UnexpectedEof, "backend closed mid-body");
-                return Poll::Ready(Some(Err(early.into())));
+            Poll::Ready(Some(Err(fault))) => Poll::Ready(Some(Err(fault))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                this.sent_since_wait = false;
+                Poll::Pending
             }
         }
     }
