@@ -44,30 +44,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// "retry only reused").
 const MAX_UNSENT_RETRIES: usize = 3;
 
-/// The client's request as the backend should see it: Heroku's headers, no hop-by-hop
-/// fields, HTTP/1.1, origin-form target.
-pub(crate) fn prepare(
-    router: &Router,
-    req: Request<Incoming>,
-    entry: &Entry,
-    upgrade: bool,
-) -> Request<ReqBody> {
+/// The client's request on its way to the backend: HTTP/1.1, origin-form target. Its
+/// headers are still the client's: Heroku's are added (and hop-by-hop ones left out) as
+/// it is sent, by `send`.
+pub(crate) fn prepare(req: Request<Incoming>) -> Request<ReqBody> {
     let (mut parts, body) = req.into_parts();
-    let fwd = Forwarded {
-        request_id: &entry.request_id,
-        forwarded_for: &entry.fwd,
-        port: &router.forwarded_port,
-        start_ms: headers::unix_millis(SystemTime::now()),
-        upgrade,
-    };
-    headers::prepare_request(&mut parts.headers, &fwd);
-    if has_streamed_body(&body) {
-        // Said explicitly, or hyper sends a GET's or HEAD's body as `Content-Length: 0`.
-        parts.headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-    }
     parts.version = Version::HTTP_11;
     if parts.uri.scheme().is_some() {
         parts.uri = parts
@@ -79,9 +60,37 @@ pub(crate) fn prepare(
 }
 
 /// A request body of no announced length: the client sent it chunked.
-fn has_streamed_body(body: &Incoming) -> bool {
+fn has_streamed_body(body: &ReqBody) -> bool {
     use hyper::body::Body as _;
     !body.is_end_stream() && body.size_hint().exact().is_none()
+}
+
+/// Heroku's headers, and no hop-by-hop ones, in `req`'s own map: what hyper's client sends.
+fn prepare_for_hyper(req: &mut Request<ReqBody>, fwd: &Forwarded<'_>) {
+    headers::prepare_request(req.headers_mut(), fwd);
+    if has_streamed_body(req.body()) {
+        // Said explicitly, or hyper sends a GET's or HEAD's body as `Content-Length: 0`.
+        req.headers_mut().insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
+}
+
+/// What the router tells the backend about this request.
+fn forwarded<'a>(
+    router: &'a Router,
+    entry: &'a Entry,
+    start_ms: u64,
+    upgrade: bool,
+) -> Forwarded<'a> {
+    Forwarded {
+        request_id: &entry.request_id,
+        forwarded_for: &entry.fwd,
+        port: &router.forwarded_port,
+        start_ms,
+        upgrade,
+    }
 }
 
 /// Sends `req` to an up instance and waits for the response head.
@@ -94,6 +103,9 @@ pub(crate) async fn send(
 ) -> Result<Response<BackendBody>, Code> {
     let boot_deadline = arrived + router.config.request_timeout;
     let plain = is_plain(&req, upgrade);
+    let start_ms = headers::unix_millis(SystemTime::now());
+    // Heroku's headers are in the request's own map once hyper's client has sent it.
+    let mut prepared = false;
     let mut tried = Vec::new();
     let mut retries = 0;
     loop {
@@ -103,14 +115,25 @@ pub(crate) async fn send(
         let connected = exchange.sendable_since();
         let deadline = connected + router.config.request_timeout;
         let key = Key::of(&backend);
+        let to = Try {
+            router,
+            key,
+            deadline,
+            reused: conn.reused,
+        };
         let attempt = match conn.link {
             Link::Raw(raw) if plain => {
-                send_raw(router, key, raw, &req, deadline, exchange, conn.reused).await
+                let fwd = forwarded(router, exchange.entry(), start_ms, upgrade);
+                let head = backend_h1::encode_request(&req, (!prepared).then_some(&fwd));
+                send_raw(&to, raw, &req, head, exchange).await
             }
             link => {
+                if !std::mem::replace(&mut prepared, true) {
+                    let fwd = forwarded(router, exchange.entry(), start_ms, upgrade);
+                    prepare_for_hyper(&mut req, &fwd);
+                }
                 let hyper = link.into_hyper().await.map_err(|_| Code::H13)?;
-                let reused = conn.reused;
-                send_hyper(router, key, hyper, req, deadline, exchange, reused).await
+                send_hyper(&to, hyper, req, exchange).await
             }
         };
         match attempt {
@@ -125,6 +148,15 @@ pub(crate) async fn send(
             Attempt::Again(_, code) | Attempt::Failed(code) => return Err(code),
         }
     }
+}
+
+/// One try: to which backend, on a connection taken from the pool or not, answered by
+/// when.
+struct Try<'r> {
+    router: &'r Router,
+    key: Key,
+    deadline: Instant,
+    reused: bool,
 }
 
 /// What one try on one connection came to.
@@ -144,15 +176,18 @@ fn is_plain(req: &Request<ReqBody>, upgrade: bool) -> bool {
 
 /// One try through the router's own client.
 async fn send_raw(
-    router: &Router,
-    key: Key,
+    to: &Try<'_>,
     conn: RawConn,
     req: &Request<ReqBody>,
-    deadline: Instant,
+    head: Vec<u8>,
     exchange: &mut Exchange,
-    reused: bool,
 ) -> Attempt {
-    let head = backend_h1::encode_request(req);
+    let Try {
+        router,
+        key,
+        deadline,
+        reused,
+    } = *to;
     match answer(router, key, conn.exchange(head, req.method()), deadline).await {
         Err(_elapsed) => Attempt::Failed(Code::H12),
         Ok(Ok(response)) => {
@@ -171,14 +206,17 @@ async fn send_raw(
 
 /// One try through hyper's client.
 async fn send_hyper(
-    router: &Router,
-    key: Key,
+    to: &Try<'_>,
     hyper: HyperLink,
     mut req: Request<ReqBody>,
-    deadline: Instant,
     exchange: &mut Exchange,
-    reused: bool,
 ) -> Attempt {
+    let Try {
+        router,
+        key,
+        deadline,
+        reused,
+    } = *to;
     let HyperLink { mut sender, wire } = hyper;
     // Only a reused connection's failure is replayed (`stale` below): a fresh one
     // needs no copy.

@@ -222,12 +222,55 @@ pub(crate) fn prepare_request(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
     // Room for the six below at once: the map hyper parsed is sized to the client's
     // headers, and growing it field by field would reallocate and rehash repeatedly.
     headers.reserve(6);
-    headers.insert(X_REQUEST_ID, fwd.request_id.clone());
-    headers.insert(X_FORWARDED_FOR, fwd.forwarded_for.clone());
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    headers.insert(X_FORWARDED_PORT, fwd.port.clone());
-    headers.insert(X_REQUEST_START, HeaderValue::from(fwd.start_ms));
+    for (name, value) in router_fields(fwd) {
+        headers.insert(name, value);
+    }
     headers.append(header::VIA, VIA);
+}
+
+/// The fields the router sets on every request, replacing the client's, before `Via`
+/// (which it appends to the client's).
+fn router_fields(fwd: &Forwarded<'_>) -> [(HeaderName, HeaderValue); 5] {
+    [
+        (X_REQUEST_ID, fwd.request_id.clone()),
+        (X_FORWARDED_FOR, fwd.forwarded_for.clone()),
+        (X_FORWARDED_PROTO, HeaderValue::from_static("http")),
+        (X_FORWARDED_PORT, fwd.port.clone()),
+        (X_REQUEST_START, HeaderValue::from(fwd.start_ms)),
+    ]
+}
+
+/// Calls `field` with each field of the backend's request as [`prepare_request`] makes it
+/// from the client's `headers`, without changing them: for a bodiless request that is
+/// not an upgrade, written straight into the request head.
+pub(crate) fn each_request_field(
+    headers: &HeaderMap,
+    fwd: &Forwarded<'_>,
+    mut field: impl FnMut(&HeaderName, &HeaderValue),
+) {
+    let named: Vec<HeaderName> = named_by_connection(headers).collect();
+    let replaced = |name: &HeaderName| {
+        is_hop_by_hop(name)
+            || *name == header::EXPECT
+            || [
+                X_REQUEST_ID,
+                X_FORWARDED_FOR,
+                X_FORWARDED_PROTO,
+                X_FORWARDED_PORT,
+                X_REQUEST_START,
+            ]
+            .contains(name)
+            || named.contains(name)
+    };
+    for (name, value) in headers {
+        if !replaced(name) {
+            field(name, value);
+        }
+    }
+    for (name, value) in router_fields(fwd) {
+        field(&name, &value);
+    }
+    field(&header::VIA, &VIA);
 }
 
 /// Turns the backend's response headers into the client's, in place. A `101` keeps
@@ -398,6 +441,46 @@ mod tests {
         assert_eq!(get(&h, "x-request-start"), ["1700000000123"]);
         assert_eq!(get(&h, "via"), ["1.0 corp", "1.1 hlocal"]);
         assert!(h.get("expect").is_none() && h.get("connection").is_none());
+    }
+
+    #[test]
+    fn fields_written_for_a_bodiless_request_are_the_ones_prepare_request_makes() {
+        let (id, xff, port) = values();
+        let client = map(&[
+            ("host", "localhost:5006"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-request-id", "theirs"),
+            ("x-request-start", "1"),
+            ("expect", "100-continue"),
+            ("connection", "keep-alive, X-Secret, host"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "basic x"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("via", "1.0 corp"),
+            ("accept", "a"),
+            ("accept", "b"),
+        ]);
+        let fwd = Forwarded {
+            request_id: &id,
+            forwarded_for: &xff,
+            port: &port,
+            start_ms: 1_700_000_000_123,
+            upgrade: false,
+        };
+        let mut prepared = client.clone();
+        prepare_request(&mut prepared, &fwd);
+        let mut expected: Vec<_> = prepared
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let mut written = Vec::new();
+        each_request_field(&client, &fwd, |n, v| written.push((n.clone(), v.clone())));
+        let key =
+            |(n, v): &(HeaderName, HeaderValue)| (n.as_str().to_owned(), v.as_bytes().to_vec());
+        expected.sort_by_key(key);
+        written.sort_by_key(key);
+        assert_eq!(written, expected);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) async fn handle(ctx: Arc<ClientConn>, req: Request<Incoming>) -> Resp
         return refuse(&ctx.router, exchange, Code::H26(cause));
     }
     let upgrade = headers::wants_upgrade(req.headers());
-    let outgoing = forward::prepare(&ctx.router, req, exchange.entry(), upgrade);
+    let outgoing = forward::prepare(req);
     let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived, upgrade).await;
     match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
         Ok(response) => forward::respond(&ctx, response, exchange),

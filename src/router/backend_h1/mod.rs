@@ -22,11 +22,12 @@ use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::header;
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::conn_pool::QuickAck;
+use super::headers::{self, Forwarded};
 use chunked::{Chunked, Step};
 
 mod chunked;
@@ -126,22 +127,30 @@ impl RawConn {
 
 /// The request head as hyper's client writes a bodiless request: the request line with
 /// the origin-form target, then every header as it is (lowercase names), without
-/// `Transfer-Encoding` (there is no body to frame).
-pub(crate) fn encode_request<B>(req: &Request<B>) -> Vec<u8> {
+/// `Transfer-Encoding` (there is no body to frame). With `fwd`, the headers are still the
+/// client's: Heroku's are written in place of its own, and hop-by-hop ones left out, as
+/// `headers::prepare_request` would have changed them.
+pub(crate) fn encode_request<B>(req: &Request<B>, fwd: Option<&Forwarded<'_>>) -> Vec<u8> {
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut head = Vec::with_capacity(512);
     head.extend_from_slice(req.method().as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(target.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in req.headers() {
-        if name == header::TRANSFER_ENCODING {
-            continue;
+    let mut field = |name: &HeaderName, value: &HeaderValue| {
+        if name != header::TRANSFER_ENCODING {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
         }
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
+    };
+    match fwd {
+        Some(fwd) => headers::each_request_field(req.headers(), fwd, field),
+        None => req
+            .headers()
+            .iter()
+            .for_each(|(name, value)| field(name, value)),
     }
     head.extend_from_slice(b"\r\n");
     head
