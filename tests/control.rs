@@ -356,7 +356,12 @@ fn logs_prints_the_kept_lines_and_follows() {
     );
     let dir = &app.running.dir;
     app.running.wait_for(r"worker\.1 +\| line 300$");
-    let logs = ctl(dir, &["logs", "-n", "5", "--no-timestamp", "worker"]);
+    // The printer keeps a line for `logs` just after writing it to stdout: poll.
+    let mut logs = ctl(dir, &["logs", "-n", "5", "--no-timestamp", "worker"]);
+    eventually("line 300 kept", || {
+        logs = ctl(dir, &["logs", "-n", "5", "--no-timestamp", "worker"]);
+        logs.stdout.ends_with("| line 300\n")
+    });
     assert_eq!(logs.code(), Some(0), "{}", logs.stderr);
     let lines: Vec<&str> = logs.stdout.lines().collect();
     assert_eq!(lines.len(), 5, "{}", logs.stdout);
