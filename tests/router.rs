@@ -737,6 +737,37 @@ fn backend_responses_in_every_framing_reach_the_client_whole() {
 }
 
 #[test]
+fn pipelined_requests_are_answered_in_order_whichever_server_reads_them() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    // Plain GETs the router serves itself, then one asking to close, which hyper serves.
+    let mut stream = send_raw(
+        app.port,
+        "GET /raw/not-modified HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /health HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| answer.get(i + 9..i + 12))
+        .collect();
+    assert_eq!(statuses, ["304", "200", "200"], "{answer}");
+    assert_eq!(answer.matches("\r\n\r\nok").count(), 2, "{answer}");
+    let head_304 = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        head_304.contains("\r\ndate: ") && !head_304.contains("content-length"),
+        "{head_304}"
+    );
+    app.running.stop();
+}
+
+#[test]
 fn malformed_backend_responses_are_h17_or_cut_short_as_h18() {
     let app = server_app("web: python3 server.py\n", &[]);
     ready(&app);

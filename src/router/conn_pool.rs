@@ -416,11 +416,9 @@ pub(crate) struct ReqBody {
 }
 
 impl ReqBody {
-    pub(crate) fn new(inner: Incoming) -> ReqBody {
-        ReqBody {
-            inner: Some(inner),
-            wire: None,
-        }
+    /// The client's body, if the request has one it is still to read.
+    pub(crate) fn new(inner: Option<Incoming>) -> ReqBody {
+        ReqBody { inner, wire: None }
     }
 
     pub(crate) fn empty() -> ReqBody {

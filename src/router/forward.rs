@@ -47,7 +47,7 @@ const MAX_UNSENT_RETRIES: usize = 3;
 /// The client's request on its way to the backend: HTTP/1.1, origin-form target. Its
 /// headers are still the client's: Heroku's are added (and hop-by-hop ones left out) as
 /// it is sent, by `send`.
-pub(crate) fn prepare(req: Request<Incoming>) -> Request<ReqBody> {
+pub(crate) fn prepare(req: Request<Option<Incoming>>) -> Request<ReqBody> {
     let (mut parts, body) = req.into_parts();
     parts.version = Version::HTTP_11;
     if parts.uri.scheme().is_some() {

@@ -23,6 +23,7 @@ mod clients;
 mod codes;
 mod conn_pool;
 mod forward;
+mod front_h1;
 mod headers;
 mod rewind;
 mod server;

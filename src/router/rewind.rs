@@ -67,6 +67,11 @@ impl Rewind {
         };
     }
 
+    /// The bytes put back, taken out.
+    pub(crate) fn take_unread(&mut self) -> Bytes {
+        std::mem::take(&mut self.prefix)
+    }
+
     pub(crate) fn has_unread(&self) -> bool {
         !self.prefix.is_empty()
     }

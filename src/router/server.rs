@@ -34,6 +34,7 @@ use super::body::RouterBody;
 use super::client_conn::ClientConn;
 use super::clients::Admitted;
 use super::forward;
+use super::front_h1::{self, PARK_AFTER, Round};
 use super::headers;
 use super::rewind::{Rewind, WriteBlocked};
 use super::service;
@@ -45,10 +46,6 @@ use crate::sys;
 const PARSED_HEADERS: usize = 2048;
 /// After a failed `accept` (out of file descriptors, typically), wait before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// A connection without requests for this long (up to twice this) is parked. Long enough
-/// that a client sending requests back to back never is; short enough that a burst of
-/// connections opened and left idle (a browser's, a test's) never holds many buffers.
-const PARK_AFTER: Duration = Duration::from_millis(50);
 
 /// hyper's server settings. No timer: the header timeout is `drive`'s (hyper's own arms
 /// and cancels a boxed timer for every request).
@@ -106,7 +103,7 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
 
     fn call(&self, req: Request<Incoming>) -> Reply {
         let ctx = Arc::clone(&self.0);
-        Box::pin(async move { Ok(service::handle(ctx, req).await) })
+        Box::pin(async move { Ok(service::handle(ctx, req.map(Some)).await) })
     }
 }
 
@@ -143,6 +140,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Arc<Router>, _p
         // connection is evicted to make room for a new one).
         if !socket.has_unread() && !router.clients.idle_until_readable(&socket.stream).await {
             return;
+        }
+        match front_h1::serve(&mut socket, &handler.0).await {
+            Round::Parked => continue,
+            Round::Closed => return,
+            Round::Hyper => {}
         }
         let mut http = router
             .http

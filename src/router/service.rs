@@ -21,7 +21,12 @@ use super::forward;
 use super::headers;
 
 /// The service: never fails; every problem is a response with a Heroku code.
-pub(crate) async fn handle(ctx: Arc<ClientConn>, req: Request<Incoming>) -> Response<RouterBody> {
+/// `req`'s body is `None` when the router read the request itself (`front_h1`): it has
+/// none.
+pub(crate) async fn handle(
+    ctx: Arc<ClientConn>,
+    req: Request<Option<Incoming>>,
+) -> Response<RouterBody> {
     let arrived = Instant::now();
     let entry = entry(&ctx, &req);
     let mut exchange = Exchange::new(Arc::clone(&ctx), entry);
@@ -40,7 +45,7 @@ pub(crate) async fn handle(ctx: Arc<ClientConn>, req: Request<Incoming>) -> Resp
 }
 
 /// What the log line will say about the request, as far as the request tells.
-fn entry(ctx: &ClientConn, req: &Request<Incoming>) -> Entry {
+fn entry<B>(ctx: &ClientConn, req: &Request<B>) -> Entry {
     Entry {
         method: req.method().clone(),
         uri: req.uri().clone(),

@@ -1,0 +1,446 @@
+//! The router's own HTTP/1.1 server for the plain request: a whole `GET` head already in
+//! hand, HTTP/1.1, no body, no `Expect`, no upgrade, no `Connection` but `keep-alive`,
+//! within the router's limits. hyper's server costs more than the proxying for such a
+//! request (its dispatcher, a boxed future, a body channel); here the connection's task
+//! parses the head, runs the same service (`service::handle`) and writes the response
+//! itself. Anything else (a head still arriving, a body, an upgrade, a refusal to make) is
+//! put back in front of the socket for hyper, which then serves the connection until it
+//! parks it, exactly as before.
+//!
+//! The response is written as hyper's server writes one: the status line (the app's own
+//! reason phrase kept), the headers as they are, then `content-length` from the body's
+//! known length or `transfer-encoding: chunked`, and `date` if the app sent none; no body
+//! for 204 and 304. A body that breaks off ends the connection after what came.
+//!
+//! While a request waits for its answer the connection ticks every [`PARK_AFTER`], as
+//! `server::drive` does: `forward::answer` arms its timers only when polled again.
+
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use tokio::io::AsyncWriteExt;
+use tokio::time::{Interval, interval_at};
+
+use super::body::RouterBody;
+use super::client_conn::ClientConn;
+use super::headers;
+use super::rewind::Rewind;
+use super::service;
+
+/// A connection without requests for this long (up to twice this) is parked: it waits for
+/// the client's next bytes with nothing of hyper's or the router's allocated. Long enough
+/// that a client sending requests back to back never is; short enough that a burst of
+/// connections opened and left idle (a browser's, a test's) never holds many buffers.
+/// Also the tick on which a request waiting for its answer is polled again.
+pub(crate) const PARK_AFTER: Duration = Duration::from_millis(50);
+/// More fields than this and hyper reads the request (its own and the router's limits).
+const MAX_FIELDS: usize = 64;
+/// Room made for each read: a whole head, usually.
+const READ_ROOM: usize = 4096;
+/// Bytes of a client's next requests read while one is being answered, at most.
+const MAX_AHEAD: usize = 64 * 1024;
+
+/// How a round of the router serving the connection itself ended.
+pub(crate) enum Round {
+    /// Nothing came for a while: wait for the client's next bytes.
+    Parked,
+    /// The client left, or a response could not be written or was cut short.
+    Closed,
+    /// A request that is hyper's to serve is unread in front of the socket.
+    Hyper,
+}
+
+/// Serves plain requests on `socket` until one is not plain, or the client goes quiet or
+/// away.
+pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
+    let mut buf = BytesMut::from(socket.take_unread());
+    let now = tokio::time::Instant::now();
+    let mut ticks = interval_at(now + PARK_AFTER, PARK_AFTER);
+    let mut served = false;
+    loop {
+        if buf.is_empty() {
+            match bytes_or_tick(socket, &mut ticks).await {
+                Wake::Tick if !std::mem::take(&mut served) => return Round::Parked,
+                Wake::Tick => continue,
+                Wake::Readable => {}
+            }
+            buf.reserve(READ_ROOM);
+            match socket.stream.try_read_buf(&mut buf) {
+                Ok(0) => return Round::Closed,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return Round::Closed,
+            }
+        }
+        let Some(request) = plain_request(&mut buf) else {
+            socket.unread(buf.freeze());
+            return Round::Hyper;
+        };
+        if ctx.router.logs.is_full() {
+            ctx.router.logs.room().await;
+        }
+        let answering = service::handle(Arc::clone(ctx), request);
+        let Some(answered) = while_client_stays(answering, socket, &mut buf, &mut ticks).await
+        else {
+            // Dropping the request's future logs it (H27) and hangs up on the backend.
+            return Round::Closed;
+        };
+        served = true;
+        if write_response(socket, answered).await.is_err() {
+            return Round::Closed;
+        }
+    }
+}
+
+enum Wake {
+    Readable,
+    Tick,
+}
+
+async fn bytes_or_tick(socket: &Rewind, ticks: &mut Interval) -> Wake {
+    poll_fn(|cx| {
+        if socket.stream.poll_read_ready(cx).is_ready() {
+            return Poll::Ready(Wake::Readable);
+        }
+        ticks.poll_tick(cx).map(|_| Wake::Tick)
+    })
+    .await
+}
+
+/// Runs `answering` while the client stays: `None` if it closes or resets the connection
+/// first, as hyper's server gives up on a request then. Bytes it sends meanwhile (the
+/// next request, pipelined) are kept in `buf`, up to [`MAX_AHEAD`]. `answering` is polled
+/// again on every tick while it waits.
+async fn while_client_stays<F: Future>(
+    answering: F,
+    socket: &Rewind,
+    buf: &mut BytesMut,
+    ticks: &mut Interval,
+) -> Option<F::Output> {
+    let mut answering = pin!(answering);
+    poll_fn(|cx| {
+        if let Poll::Ready(answer) = answering.as_mut().poll(cx) {
+            return Poll::Ready(Some(answer));
+        }
+        while ticks.poll_tick(cx).is_ready() {}
+        while buf.len() < MAX_AHEAD && socket.stream.poll_read_ready(cx).is_ready() {
+            buf.reserve(READ_ROOM);
+            match socket.stream.try_read_buf(buf) {
+                Ok(0) => return Poll::Ready(None),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(None),
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The request at the start of `buf`, taken out of it, if it is plain; else `buf` is
+/// left as it was.
+fn plain_request(buf: &mut BytesMut) -> Option<Request<Option<Incoming>>> {
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_request_with_uninit_headers(&mut parsed, buf, &mut fields) {
+        Ok(httparse::Status::Complete(len)) => len,
+        _ => return None,
+    };
+    let target = parsed.path.filter(|p| p.starts_with('/'))?;
+    let plain = parsed.method == Some("GET")
+        && parsed.version == Some(1)
+        && parsed
+            .headers
+            .iter()
+            .all(|f| is_plain_field(f.name, f.value));
+    if !plain {
+        return None;
+    }
+    let uri: Uri = target.parse().ok()?;
+    // The head's bytes, shared by the header values; `buf` is untouched until the request
+    // is known to be the router's.
+    let head = Bytes::copy_from_slice(&buf[..len]);
+    let mut map = HeaderMap::with_capacity(parsed.headers.len());
+    for field in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).ok()?;
+        // httparse's slices point into `buf`; the same bytes sit at the same offsets in `head`.
+        let start = field.value.as_ptr() as usize - buf.as_ptr() as usize;
+        let value = head.slice(start..start + field.value.len());
+        let value = HeaderValue::from_maybe_shared(value).ok()?;
+        map.append(name, value);
+    }
+    headers::check(&Method::GET, &uri, &map).ok()?;
+    headers::check_host(Version::HTTP_11, &map).ok()?;
+    buf.advance(len);
+    let mut request = Request::new(None);
+    *request.uri_mut() = uri;
+    *request.headers_mut() = map;
+    Some(request)
+}
+
+/// A field that leaves the request plain: no body, no expectation, no upgrade, nothing
+/// for the connection but keep-alive.
+fn is_plain_field(name: &str, value: &[u8]) -> bool {
+    let is = |n: &str| name.eq_ignore_ascii_case(n);
+    if is("connection") {
+        return value
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .all(|t| t.is_empty() || t.eq_ignore_ascii_case(b"keep-alive"));
+    }
+    !(is("content-length") || is("transfer-encoding") || is("expect") || is("upgrade"))
+}
+
+/// Writes `response` as hyper's server would: the head, then the body as it comes.
+async fn write_response(socket: &mut Rewind, response: Response<RouterBody>) -> io::Result<()> {
+    let (parts, mut body) = response.into_parts();
+    let bodiless = matches!(
+        parts.status,
+        StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+    );
+    let (head, chunked) = encode_head(&parts, &body, bodiless);
+    if bodiless {
+        drop(body);
+        return socket.write_all(&head).await;
+    }
+    let mut out = vec![Bytes::from(head)];
+    loop {
+        // What the body has at once goes out with the head, in one write.
+        let frame =
+            match poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut body).poll_frame(cx))).await {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    write_all(socket, &mut out).await?;
+                    poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+                }
+            };
+        match frame {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    push_data(&mut out, data, chunked);
+                }
+            }
+            Some(Err(_broken)) => {
+                // The client gets what came; the connection cannot carry on.
+                write_all(socket, &mut out).await?;
+                return Err(io::Error::other("the response body broke off"));
+            }
+            None => {
+                if chunked {
+                    out.push(Bytes::from_static(b"0\r\n\r\n"));
+                }
+                return write_all(socket, &mut out).await;
+            }
+        }
+    }
+}
+
+/// The status line and fields, and whether the body is sent chunked.
+fn encode_head(
+    parts: &hyper::http::response::Parts,
+    body: &RouterBody,
+    bodiless: bool,
+) -> (Vec<u8>, bool) {
+    let mut head = Vec::with_capacity(128 + parts.headers.len() * 48);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(parts.status.as_str().as_bytes());
+    head.push(b' ');
+    let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
+    match reason {
+        Some(reason) => head.extend_from_slice(reason.as_bytes()),
+        None => head.extend_from_slice(
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("<none>")
+                .as_bytes(),
+        ),
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut has_length = false;
+    let mut has_date = false;
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH {
+            if bodiless {
+                continue;
+            }
+            has_length = true;
+        }
+        has_date |= name == header::DATE;
+        push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let mut chunked = false;
+    if !bodiless && !has_length {
+        match body.size_hint().exact() {
+            Some(length) => {
+                let mut digits = itoa::Buffer::new();
+                push_field(
+                    &mut head,
+                    b"content-length",
+                    digits.format(length).as_bytes(),
+                );
+            }
+            None => {
+                push_field(&mut head, b"transfer-encoding", b"chunked");
+                chunked = true;
+            }
+        }
+    }
+    if !has_date {
+        push_date(&mut head);
+    }
+    head.extend_from_slice(b"\r\n");
+    (head, chunked)
+}
+
+fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    head.extend_from_slice(name);
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+fn push_data(out: &mut Vec<Bytes>, data: Bytes, chunked: bool) {
+    if chunked {
+        out.push(Bytes::from(format!("{:X}\r\n", data.len())));
+        out.push(data);
+        out.push(Bytes::from_static(b"\r\n"));
+    } else {
+        out.push(data);
+    }
+}
+
+/// Writes every piece, as few system calls as the socket allows.
+async fn write_all(socket: &mut Rewind, out: &mut Vec<Bytes>) -> io::Result<()> {
+    while !out.is_empty() {
+        let slices: Vec<IoSlice<'_>> = out.iter().map(|b| IoSlice::new(b)).collect();
+        let mut written = socket.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let first = &mut out[0];
+            let step = written.min(first.len());
+            first.advance(step);
+            written -= step;
+            if first.is_empty() {
+                out.remove(0);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `date: …` as of now, formatted once a second per worker thread.
+fn push_date(head: &mut Vec<u8>) {
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHED.with_borrow_mut(|(at, text)| {
+        if *at != second || text.is_empty() {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        push_field(head, b"date", text.as_bytes());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take(text: &str) -> (Option<Request<Option<Incoming>>>, BytesMut) {
+        let mut buf = BytesMut::from(text.as_bytes());
+        (plain_request(&mut buf), buf)
+    }
+
+    #[test]
+    fn a_plain_get_is_taken_and_the_next_request_left() {
+        let (request, rest) =
+            take("GET /a?b HTTP/1.1\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\nGET /next");
+        let request = request.expect("plain");
+        assert_eq!(request.uri(), "/a?b");
+        assert_eq!(request.headers()["host"], "h");
+        assert_eq!(&rest[..], b"GET /next");
+    }
+
+    #[test]
+    fn anything_else_is_left_whole_for_hyper() {
+        for text in [
+            "GET / HTTP/1.1\r\nHost: h\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "NOT HTTP\r\n\r\n",
+        ] {
+            let (request, rest) = take(text);
+            assert!(request.is_none(), "{text:?}");
+            assert_eq!(&rest[..], text.as_bytes());
+        }
+        let many: String = (0..MAX_FIELDS).map(|i| format!("X-{i}: v\r\n")).collect();
+        let (request, _) = take(&format!("GET / HTTP/1.1\r\nHost: h\r\n{many}\r\n"));
+        assert!(request.is_none());
+    }
+
+    #[test]
+    fn heads_say_length_or_chunked_and_a_date_and_nothing_for_304() {
+        let head = |status: u16, body: RouterBody, fields: &[(&str, &str)]| {
+            let mut response = Response::new(body);
+            *response.status_mut() = StatusCode::from_u16(status).expect("status");
+            for (name, value) in fields {
+                let name = HeaderName::from_bytes(name.as_bytes()).expect("name");
+                response
+                    .headers_mut()
+                    .append(name, HeaderValue::from_str(value).expect("value"));
+            }
+            let (parts, body) = response.into_parts();
+            let bodiless = matches!(
+                parts.status,
+                StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+            );
+            let (head, chunked) = encode_head(&parts, &body, bodiless);
+            (String::from_utf8(head).expect("text"), chunked)
+        };
+        let (page, chunked) = head(503, RouterBody::own("oops"), &[]);
+        assert!(
+            page.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("\r\ncontent-length: 4\r\n") && page.contains("\r\ndate: "),
+            "{page}"
+        );
+        assert!(!chunked);
+        let (empty, _) = head(200, RouterBody::own(""), &[("date", "then")]);
+        assert!(
+            empty.contains("content-length: 0\r\n") && empty.matches("date").count() == 1,
+            "{empty}"
+        );
+        let (not_modified, _) = head(304, RouterBody::own(""), &[("content-length", "5")]);
+        assert!(!not_modified.contains("content-length"), "{not_modified}");
+    }
+}
