@@ -44,6 +44,8 @@ use super::service;
 pub(crate) const PARK_AFTER: Duration = Duration::from_millis(50);
 /// More fields than this and hyper reads the request (its own and the router's limits).
 const MAX_FIELDS: usize = 64;
+/// Response bytes held before they are written, at most (plus one frame).
+const MAX_UNSENT: usize = 64 * 1024;
 /// Room made for each read: a whole head, usually.
 const READ_ROOM: usize = 4096;
 /// Bytes of a client's next requests read while one is being answered, at most.
@@ -215,7 +217,11 @@ async fn write_response(socket: &mut Rewind, response: Response<RouterBody>) -> 
     }
     let mut out = vec![Bytes::from(head)];
     loop {
-        // What the body has at once goes out with the head, in one write.
+        // What the body has at once goes out with the head, in one write; a body that
+        // keeps coming is written every `MAX_UNSENT` bytes, at the client's pace.
+        if out.iter().map(Bytes::len).sum::<usize>() > MAX_UNSENT {
+            write_all(socket, &mut out).await?;
+        }
         let frame =
             match poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut body).poll_frame(cx))).await {
                 Poll::Ready(frame) => frame,
