@@ -1,6 +1,6 @@
 //! The router's own HTTP/1.1 server for the plain request: a whole `GET` head already in
-//! hand, HTTP/1.1, no body, no `Expect`, no upgrade, no `Connection` but `keep-alive`,
-//! within the router's limits. hyper's server costs more than the proxying for such a
+//! hand, HTTP/1.1, no body (`Content-Length: 0` at most), no `Expect`, no upgrade, no
+//! `Connection` but `keep-alive` or `close`, within the router's limits. hyper's server costs more than the proxying for such a
 //! request (its dispatcher, a boxed future, a body channel); here the connection's task
 //! parses the head, runs the same service (`service::handle`) and writes the response
 //! itself. Anything else (a head still arriving, a body, an upgrade, a refusal to make) is
@@ -9,8 +9,9 @@
 //!
 //! The response is written as hyper's server writes one: the status line (the app's own
 //! reason phrase kept), the headers as they are, then `content-length` from the body's
-//! known length or `transfer-encoding: chunked`, and `date` if the app sent none; no body
-//! for 204 and 304. A body that breaks off ends the connection after what came.
+//! known length or `transfer-encoding: chunked`, `connection: close` if the client asked
+//! to close, and `date` if the app sent none; no body for 204 and 304. A body that breaks
+//! off ends the connection after what came.
 //!
 //! While a request waits for its answer the connection ticks every [`PARK_AFTER`], as
 //! `server::drive` does: `forward::answer` arms its timers only when polled again.
@@ -83,7 +84,7 @@ pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
                 Err(_) => return Round::Closed,
             }
         }
-        let Some(request) = plain_request(&mut buf) else {
+        let Some(Plain { request, close }) = plain_request(&mut buf) else {
             socket.unread(buf.freeze());
             return Round::Hyper;
         };
@@ -97,7 +98,7 @@ pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
             return Round::Closed;
         };
         served = true;
-        if write_response(socket, answered).await.is_err() {
+        if write_response(socket, answered, close).await.is_err() || close {
             return Round::Closed;
         }
     }
@@ -148,9 +149,16 @@ async fn while_client_stays<F: Future>(
     .await
 }
 
+/// A request the router serves itself.
+struct Plain {
+    request: Request<Option<Incoming>>,
+    /// The client asked to close the connection after the response.
+    close: bool,
+}
+
 /// The request at the start of `buf`, taken out of it, if it is plain; else `buf` is
 /// left as it was.
-fn plain_request(buf: &mut BytesMut) -> Option<Request<Option<Incoming>>> {
+fn plain_request(buf: &mut BytesMut) -> Option<Plain> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut parsed = httparse::Request::new(&mut []);
     let config = httparse::ParserConfig::default();
@@ -168,6 +176,11 @@ fn plain_request(buf: &mut BytesMut) -> Option<Request<Option<Incoming>>> {
     if !plain {
         return None;
     }
+    let close = parsed
+        .headers
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+        .any(|f| tokens(f.value).any(|t| t.eq_ignore_ascii_case(b"close")));
     let uri: Uri = target.parse().ok()?;
     // The head's bytes, shared by the header values; `buf` is untouched until the request
     // is known to be the router's.
@@ -187,30 +200,42 @@ fn plain_request(buf: &mut BytesMut) -> Option<Request<Option<Incoming>>> {
     let mut request = Request::new(None);
     *request.uri_mut() = uri;
     *request.headers_mut() = map;
-    Some(request)
+    Some(Plain { request, close })
 }
 
-/// A field that leaves the request plain: no body, no expectation, no upgrade, nothing
-/// for the connection but keep-alive.
+/// A field that leaves the request plain: no body (`Content-Length: 0` at most), no
+/// expectation, no upgrade, nothing for the connection but keep-alive or close.
 fn is_plain_field(name: &str, value: &[u8]) -> bool {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("connection") {
-        return value
-            .split(|&b| b == b',')
-            .map(<[u8]>::trim_ascii)
-            .all(|t| t.is_empty() || t.eq_ignore_ascii_case(b"keep-alive"));
+        return tokens(value).all(|t| {
+            t.is_empty()
+                || t.eq_ignore_ascii_case(b"keep-alive")
+                || t.eq_ignore_ascii_case(b"close")
+        });
     }
-    !(is("content-length") || is("transfer-encoding") || is("expect") || is("upgrade"))
+    if is("content-length") {
+        return value.trim_ascii() == b"0";
+    }
+    !(is("transfer-encoding") || is("expect") || is("upgrade"))
+}
+
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
 }
 
 /// Writes `response` as hyper's server would: the head, then the body as it comes.
-async fn write_response(socket: &mut Rewind, response: Response<RouterBody>) -> io::Result<()> {
+async fn write_response(
+    socket: &mut Rewind,
+    response: Response<RouterBody>,
+    close: bool,
+) -> io::Result<()> {
     let (parts, mut body) = response.into_parts();
     let bodiless = matches!(
         parts.status,
         StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
     );
-    let (head, chunked) = encode_head(&parts, &body, bodiless);
+    let (head, chunked) = encode_head(&parts, &body, bodiless, close);
     if bodiless {
         drop(body);
         return socket.write_all(&head).await;
@@ -258,6 +283,7 @@ fn encode_head(
     parts: &hyper::http::response::Parts,
     body: &RouterBody,
     bodiless: bool,
+    close: bool,
 ) -> (Vec<u8>, bool) {
     let mut head = Vec::with_capacity(128 + parts.headers.len() * 48);
     head.extend_from_slice(b"HTTP/1.1 ");
@@ -286,6 +312,9 @@ fn encode_head(
         }
         has_date |= name == header::DATE;
         push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if close {
+        push_field(&mut head, b"connection", b"close");
     }
     let mut chunked = false;
     if !bodiless && !has_length {
@@ -371,7 +400,7 @@ fn push_date(head: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn take(text: &str) -> (Option<Request<Option<Incoming>>>, BytesMut) {
+    fn take(text: &str) -> (Option<Plain>, BytesMut) {
         let mut buf = BytesMut::from(text.as_bytes());
         (plain_request(&mut buf), buf)
     }
@@ -380,10 +409,20 @@ mod tests {
     fn a_plain_get_is_taken_and_the_next_request_left() {
         let (request, rest) =
             take("GET /a?b HTTP/1.1\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\nGET /next");
-        let request = request.expect("plain");
+        let Plain { request, close } = request.expect("plain");
+        assert!(!close);
         assert_eq!(request.uri(), "/a?b");
         assert_eq!(request.headers()["host"], "h");
         assert_eq!(&rest[..], b"GET /next");
+    }
+
+    #[test]
+    fn a_get_with_no_length_or_asking_to_close_is_plain_too() {
+        let text = "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let (request, rest) = take(text);
+        let Plain { request, close } = request.expect("plain");
+        assert!(close && rest.is_empty());
+        assert_eq!(request.headers()["content-length"], "0");
     }
 
     #[test]
@@ -394,10 +433,10 @@ mod tests {
             "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n",
             "GET / HTTP/1.0\r\n\r\n",
             "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx",
             "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: close, x-other\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
             "GET / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
@@ -428,7 +467,7 @@ mod tests {
                 parts.status,
                 StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
             );
-            let (head, chunked) = encode_head(&parts, &body, bodiless);
+            let (head, chunked) = encode_head(&parts, &body, bodiless, false);
             (String::from_utf8(head).expect("text"), chunked)
         };
         let (page, chunked) = head(503, RouterBody::own("oops"), &[]);
