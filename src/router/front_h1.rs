@@ -180,7 +180,7 @@ fn plain_request(buf: &mut BytesMut) -> Option<Plain> {
         .headers
         .iter()
         .filter(|f| f.name.eq_ignore_ascii_case("connection"))
-        .any(|f| tokens(f.value).any(|t| t.eq_ignore_ascii_case(b"close")));
+        .any(|f| headers::tokens(f.value).any(|t| t.eq_ignore_ascii_case(b"close")));
     let uri: Uri = target.parse().ok()?;
     // The head's bytes, shared by the header values; `buf` is untouched until the request
     // is known to be the router's.
@@ -208,20 +208,13 @@ fn plain_request(buf: &mut BytesMut) -> Option<Plain> {
 fn is_plain_field(name: &str, value: &[u8]) -> bool {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("connection") {
-        return tokens(value).all(|t| {
-            t.is_empty()
-                || t.eq_ignore_ascii_case(b"keep-alive")
-                || t.eq_ignore_ascii_case(b"close")
-        });
+        return headers::tokens(value)
+            .all(|t| t.eq_ignore_ascii_case(b"keep-alive") || t.eq_ignore_ascii_case(b"close"));
     }
     if is("content-length") {
         return value.trim_ascii() == b"0";
     }
     !(is("transfer-encoding") || is("expect") || is("upgrade"))
-}
-
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
 }
 
 /// Writes `response` as hyper's server would: the head, then the body as it comes.

@@ -136,16 +136,21 @@ pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
 }
 
 fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token))
+    connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
-fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| tokens(v.as_bytes()))
+}
+
+/// The comma-separated tokens of a field value, trimmed, empty ones left out.
+pub(crate) fn tokens(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
 }
 
@@ -179,23 +184,38 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// away (RFC 9110 §7.6.1).
 fn named_by_connection(headers: &HeaderMap) -> impl Iterator<Item = HeaderName> {
     connection_tokens(headers)
-        .filter(|t| {
-            !["keep-alive", "close", "upgrade", "host"]
-                .iter()
-                .any(|k| t.eq_ignore_ascii_case(k))
-        })
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .filter(|t| names_a_field(t))
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
+}
+
+/// Whether a `Connection` token names a field to remove, rather than being an option.
+pub(crate) fn names_a_field(token: &[u8]) -> bool {
+    ![&b"keep-alive"[..], b"close", b"upgrade", b"host"]
+        .iter()
+        .any(|k| token.eq_ignore_ascii_case(k))
 }
 
 /// The hop-by-hop fields of RFC 9110 §7.6.1 plus the `Proxy-*` family (`Proxy-Connection`
 /// among them); `Upgrade` and `Connection` are put back by [`prepare_request`] when an
 /// upgrade is being bridged. Names are lowercase in a `HeaderMap`.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    matches!(
-        name,
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-    ) || name.starts_with("proxy-")
+    is_hop_by_hop_name(name.as_str())
+}
+
+/// [`is_hop_by_hop`] for a name as it came, in any case.
+pub(crate) fn is_hop_by_hop_name(name: &str) -> bool {
+    let is = |n: &str| name.eq_ignore_ascii_case(n);
+    let listed = match name.len() {
+        2 => is("te"),
+        7 => is("trailer") || is("upgrade"),
+        10 => is("connection") || is("keep-alive"),
+        17 => is("transfer-encoding"),
+        _ => false,
+    };
+    listed
+        || name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
 }
 
 /// What the router tells the backend about the request (Heroku § Heroku Headers).
@@ -687,7 +707,7 @@ mod props {
             let kept = ["keep-alive", "close", "upgrade", "x-request-id", "x-forwarded-for",
                 "x-forwarded-proto", "x-forwarded-port", "x-request-start", "via"];
             let named: Vec<String> = connection_tokens(&headers)
-                .map(str::to_ascii_lowercase)
+                .map(|t| String::from_utf8_lossy(t).to_ascii_lowercase())
                 .filter(|t| !kept.contains(&t.as_str()))
                 .collect();
             let request_id = HeaderValue::from_static("abcdefghij0123456789");

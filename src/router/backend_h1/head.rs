@@ -16,6 +16,7 @@ use hyper::{Method, Response, StatusCode, Version};
 
 use super::chunked::Chunked;
 use super::{Fault, Framing};
+use crate::router::headers::{self, tokens};
 
 /// hyper's client limit: more headers is a malformed response.
 const MAX_HEADERS: usize = 100;
@@ -119,7 +120,7 @@ impl Head {
                 self.chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
                 Ok(false)
             }
-            _ => Ok(!is_hop_by_hop(name)),
+            _ => Ok(!headers::is_hop_by_hop_name(name)),
         }
     }
 
@@ -163,11 +164,7 @@ fn connection_named<'h>(fields: &[httparse::Header<'h>]) -> Vec<&'h str> {
         .filter(|f| f.name.eq_ignore_ascii_case("connection"));
     connection
         .flat_map(|f| tokens(f.value))
-        .filter(|t| {
-            ![&b"keep-alive"[..], b"close", b"upgrade", b"host"]
-                .iter()
-                .any(|k| t.eq_ignore_ascii_case(k))
-        })
+        .filter(|t| headers::names_a_field(t))
         .filter_map(|t| std::str::from_utf8(t).ok())
         .collect()
 }
@@ -175,7 +172,8 @@ fn connection_named<'h>(fields: &[httparse::Header<'h>]) -> Vec<&'h str> {
 /// `known` and every number in a `Content-Length` value (comma-separated lists too), if
 /// they are all the same.
 fn agreed_length(mut known: Option<u64>, value: &[u8]) -> Result<Option<u64>, Fault> {
-    for part in tokens_keeping_empty(value) {
+    // Empty parts are kept here: `7,` is not a length.
+    for part in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
         if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
             return Err(Fault::Malformed);
         }
@@ -186,26 +184,6 @@ fn agreed_length(mut known: Option<u64>, value: &[u8]) -> Result<Option<u64>, Fa
         known = Some(n);
     }
     Ok(known)
-}
-
-fn tokens_keeping_empty(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
-}
-
-/// The comma-separated tokens of a field value, trimmed, empty ones left out.
-fn tokens(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
-    tokens_keeping_empty(value).filter(|t| !t.is_empty())
-}
-
-/// The fixed hop-by-hop fields and the `Proxy-*` family (`Connection`,
-/// `Transfer-Encoding` and `Content-Length` are [`Head::note`]'s).
-fn is_hop_by_hop(name: &str) -> bool {
-    ["keep-alive", "te", "trailer", "upgrade"]
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
-        || name
-            .get(..6)
-            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
 }
 
 fn header_name(bytes: &[u8]) -> Result<HeaderName, Fault> {
