@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Request, Response, StatusCode, Uri};
 use tokio::io::AsyncWriteExt;
 use tokio::time::{Interval, interval_at};
 
@@ -98,6 +98,7 @@ pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
             return Round::Closed;
         };
         served = true;
+        let close = close || says_close(answered.headers());
         if write_response(socket, answered, close).await.is_err() || close {
             return Round::Closed;
         }
@@ -176,31 +177,37 @@ fn plain_request(buf: &mut BytesMut) -> Option<Plain> {
     if !plain {
         return None;
     }
-    let close = parsed
-        .headers
-        .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case("connection"))
-        .any(|f| headers::tokens(f.value).any(|t| t.eq_ignore_ascii_case(b"close")));
-    let uri: Uri = target.parse().ok()?;
-    // The head's bytes, shared by the header values; `buf` is untouched until the request
-    // is known to be the router's.
+    // The head's bytes, shared by the target and the header values; `buf` is untouched
+    // until the request is known to be the router's. httparse's slices point into `buf`;
+    // the same bytes sit at the same offsets in `head`.
     let head = Bytes::copy_from_slice(&buf[..len]);
+    let shared = |part: &[u8]| {
+        let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+        head.slice(start..start + part.len())
+    };
+    let uri = Uri::from_maybe_shared(shared(target.as_bytes())).ok()?;
     let mut map = HeaderMap::with_capacity(parsed.headers.len());
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes()).ok()?;
-        // httparse's slices point into `buf`; the same bytes sit at the same offsets in `head`.
-        let start = field.value.as_ptr() as usize - buf.as_ptr() as usize;
-        let value = head.slice(start..start + field.value.len());
-        let value = HeaderValue::from_maybe_shared(value).ok()?;
+        let value = HeaderValue::from_maybe_shared(shared(field.value)).ok()?;
         map.append(name, value);
     }
-    headers::check(&Method::GET, &uri, &map).ok()?;
-    headers::check_host(Version::HTTP_11, &map).ok()?;
+    // The router's limits (and `Host`) are `service`'s to check, as for every request: a
+    // refusal is written like any response, and ends the connection by what it says.
     buf.advance(len);
+    let close = says_close(&map);
     let mut request = Request::new(None);
     *request.uri_mut() = uri;
     *request.headers_mut() = map;
     Some(Plain { request, close })
+}
+
+/// A message that asks to close the connection after it.
+fn says_close(fields: &HeaderMap) -> bool {
+    fields
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| headers::tokens(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")))
 }
 
 /// A field that leaves the request plain: no body (`Content-Length: 0` at most), no
@@ -306,7 +313,7 @@ fn encode_head(
         has_date |= name == header::DATE;
         push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
     }
-    if close {
+    if close && !parts.headers.contains_key(header::CONNECTION) {
         push_field(&mut head, b"connection", b"close");
     }
     let mut chunked = false;
@@ -419,6 +426,18 @@ mod tests {
     }
 
     #[test]
+    fn a_request_to_refuse_is_still_the_routers_own() {
+        // `service` refuses them (400, closing), as for a request hyper read.
+        for text in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        ] {
+            let (request, rest) = take(text);
+            assert!(request.is_some() && rest.is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn anything_else_is_left_whole_for_hyper() {
         for text in [
             "GET / HTTP/1.1\r\nHost: h\r\n",
@@ -431,8 +450,6 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: h\r\nConnection: close, x-other\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-            "GET / HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "NOT HTTP\r\n\r\n",
         ] {
             let (request, rest) = take(text);
