@@ -159,6 +159,13 @@ struct Try<'r> {
     reused: bool,
 }
 
+impl Try<'_> {
+    /// The answer to this try's request, or the deadline passing first.
+    async fn answer<F: Future>(&self, sending: F) -> Result<F::Output, Elapsed> {
+        answer(self.router, self.key, sending, self.deadline).await
+    }
+}
+
 /// What one try on one connection came to.
 enum Attempt {
     Answered(Response<BackendBody>),
@@ -182,13 +189,8 @@ async fn send_raw(
     head: Vec<u8>,
     exchange: &mut Exchange,
 ) -> Attempt {
-    let Try {
-        router,
-        key,
-        deadline,
-        reused,
-    } = *to;
-    match answer(router, key, conn.exchange(head, req.method()), deadline).await {
+    let key = to.key;
+    match to.answer(conn.exchange(head, req.method())).await {
         Err(_elapsed) => Attempt::Failed(Code::H12),
         Ok(Ok(response)) => {
             exchange.answered(key, None, response.status());
@@ -196,7 +198,7 @@ async fn send_raw(
         }
         // The request is still whole here: a retry needs no copy.
         Ok(Err(Fault::Unsent)) => Attempt::Again(bodiless_copy(req), Code::H13),
-        Ok(Err(Fault::Closed)) if reused && is_idempotent(req.method()) => {
+        Ok(Err(Fault::Closed)) if to.reused && is_idempotent(req.method()) => {
             Attempt::Again(bodiless_copy(req), Code::H13)
         }
         Ok(Err(Fault::Closed)) => Attempt::Failed(Code::H13),
@@ -211,18 +213,13 @@ async fn send_hyper(
     mut req: Request<ReqBody>,
     exchange: &mut Exchange,
 ) -> Attempt {
-    let Try {
-        router,
-        key,
-        deadline,
-        reused,
-    } = *to;
+    let Try { key, reused, .. } = *to;
     let HyperLink { mut sender, wire } = hyper;
     // Only a reused connection's failure is replayed (`stale` below): a fresh one
     // needs no copy.
     let replay = reused.then(|| replayable(&req)).flatten();
     req.body_mut().send_on(&wire);
-    match answer(router, key, sender.try_send_request(req), deadline).await {
+    match to.answer(sender.try_send_request(req)).await {
         Err(_elapsed) => Attempt::Failed(Code::H12),
         Ok(Ok(response)) => {
             let conn = BackendConn {

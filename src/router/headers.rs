@@ -427,6 +427,21 @@ mod tests {
     }
 
     /// Request id, `X-Forwarded-For` and port values for `Forwarded`.
+    /// What the router tells the backend, for a request that is not an upgrade.
+    fn forwarded<'a>(
+        request_id: &'a HeaderValue,
+        forwarded_for: &'a HeaderValue,
+        port: &'a HeaderValue,
+    ) -> Forwarded<'a> {
+        Forwarded {
+            request_id,
+            forwarded_for,
+            port,
+            start_ms: 1_700_000_000_123,
+            upgrade: false,
+        }
+    }
+
     fn values() -> (HeaderValue, HeaderValue, HeaderValue) {
         (
             HeaderValue::from_static("id-0123456789abcdefghij"),
@@ -445,13 +460,7 @@ mod tests {
             ("connection", "close"),
             ("via", "1.0 corp"),
         ]);
-        let fwd = Forwarded {
-            request_id: &id,
-            forwarded_for: &xff,
-            port: &port,
-            start_ms: 1_700_000_000_123,
-            upgrade: false,
-        };
+        let fwd = forwarded(&id, &xff, &port);
         prepare_request(&mut h, &fwd);
         assert_eq!(get(&h, "host"), ["localhost:5006"]);
         assert_eq!(get(&h, "x-request-id"), ["id-0123456789abcdefghij"]);
@@ -481,13 +490,7 @@ mod tests {
             ("accept", "a"),
             ("accept", "b"),
         ]);
-        let fwd = Forwarded {
-            request_id: &id,
-            forwarded_for: &xff,
-            port: &port,
-            start_ms: 1_700_000_000_123,
-            upgrade: false,
-        };
+        let fwd = forwarded(&id, &xff, &port);
         let mut prepared = client.clone();
         prepare_request(&mut prepared, &fwd);
         let mut expected: Vec<_> = prepared
@@ -513,11 +516,8 @@ mod tests {
         ]);
         assert!(wants_upgrade(&h));
         let fwd = Forwarded {
-            request_id: &id,
-            forwarded_for: &xff,
-            port: &port,
-            start_ms: 1,
             upgrade: true,
+            ..forwarded(&id, &xff, &port)
         };
         prepare_request(&mut h, &fwd);
         assert_eq!(get(&h, "upgrade"), ["websocket"]);
