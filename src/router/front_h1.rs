@@ -1,11 +1,11 @@
 //! The router's own HTTP/1.1 server for the plain request: a whole `GET` head already in
 //! hand, HTTP/1.1, no body (`Content-Length: 0` at most), no `Expect`, no upgrade, no
-//! `Connection` but `keep-alive` or `close`, within the router's limits. hyper's server costs more than the proxying for such a
-//! request (its dispatcher, a boxed future, a body channel); here the connection's task
-//! parses the head, runs the same service (`service::handle`) and writes the response
-//! itself. Anything else (a head still arriving, a body, an upgrade, a refusal to make) is
-//! put back in front of the socket for hyper, which then serves the connection until it
-//! parks it, exactly as before.
+//! `Connection` but `keep-alive` or `close`. hyper's server costs more than the proxying
+//! for such a request (its dispatcher, a boxed future, a body channel); here the
+//! connection's task parses the head, runs the same service (`service::handle`, which
+//! also checks the router's limits and may refuse) and writes the response itself.
+//! Anything else (a head still arriving, a body, an upgrade) is put back in front of the
+//! socket for hyper, which then serves the connection until it parks it, as before.
 //!
 //! The response is written as hyper's server writes one: the status line (the app's own
 //! reason phrase kept), the headers as they are, then `content-length` from the body's
