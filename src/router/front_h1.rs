@@ -28,7 +28,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
 use tokio::time::{Interval, interval_at};
 
 use super::body::RouterBody;
@@ -76,8 +77,7 @@ pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
                 Wake::Tick => continue,
                 Wake::Readable => {}
             }
-            buf.reserve(READ_ROOM);
-            match socket.stream.try_read_buf(&mut buf) {
+            match read_available(&socket.stream, &mut buf) {
                 Ok(0) => return Round::Closed,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -137,8 +137,7 @@ async fn while_client_stays<F: Future>(
         }
         while ticks.poll_tick(cx).is_ready() {}
         while buf.len() < MAX_AHEAD && socket.stream.poll_read_ready(cx).is_ready() {
-            buf.reserve(READ_ROOM);
-            match socket.stream.try_read_buf(buf) {
+            match read_available(&socket.stream, buf) {
                 Ok(0) => return Poll::Ready(None),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -148,6 +147,26 @@ async fn while_client_stays<F: Future>(
         Poll::Pending
     })
     .await
+}
+
+/// Reads what `stream` holds into `buf` (making [`READ_ROOM`] first), as `try_read_buf`
+/// does; a read that leaves room also marks the socket not ready, as tokio's own
+/// `poll_read` does. The kernel returns less than asked only when it has nothing more, so
+/// reading again would only meet `WouldBlock`: a wasted system call per request.
+fn read_available(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    buf.reserve(READ_ROOM);
+    let room = buf.capacity() - buf.len();
+    let mut short = None;
+    // A `WouldBlock` from this closure is what makes tokio clear the readiness it saw.
+    let outcome = stream.try_io(Interest::READABLE, || {
+        let n = stream.try_read_buf(buf)?;
+        if n > 0 && n < room {
+            short = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    short.map_or(outcome, Ok)
 }
 
 /// A request the router serves itself.
