@@ -17,7 +17,7 @@ use hyper::StatusCode;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Instant;
 
-use super::backend_h1::{BodyError, RawBody, RawConn};
+use super::backend_h1::{BodyError, Fields, RawBody, RawConn};
 use super::balancer::Backend;
 use super::client_conn::ClientConn;
 use super::codes::{Code, Entry};
@@ -119,6 +119,18 @@ pub(crate) enum RouterBody {
 }
 
 impl RouterBody {
+    /// The backend's fields when they are not in the response's header map yet: a head
+    /// the router read itself (`forward::respond` says for whom).
+    pub(crate) fn backend_fields(&self) -> Option<&Fields> {
+        match self {
+            RouterBody::Proxied(Proxied {
+                inner: BackendBody::Raw(raw),
+                ..
+            }) => Some(raw.fields()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn own(text: &'static str) -> RouterBody {
         RouterBody::Own((!text.is_empty()).then(|| Bytes::from_static(text.as_bytes())))
     }

@@ -389,11 +389,20 @@ pub(crate) fn check_switch<B>(response: &Response<B>, upgrade: bool) -> Result<(
 }
 
 /// The backend's response as the client gets it; a `101` is bridged in both directions.
+/// The fields of a head the router read itself stay out of the header map when the
+/// router's own server writes the response (`own_server`): it writes them from the head,
+/// then the map's (the router's own, `X-Request-Id` and `Via`). hyper's server needs them
+/// in the map, in the backend's order before the router's.
 pub(crate) fn respond(
     ctx: &ClientConn,
     mut response: Response<BackendBody>,
     mut exchange: Exchange,
+    own_server: bool,
 ) -> Response<RouterBody> {
+    if let (false, BackendBody::Raw(raw)) = (own_server, response.body_mut()) {
+        let fields = raw.take_fields();
+        fields.into_map(response.headers_mut());
+    }
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switching {
         exchange.upgraded();

@@ -19,7 +19,7 @@
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
@@ -32,6 +32,7 @@ use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{Interval, interval_at};
 
+use super::backend_h1::Fields;
 use super::body::RouterBody;
 use super::client_conn::ClientConn;
 use super::headers;
@@ -91,7 +92,8 @@ pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
         if ctx.router.logs.is_full() {
             ctx.router.logs.room().await;
         }
-        let answering = service::handle(Arc::clone(ctx), request);
+        // Pinned where it is made: the future is kilobytes, and each move is a copy.
+        let answering = pin!(service::handle(Arc::clone(ctx), request));
         let Some(answered) = while_client_stays(answering, socket, &mut buf, &mut ticks).await
         else {
             // Dropping the request's future logs it (H27) and hangs up on the backend.
@@ -125,12 +127,11 @@ async fn bytes_or_tick(socket: &Rewind, ticks: &mut Interval) -> Wake {
 /// next request, pipelined) are kept in `buf`, up to [`MAX_AHEAD`]. `answering` is polled
 /// again on every tick while it waits.
 async fn while_client_stays<F: Future>(
-    answering: F,
+    mut answering: Pin<&mut F>,
     socket: &Rewind,
     buf: &mut BytesMut,
     ticks: &mut Interval,
 ) -> Option<F::Output> {
-    let mut answering = pin!(answering);
     poll_fn(|cx| {
         if let Poll::Ready(answer) = answering.as_mut().poll(cx) {
             return Poll::Ready(Some(answer));
@@ -322,15 +323,20 @@ fn encode_head(
     head.extend_from_slice(b"\r\n");
     let mut has_length = false;
     let mut has_date = false;
-    for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH {
+    // The backend's fields first, as hyper's server would have them from the map; the
+    // router's `X-Request-Id` (in the map) stands in for the backend's.
+    let backend = body.backend_fields().into_iter().flat_map(Fields::iter);
+    let backend = backend.filter(|(name, _)| !name.eq_ignore_ascii_case(b"x-request-id"));
+    let router = parts.headers.iter();
+    for (name, value) in backend.chain(router.map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))) {
+        if name.eq_ignore_ascii_case(b"content-length") {
             if bodiless {
                 continue;
             }
             has_length = true;
         }
-        has_date |= name == header::DATE;
-        push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
+        has_date |= name.eq_ignore_ascii_case(b"date");
+        push_field(&mut head, name, value);
     }
     if close && !parts.headers.contains_key(header::CONNECTION) {
         push_field(&mut head, b"connection", b"close");
@@ -359,8 +365,9 @@ fn encode_head(
     (head, chunked)
 }
 
+/// `name: value`, the name in lowercase as hyper writes a header map's.
 fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    head.extend_from_slice(name);
+    head.extend(name.iter().map(u8::to_ascii_lowercase));
     head.extend_from_slice(b": ");
     head.extend_from_slice(value);
     head.extend_from_slice(b"\r\n");

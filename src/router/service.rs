@@ -36,10 +36,11 @@ pub(crate) async fn handle(
         return refuse(&ctx.router, exchange, Code::H26(cause));
     }
     let upgrade = headers::wants_upgrade(req.headers());
+    let own_server = req.body().is_none();
     let outgoing = forward::prepare(req);
     let sent = forward::send(&ctx.router, outgoing, &mut exchange, arrived, upgrade).await;
     match sent.and_then(|r| forward::check_switch(&r, upgrade).map(|()| r)) {
-        Ok(response) => forward::respond(&ctx, response, exchange),
+        Ok(response) => forward::respond(&ctx, response, exchange, own_server),
         Err(code) => refuse(&ctx.router, exchange, code),
     }
 }

@@ -33,6 +33,8 @@ use chunked::{Chunked, Step};
 mod chunked;
 mod head;
 
+pub(crate) use head::Fields;
+
 /// hyper's client limit: a longer head is a malformed response.
 const MAX_HEAD: usize = 8192 + 4096 * 100;
 /// Room made in a connection's buffer before each read.
@@ -92,6 +94,7 @@ impl RawConn {
                 };
                 let keep_alive = head.keeps_alive() && framing != Framing::UntilClose;
                 return Ok(head.response.map(|()| RawBody {
+                    fields: head.fields,
                     conn: Some(self),
                     framing,
                     keep_alive,
@@ -169,6 +172,8 @@ enum Framing {
 
 /// A backend's response body, read from its connection as the client takes it.
 pub(crate) struct RawBody {
+    /// The response's fields, kept out of its (empty) header map until one is needed.
+    fields: Fields,
     conn: Option<RawConn>,
     framing: Framing,
     keep_alive: bool,
@@ -182,6 +187,16 @@ pub(crate) struct RawBody {
 pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 impl RawBody {
+    /// The fields of the response this is the body of.
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The fields, moved out: they are in a header map from now on.
+    pub(crate) fn take_fields(&mut self) -> Fields {
+        std::mem::take(&mut self.fields)
+    }
+
     /// The connection, once the body ended cleanly and the backend may send another.
     pub(crate) fn reusable(&mut self) -> Option<RawConn> {
         let clean = self.framing == Framing::Done && self.keep_alive;

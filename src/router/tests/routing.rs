@@ -468,3 +468,71 @@ async fn send(
     let body = within("a body", http_body_util::BodyExt::collect(body)).await;
     body.expect("UNWRAP: whole").to_bytes()
 }
+
+/// The backend's fields reach the client as they would from a header map, whichever
+/// server answers: the router's own (a plain GET) or hyper's (a DELETE). Names in
+/// lowercase, hop-by-hop ones gone, the backend's `Via` before the router's, the backend's
+/// `Date` kept, and the router's `X-Request-Id` instead of the backend's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backends_fields_reach_the_client_from_either_server() {
+    use tokio::io::AsyncWriteExt;
+    let app = raw_backend("web.1", |mut stream| async move {
+        loop {
+            if read_head(&mut stream).await.is_empty() {
+                return;
+            }
+            let answer = b"HTTP/1.1 200 OK\r\nX-First: 1\r\nConnection: keep-alive\r\n\
+                X-Request-Id: the-backends-own-id-0123456789\r\nKeep-Alive: timeout=5\r\n\
+                Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nVia: 1.0 app\r\nContent-Length: 2\r\n\
+                X-Last: 2\r\n\r\nok";
+            if stream.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let mut rig = Rig::start(vec![app.backend.clone()]).await;
+    for method in ["GET", "DELETE"] {
+        let request = format!("{method} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let answer = raw(rig.v4(), request.as_bytes()).await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect("UNWRAP: a whole head");
+        assert_eq!(body, "ok", "{method}");
+        let fields: Vec<(&str, &str)> = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(": "))
+            .collect();
+        let values = |name: &str| -> Vec<&str> {
+            fields
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        let mut names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "connection",
+                "content-length",
+                "date",
+                "via",
+                "via",
+                "x-first",
+                "x-last",
+                "x-request-id"
+            ],
+            "{method}: {head}"
+        );
+        assert_eq!(values("via"), ["1.0 app", "1.1 hlocal"], "{method}");
+        assert_eq!(
+            values("date"),
+            ["Sun, 06 Nov 1994 08:49:37 GMT"],
+            "{method}"
+        );
+        assert_eq!(values("connection"), ["close"], "{method}");
+        let id = rig.log().await.word("request_id");
+        assert_eq!(values("x-request-id"), [id.as_str()], "{method}");
+    }
+}
