@@ -323,10 +323,8 @@ fn encode_head(
     head.extend_from_slice(b"\r\n");
     let mut has_length = false;
     let mut has_date = false;
-    // The backend's fields first, as hyper's server would have them from the map; the
-    // router's `X-Request-Id` (in the map) stands in for the backend's.
+    // The backend's fields first, then the router's (`X-Request-Id`, `Via`).
     let backend = body.backend_fields().into_iter().flat_map(Fields::iter);
-    let backend = backend.filter(|(name, _)| !name.eq_ignore_ascii_case(b"x-request-id"));
     let router = parts.headers.iter();
     for (name, value) in backend.chain(router.map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))) {
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -367,7 +365,9 @@ fn encode_head(
 
 /// `name: value`, the name in lowercase as hyper writes a header map's.
 fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    head.extend(name.iter().map(u8::to_ascii_lowercase));
+    let start = head.len();
+    head.extend_from_slice(name);
+    head[start..].make_ascii_lowercase();
     head.extend_from_slice(b": ");
     head.extend_from_slice(value);
     head.extend_from_slice(b"\r\n");

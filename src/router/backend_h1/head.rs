@@ -6,7 +6,7 @@
 //! Hop-by-hop fields (RFC 9110 §7.6.1, the `Proxy-*` family, and what `Connection`
 //! names) are not kept for the client's response: the router would only remove them
 //! again. Nor is `Content-Length` next to `Transfer-Encoding`: the chunked framing is the
-//! real one. What is kept stays where it came, in the head's bytes ([`Fields`]): the
+//! real one, nor `X-Request-Id`: the router sends its own. What is kept stays where it came, in the head's bytes ([`Fields`]): the
 //! router's own server writes it from there, and only a response hyper's server sends
 //! needs a header map made of it — building one cost a tenth of a proxied request's
 //! instructions.
@@ -151,6 +151,8 @@ impl Head {
                 self.length = self.length.and_then(|known| agreed_length(known, value));
                 Ok(true)
             }
+            // The router's own id goes in its place (`headers::prepare_response`).
+            12 if name.eq_ignore_ascii_case("x-request-id") => Ok(false),
             17 if name.eq_ignore_ascii_case("transfer-encoding") => {
                 let last = tokens(value).next_back();
                 self.chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
@@ -309,11 +311,12 @@ mod tests {
     }
 
     #[test]
-    fn hop_by_hop_fields_and_what_connection_names_are_left_out() {
+    fn hop_by_hop_fields_what_connection_names_and_the_request_id_are_left_out() {
         let parsed = head(
             "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret, host\r\nKeep-Alive: timeout=5\r\n\
              Proxy-Authenticate: x\r\nX-Secret: 1\r\nHost: h\r\nTrailer: T\r\nUpgrade: u\r\n\
-             Transfer-Encoding: chunked\r\nContent-Length: 3\r\nX-Kept: yes\r\n\r\n",
+             Transfer-Encoding: chunked\r\nContent-Length: 3\r\nX-Request-ID: app\r\n\
+             X-Kept: yes\r\n\r\n",
         )
         .expect("valid");
         let mut names: Vec<_> = parsed.fields.iter().map(|(name, _)| name).collect();
