@@ -155,6 +155,12 @@ async fn while_client_stays<F: Future>(
 /// `poll_read` does. The kernel returns less than asked only when it has nothing more, so
 /// reading again would only meet `WouldBlock`: a wasted system call per request.
 fn read_available(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    if buf.is_empty() {
+        // Back to the start of the buffer (it is ours alone: heads are copied out), so
+        // each request is read into the same, warm bytes. Asking for more than is left
+        // is what makes `try_reclaim` move; it never allocates.
+        let _moved = buf.try_reclaim(buf.capacity() + 1);
+    }
     buf.reserve(READ_ROOM);
     let room = buf.capacity() - buf.len();
     let mut short = None;
