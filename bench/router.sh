@@ -17,7 +17,9 @@
 # 64 and 256 connections, RUNS=3 runs each, reporting medians: then the proxy's own cost
 # is what differs between rows, not how much CPU it leaves the load generator. hlocal's
 # printer, supervisor and router threads all share cpu 0 in that mode, as nginx's master
-# and worker do. node-foreman is left out of it.
+# and workers do. nginx's `worker_processes auto` counts online cores, so two nginx
+# workers share cpu 0 where hlocal runs one router worker; the pinned mode therefore also
+# measures nginx with one worker. node-foreman is left out of it.
 #
 # hlocal runs as `hlocal start -m web=2 --no-timestamp` on a Procfile whose `web` is the
 # nginx backend (stdout to /dev/null). HLOCAL_BENCH_MODE=harness instead runs the router
@@ -64,12 +66,13 @@ cleanup() {
 trap cleanup EXIT
 
 # nginx as a reverse proxy in front of the backends at $3 and $3+1, with access-log
-# directive $2, measured under label $1.
+# directive $2 and $4 workers (default auto), measured under label $1.
 nginx_proxy() {
-    local label=$1 access_log=$2 b=$3 proxy nginx_pid
+    local label=$1 access_log=$2 b=$3 workers=${4:-auto} proxy nginx_pid
     proxy=$(free_ports 1)
     sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
         -e "s|__BACKEND2__|$((b + 1))|g" -e "s|__ACCESS_LOG__|$access_log|" \
+        -e "s|__WORKERS__|$workers|" \
         "$here/router/proxy.conf" >"$work/proxy.conf"
     "${proxy_cpu[@]}" nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
     nginx_pid=$!
@@ -282,6 +285,11 @@ main() {
 
     nginx_proxy "nginx proxy (keepalive)" "access_log off;" "$b"
     nginx_proxy "nginx proxy (keepalive, logging)" "access_log /dev/null router;" "$b"
+    if [ "$PIN" = 1 ]; then
+        # `auto` counts online cores, not the one it is pinned to: two workers share
+        # cpu 0 there, while hlocal's router runs one. The same nginx with one worker:
+        nginx_proxy "nginx proxy (keepalive, 1 worker)" "access_log off;" "$b" 1
+    fi
 
     hp=$(free_ports 3)
     local how="hlocal start"
