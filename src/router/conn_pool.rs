@@ -19,6 +19,7 @@
 //! answered other requests meanwhile: a stuck backend gets its thread back, a busy one
 //! keeps its warm connections.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -156,7 +157,7 @@ struct Idle {
 }
 
 pub(crate) struct ConnPool {
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<VecDeque<Idle>>,
     /// When each backend last answered a request of this worker (a response head).
     heard: Mutex<Vec<(Key, Instant)>>,
     /// The pool went from empty to not: `tend` starts watching for idle timeouts.
@@ -174,7 +175,7 @@ impl ConnPool {
         }
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
+    fn idle(&self) -> MutexGuard<'_, VecDeque<Idle>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -187,11 +188,12 @@ impl ConnPool {
             i -= 1;
             let entry = &idle[i];
             if entry.conn.is_closed() {
-                idle.swap_remove(i);
+                idle.swap_remove_back(i);
             } else if entry.key == key && entry.conn.is_ready() {
-                let mut conn = idle.swap_remove(i).conn;
-                conn.reused = true;
-                return Some(conn);
+                return idle.swap_remove_back(i).map(|Idle { mut conn, .. }| {
+                    conn.reused = true;
+                    conn
+                });
             }
         }
         None
@@ -207,10 +209,10 @@ impl ConnPool {
             self.filled.notify_one();
         }
         if idle.len() >= MAX_IDLE {
-            idle.remove(0);
+            idle.pop_front();
         }
         let since = Instant::now();
-        idle.push(Idle { key, conn, since });
+        idle.push_back(Idle { key, conn, since });
     }
 
     fn heard(&self) -> MutexGuard<'_, Vec<(Key, Instant)>> {
