@@ -5,11 +5,11 @@
 //!
 //! Hop-by-hop fields (RFC 9110 §7.6.1, the `Proxy-*` family, and what `Connection`
 //! names) are not kept for the client's response: the router would only remove them
-//! again. Nor is `Content-Length` next to `Transfer-Encoding`: the chunked framing is the
-//! real one, nor `X-Request-Id`: the router sends its own. What is kept stays where it came, in the head's bytes ([`Fields`]): the
-//! router's own server writes it from there, and only a response hyper's server sends
-//! needs a header map made of it — building one cost a tenth of a proxied request's
-//! instructions.
+//! again. Nor is `Content-Length` next to `Transfer-Encoding` (the chunked framing is the
+//! real one), nor `X-Request-Id` (the router sends its own). What is kept stays where it
+//! came, in the head's bytes ([`Fields`]): the router's own server writes it from there,
+//! and only a response hyper's server sends needs a header map made of it (building one
+//! cost a tenth of a proxied request's instructions).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -42,6 +42,8 @@ pub(super) struct Head {
     /// `Connection: close` / `keep-alive` were seen.
     close: bool,
     keep_alive: bool,
+    /// `Connection` names a field to leave out (rare: most say only `keep-alive`).
+    names_fields: bool,
 }
 
 /// A whole head at the start of `buf`, taken out of it; `None` if more must be read.
@@ -66,7 +68,6 @@ pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Fault> {
         }
         _ => None,
     };
-    let named = connection_named(parsed.headers);
     let mut head = Head {
         response: Response::new(()),
         fields: Fields::default(),
@@ -74,6 +75,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Fault> {
         length: Ok(None),
         close: false,
         keep_alive: false,
+        names_fields: false,
     };
     // Where each kept field's name and value lie in the head, which then becomes shared.
     let mut kept = Vec::with_capacity(parsed.headers.len());
@@ -81,9 +83,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Fault> {
         if field.name.len() > MAX_NAME {
             return Err(Fault::Malformed);
         }
-        if head.note(field.name, field.value)?
-            && !named.iter().any(|n| n.eq_ignore_ascii_case(field.name))
-        {
+        if head.note(field.name, field.value)? {
             let name = offset_in(buf, field.name.as_bytes());
             let value = offset_in(buf, field.value);
             kept.push((
@@ -92,10 +92,19 @@ pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Fault> {
             ));
         }
     }
-    let bytes = buf.split_to(len).freeze();
-    if head.chunked.is_some() {
-        kept.retain(|(name, _)| !bytes[name.clone()].eq_ignore_ascii_case(b"content-length"));
+    // Known only once every field is seen, and rare: a second pass only then.
+    if head.names_fields {
+        let named = connection_named(parsed.headers);
+        kept.retain(|(name, _)| {
+            !named
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&buf[name.clone()]))
+        });
     }
+    if head.chunked.is_some() {
+        kept.retain(|(name, _)| !buf[name.clone()].eq_ignore_ascii_case(b"content-length"));
+    }
+    let bytes = buf.split_to(len).freeze();
     head.fields = Fields { head: bytes, kept };
     *head.response.status_mut() = status;
     *head.response.version_mut() = version;
@@ -144,6 +153,7 @@ impl Head {
                 for token in tokens(value) {
                     self.close |= token.eq_ignore_ascii_case(b"close");
                     self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    self.names_fields |= headers::names_a_field(token);
                 }
                 Ok(false)
             }
@@ -196,14 +206,13 @@ impl Head {
 
 /// The fields `Connection` names for removal, besides the ones that are always removed
 /// (`Connection: host` must not take `Host` away, RFC 9110 §7.6.1). Almost always none.
-fn connection_named<'h>(fields: &[httparse::Header<'h>]) -> Vec<&'h str> {
+fn connection_named<'h>(fields: &[httparse::Header<'h>]) -> Vec<&'h [u8]> {
     let connection = fields
         .iter()
         .filter(|f| f.name.eq_ignore_ascii_case("connection"));
     connection
         .flat_map(|f| tokens(f.value))
         .filter(|t| headers::names_a_field(t))
-        .filter_map(|t| std::str::from_utf8(t).ok())
         .collect()
 }
 
