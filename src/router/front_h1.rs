@@ -194,14 +194,12 @@ fn plain_request(buf: &mut BytesMut) -> Option<Plain> {
         _ => return None,
     };
     let target = parsed.path.filter(|p| p.starts_with('/'))?;
-    let plain = parsed.method == Some("GET")
-        && parsed.version == Some(1)
-        && parsed
-            .headers
-            .iter()
-            .all(|f| is_plain_field(f.name, f.value));
-    if !plain {
+    if parsed.method != Some("GET") || parsed.version != Some(1) {
         return None;
+    }
+    let mut close = false;
+    for field in parsed.headers.iter() {
+        close |= plain_field(field.name, field.value)?;
     }
     // The head's bytes, shared by the target and the header values; `buf` is untouched
     // until the request is known to be the router's. httparse's slices point into `buf`;
@@ -221,7 +219,6 @@ fn plain_request(buf: &mut BytesMut) -> Option<Plain> {
     // The router's limits (and `Host`) are `service`'s to check, as for every request: a
     // refusal is written like any response, and ends the connection by what it says.
     buf.advance(len);
-    let close = says_close(&map);
     let mut request = Request::new(None);
     *request.uri_mut() = uri;
     *request.headers_mut() = map;
@@ -236,18 +233,26 @@ fn says_close(fields: &HeaderMap) -> bool {
         .any(|v| headers::tokens(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")))
 }
 
-/// A field that leaves the request plain: no body (`Content-Length: 0` at most), no
-/// expectation, no upgrade, nothing for the connection but keep-alive or close.
-fn is_plain_field(name: &str, value: &[u8]) -> bool {
+/// What a field says of the request, if it leaves it plain (no body: `Content-Length: 0`
+/// at most; no expectation; no upgrade; nothing for the connection but keep-alive or
+/// close): whether it asks to close the connection after the response.
+fn plain_field(name: &str, value: &[u8]) -> Option<bool> {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("connection") {
-        return headers::tokens(value)
-            .all(|t| t.eq_ignore_ascii_case(b"keep-alive") || t.eq_ignore_ascii_case(b"close"));
+        let mut close = false;
+        for token in headers::tokens(value) {
+            if token.eq_ignore_ascii_case(b"close") {
+                close = true;
+            } else if !token.eq_ignore_ascii_case(b"keep-alive") {
+                return None;
+            }
+        }
+        return Some(close);
     }
     if is("content-length") {
-        return value.trim_ascii() == b"0";
+        return (value.trim_ascii() == b"0").then_some(false);
     }
-    !(is("transfer-encoding") || is("expect") || is("upgrade"))
+    (!(is("transfer-encoding") || is("expect") || is("upgrade"))).then_some(false)
 }
 
 /// Writes `response` as hyper's server would: the head, then the body as it comes.
