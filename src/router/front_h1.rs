@@ -345,24 +345,24 @@ fn encode_head(
             has_length = true;
         }
         has_date |= name.eq_ignore_ascii_case(b"date");
-        push_field(&mut head, name, value);
+        headers::push_field(&mut head, name, value);
     }
     if close && !parts.headers.contains_key(header::CONNECTION) {
-        push_field(&mut head, b"connection", b"close");
+        headers::push_field(&mut head, b"connection", b"close");
     }
     let mut chunked = false;
     if !bodiless && !has_length {
         match body.size_hint().exact() {
             Some(length) => {
                 let mut digits = itoa::Buffer::new();
-                push_field(
+                headers::push_field(
                     &mut head,
                     b"content-length",
                     digits.format(length).as_bytes(),
                 );
             }
             None => {
-                push_field(&mut head, b"transfer-encoding", b"chunked");
+                headers::push_field(&mut head, b"transfer-encoding", b"chunked");
                 chunked = true;
             }
         }
@@ -372,16 +372,6 @@ fn encode_head(
     }
     head.extend_from_slice(b"\r\n");
     (head, chunked)
-}
-
-/// `name: value`, the name in lowercase as hyper writes a header map's.
-fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    let start = head.len();
-    head.extend_from_slice(name);
-    head[start..].make_ascii_lowercase();
-    head.extend_from_slice(b": ");
-    head.extend_from_slice(value);
-    head.extend_from_slice(b"\r\n");
 }
 
 fn push_data(out: &mut Vec<Bytes>, data: Bytes, chunked: bool) {
@@ -429,7 +419,7 @@ fn push_date(head: &mut Vec<u8>) {
             *at = second;
             *text = httpdate::fmt_http_date(now);
         }
-        push_field(head, b"date", text.as_bytes());
+        headers::push_field(head, b"date", text.as_bytes());
     });
 }
 

@@ -293,6 +293,18 @@ pub(crate) fn each_request_field(
     field(&header::VIA, &VIA);
 }
 
+/// Appends a field line of an HTTP/1.1 head, `name: value`, the name in lowercase as
+/// hyper writes a header map's: for the heads the router writes itself (`backend_h1`,
+/// `front_h1`).
+pub(crate) fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    let start = head.len();
+    head.extend_from_slice(name);
+    head[start..].make_ascii_lowercase();
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
 /// Turns the backend's response headers into the client's, in place. A `101` keeps
 /// `Connection` and `Upgrade`: they are the switch being bridged.
 pub(crate) fn prepare_response(headers: &mut HeaderMap, request_id: &HeaderValue, upgrade: bool) {

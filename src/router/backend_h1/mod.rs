@@ -142,10 +142,7 @@ pub(crate) fn encode_request<B>(req: &Request<B>, fwd: Option<&Forwarded<'_>>) -
     head.extend_from_slice(b" HTTP/1.1\r\n");
     let mut field = |name: &HeaderName, value: &HeaderValue| {
         if name != header::TRANSFER_ENCODING {
-            head.extend_from_slice(name.as_str().as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(value.as_bytes());
-            head.extend_from_slice(b"\r\n");
+            headers::push_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
         }
     };
     match fwd {
