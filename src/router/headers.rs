@@ -438,7 +438,6 @@ mod tests {
         assert_eq!(left, ["content-length", "x-kept"]);
     }
 
-    /// Request id, `X-Forwarded-For` and port values for `Forwarded`.
     /// What the router tells the backend, for a request that is not an upgrade.
     fn forwarded<'a>(
         request_id: &'a HeaderValue,
@@ -454,6 +453,7 @@ mod tests {
         }
     }
 
+    /// Request id, `X-Forwarded-For` and port values for `Forwarded`.
     fn values() -> (HeaderValue, HeaderValue, HeaderValue) {
         (
             HeaderValue::from_static("id-0123456789abcdefghij"),
