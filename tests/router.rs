@@ -768,6 +768,48 @@ fn pipelined_requests_are_answered_in_order_whichever_server_reads_them() {
     app.running.stop();
 }
 
+/// A backend's fields as the client gets them, whichever server answers: the router's
+/// own (an HTTP/1.1 GET) or hyper's (HTTP/1.0). Names in lowercase, hop-by-hop ones gone,
+/// the app's `Via` before the router's, and the router's request id instead of the app's.
+#[test]
+fn the_apps_response_fields_reach_the_client_from_either_server() {
+    let app = server_app("web: python3 server.py\n", &[]);
+    ready(&app);
+    for request in [
+        "GET /raw/own-fields HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /raw/own-fields HTTP/1.0\r\nHost: x\r\n\r\n",
+    ] {
+        let mut answer = String::new();
+        send_raw(app.port, request)
+            .read_to_string(&mut answer)
+            .expect("read");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_default();
+        assert_eq!(body, "ok", "{answer}");
+        let fields: Vec<(&str, &str)> = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(": "))
+            .collect();
+        let values = |name: &str| -> Vec<&str> {
+            fields
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        assert_eq!(values("x-first"), ["1"], "{head}");
+        assert_eq!(values("via"), ["1.0 app", "1.1 hlocal"], "{head}");
+        let ids = values("x-request-id");
+        assert!(ids.len() == 1 && ids[0] != "the-apps-own", "{head}");
+        assert!(values("keep-alive").is_empty(), "{head}");
+        assert!(
+            fields.iter().all(|(n, _)| *n == n.to_ascii_lowercase()),
+            "{head}"
+        );
+    }
+    app.running.stop();
+}
+
 #[test]
 fn malformed_backend_responses_are_h17_or_cut_short_as_h18() {
     let app = server_app("web: python3 server.py\n", &[]);
