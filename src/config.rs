@@ -6,7 +6,6 @@
 //! Everything here is synchronous: bad input is reported before anything starts.
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -694,10 +693,7 @@ fn output_style(args: &StartArgs, file: &Settings) -> Result<OutputStyle, Error>
     Ok(OutputStyle {
         format,
         json,
-        color: color.resolve(
-            std::io::stdout().is_terminal(),
-            std::env::var_os("NO_COLOR").is_some(),
-        ),
+        color: color.for_this_stdout(),
         timestamps: !no_timestamp,
     })
 }

@@ -70,7 +70,7 @@ pub enum LogFormat {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ColorChoice {
-    /// Color exactly when stdout is a terminal and `NO_COLOR` is unset.
+    /// Color exactly when stdout is a terminal and `NO_COLOR` is unset or empty.
     #[default]
     Auto,
     Always,
@@ -78,7 +78,7 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// `auto` is "stdout is a terminal and NO_COLOR is unset", whatever `TERM` says.
+    /// `auto` is "stdout is a terminal and NO_COLOR is unset or empty", whatever `TERM` says.
     pub fn resolve(self, stdout_is_terminal: bool, no_color_set: bool) -> bool {
         match self {
             ColorChoice::Always => true,
@@ -86,6 +86,19 @@ impl ColorChoice {
             ColorChoice::Auto => stdout_is_terminal && !no_color_set,
         }
     }
+
+    /// [`ColorChoice::resolve`] for this process's stdout and `NO_COLOR`. An empty
+    /// `NO_COLOR` counts as unset, as no-color.org defines it ("present and not an empty
+    /// string"), so `start` and `logs` agree on it.
+    pub fn for_this_stdout(self) -> bool {
+        use std::io::IsTerminal as _;
+        self.resolve(std::io::stdout().is_terminal(), no_color_asked())
+    }
+}
+
+/// `NO_COLOR` is set to something other than the empty string.
+fn no_color_asked() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// `--balance`: Heroku's router picks a dyno at random; round-robin is more predictable

@@ -35,17 +35,31 @@ fn attach(app: &Running, name: &str, size: (u16, u16), steps: &str) -> Child {
 /// `hlocal ARGS` in `dir` on a terminal of `size`, playing `steps`; it carries the
 /// app's `marker`, so a client left behind counts as a leftover.
 fn on_terminal(dir: &Path, marker: &str, size: (u16, u16), steps: &str, args: &[&str]) -> Child {
-    Command::new("python3")
+    terminal_command(dir, marker, size, steps, args)
+        .spawn()
+        .expect("spawn terminal.py")
+}
+
+/// The command [`on_terminal`] runs, `NO_COLOR` unset, for a test to add to.
+fn terminal_command(
+    dir: &Path,
+    marker: &str,
+    size: (u16, u16),
+    steps: &str,
+    args: &[&str],
+) -> Command {
+    let mut command = Command::new("python3");
+    command
         .arg(fixture_path("bin/terminal.py"))
         .args([&size.0.to_string(), &size.1.to_string(), steps, "--", BIN])
         .args(args)
         .current_dir(dir)
         .env("HLOCAL_TEST_MARKER", marker)
+        .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn terminal.py")
+        .stderr(Stdio::piped());
+    command
 }
 
 /// Waits for the scripted terminal to finish; its transcript when every step passed.
@@ -88,6 +102,26 @@ fn children_are_told_to_color_only_when_hlocal_prints_in_color() {
         .spawn();
     turned_off.wait_for("env\\.1 +\\|\u{1b}\\[0m force=unset cli=0$");
     turned_off.stop();
+}
+
+#[test]
+fn on_a_terminal_an_empty_no_color_leaves_color_on_and_a_set_one_turns_it_off() {
+    // no-color.org: `NO_COLOR` counts when "present and not an empty string".
+    let transcript = |no_color: &str| {
+        let app = Hlocal::new().procfile("say: echo hi\n");
+        let port = free_port(LAYOUT).to_string();
+        let start = ["start", "--no-timestamp", "-p", &port];
+        let steps = r#"[["expect","hi"],["eof"]]"#;
+        let mut command = terminal_command(&app.dir, &app.marker, (30, 90), steps, &start);
+        let terminal = command.env("NO_COLOR", no_color).spawn();
+        let transcript = finished(terminal.expect("spawn terminal.py"));
+        assert_no_leftovers(&app.marker);
+        transcript
+    };
+    let empty = transcript("");
+    assert!(empty.contains("\u{1b}[0m hi"), "{empty:?}");
+    let set = transcript("1");
+    assert!(set.contains("| hi") && !set.contains('\u{1b}'), "{set:?}");
 }
 
 #[test]

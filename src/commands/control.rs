@@ -3,7 +3,6 @@
 //! from `-d`/`-f`/`--socket`, sends one request and prints the answer.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -236,12 +235,11 @@ fn log_style(args: &LogsArgs) -> LogStyle {
         (false, Some(LogFormat::Heroku)) => StyleFormat::Heroku,
         (false, _) => StyleFormat::Plain,
     };
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = args
         .style
         .color
         .unwrap_or(ColorChoice::Auto)
-        .resolve(std::io::stdout().is_terminal(), no_color);
+        .for_this_stdout();
     LogStyle {
         format,
         color,

@@ -94,7 +94,7 @@ pub struct Settings {
     pub json: Option<bool>,
     /// How the router picks a web instance [default: "round-robin"].
     pub balance: Option<Balance>,
-    /// When to color output [default: "auto": when stdout is a terminal and NO_COLOR is unset].
+    /// When to color output [default: "auto": when stdout is a terminal and NO_COLOR is unset or empty].
     pub color: Option<ColorChoice>,
     /// Log line format [default: "plain"].
     pub log_format: Option<LogFormat>,
