@@ -337,8 +337,28 @@ print_tables() {
     printf '| target | connections | req/s | p50 (µs) | p99 (µs) | CPU µs/request | errors |\n'
     printf '|---|---:|---:|---:|---:|---:|---|\n'
     printf '%s\n' "${rows[@]}"
+    print_ratios
     printf '\n| memory | |\n|---|---:|\n'
     printf '%s\n' "${rss_rows[@]}"
+}
+
+# hlocal's medians over nginx's without an access log, at each connection count both have.
+print_ratios() {
+    printf '%s\n' "${rows[@]}" | awk -F' *[|] *' '
+        $4 + 0 > 0 {
+            rps[$2, $3] = $4; p99[$2, $3] = $6; cpu[$2, $3] = $7
+            if (!($3 in seen)) { seen[$3]; order[++n] = $3 }
+        }
+        END {
+            me = "hlocal start"; ref = "nginx proxy (keepalive)"
+            for (i = 1; i <= n; i++) {
+                c = order[i]
+                if (!((me, c) in rps) || !((ref, c) in rps) || p99[ref, c] <= 0 || cpu[ref, c] <= 0) continue
+                if (!shown++) printf "\n| hlocal / nginx without a log | req/s | p99 | CPU per request |\n|---|---:|---:|---:|\n"
+                printf "| %s connection%s | %.2fx | %.2fx | %.2fx |\n", c, (c == 1 ? "" : "s"),
+                    rps[me, c] / rps[ref, c], p99[me, c] / p99[ref, c], cpu[me, c] / cpu[ref, c]
+            }
+        }'
 }
 
 main "$@"
