@@ -132,8 +132,8 @@ pub(crate) async fn send(
                     let fwd = forwarded(router, exchange.entry(), start_ms, upgrade);
                     prepare_for_hyper(&mut req, &fwd);
                 }
-                let hyper = link.into_hyper().await.map_err(|_| Code::H13)?;
-                send_hyper(&to, hyper, req, exchange).await
+                let hyper = Box::pin(link.into_hyper()).await.map_err(|_| Code::H13)?;
+                Box::pin(send_hyper(&to, hyper, req, exchange)).await
             }
         };
         match attempt {
@@ -332,7 +332,9 @@ async fn connect(
         }
         let started = Instant::now();
         let limit = started + CONNECT_TIMEOUT.min(router.config.request_timeout);
-        let attempt = timeout_at(limit, ConnPool::connect(&backend)).await;
+        // Boxed, as the rare paths below are: kept inline, their futures would make every
+        // request's (and every client connection's) future larger.
+        let attempt = Box::pin(timeout_at(limit, ConnPool::connect(&backend))).await;
         exchange.connect_took(started.elapsed());
         match attempt {
             Ok(Ok(conn)) => return Ok((backend, conn)),

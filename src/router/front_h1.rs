@@ -92,10 +92,14 @@ pub(crate) async fn serve(socket: &mut Rewind, ctx: &Arc<ClientConn>) -> Round {
         if ctx.router.logs.is_full() {
             ctx.router.logs.room().await;
         }
-        // Pinned where it is made: the future is kilobytes, and each move is a copy.
-        let answering = pin!(service::handle(Arc::clone(ctx), request));
-        let Some(answered) = while_client_stays(answering, socket, &mut buf, &mut ticks).await
-        else {
+        // Pinned where it is made: the future is kilobytes, and each move is a copy. In a
+        // block of its own, so that it is gone before the response is written and the
+        // two can share the same bytes of this future's state.
+        let answered = {
+            let answering = pin!(service::handle(Arc::clone(ctx), request));
+            while_client_stays(answering, socket, &mut buf, &mut ticks).await
+        };
+        let Some(answered) = answered else {
             // Dropping the request's future logs it (H27) and hangs up on the backend.
             return Round::Closed;
         };
