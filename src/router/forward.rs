@@ -332,8 +332,9 @@ async fn connect(
         }
         let started = Instant::now();
         let limit = started + CONNECT_TIMEOUT.min(router.config.request_timeout);
-        // Boxed, as the rare paths below are: kept inline, their futures would make every
-        // request's (and every client connection's) future larger.
+        // Boxed, as hyper's client is in `send`: a pooled connection is the common case,
+        // and kept inline this future would make every request's (and so every client
+        // connection's) future larger.
         let attempt = Box::pin(timeout_at(limit, ConnPool::connect(&backend))).await;
         exchange.connect_took(started.elapsed());
         match attempt {
