@@ -21,6 +21,9 @@
 # workers share cpu 0 where hlocal runs one router worker; the pinned mode therefore also
 # measures nginx with one worker. node-foreman is left out of it.
 #
+# Every target is started before the first run and measured in turn: run k of each is
+# taken before run k+1 of any, so all targets meet the same spells of the machine's noise.
+#
 # hlocal runs as `hlocal start -m web=2 --no-timestamp` on a Procfile whose `web` is the
 # nginx backend (stdout to /dev/null). HLOCAL_BENCH_MODE=harness instead runs the router
 # alone through an ignored test (src/router/tests/bench.rs) in front of the script's own
@@ -66,20 +69,19 @@ cleanup() {
 trap cleanup EXIT
 
 # nginx as a reverse proxy in front of the backends at $3 and $3+1, with access-log
-# directive $2 and $4 workers (default auto), measured under label $1.
+# directive $2 and $4 workers (default auto), added as target $1.
 nginx_proxy() {
     local label=$1 access_log=$2 b=$3 workers=${4:-auto} proxy nginx_pid
     proxy=$(free_ports 1)
     sed -e "s|__PORT__|$proxy|g" -e "s|__DIR__|$work|g" -e "s|__BACKEND1__|$b|g" \
         -e "s|__BACKEND2__|$((b + 1))|g" -e "s|__ACCESS_LOG__|$access_log|" \
         -e "s|__WORKERS__|$workers|" \
-        "$here/router/proxy.conf" >"$work/proxy.conf"
-    "${proxy_cpu[@]}" nginx -e "$work/proxy.log" -c "$work/proxy.conf" &
+        "$here/router/proxy.conf" >"$work/proxy-$proxy.conf"
+    "${proxy_cpu[@]}" nginx -e "$work/proxy-$proxy.log" -c "$work/proxy-$proxy.conf" &
     nginx_pid=$!
     pids+=("$nginx_pid")
     wait_http "http://127.0.0.1:$proxy/" 10
-    measure "$label" "http://127.0.0.1:$proxy/" "$nginx_pid $(pgrep -P "$nginx_pid")"
-    stop_pid "$nginx_pid"
+    add_target "$label" "http://127.0.0.1:$proxy/" "$nginx_pid $(pgrep -P "$nginx_pid")"
 }
 
 install_tools() {
@@ -186,30 +188,62 @@ median() {
     }'
 }
 
-rows=()
-measure() { # name url "pids whose CPU time is the target's"
-    local name=$1 url=$2 pids=$3 conns threads out errors before after requests run
-    local rps=() p50=() p99=() cpu=()
-    "${load_cpu[@]}" wrk -t2 -c64 -d2s "$url" >/dev/null # warm-up: fills connection pools
+# The targets, measured in turn: every one is started first and stays up (idle while
+# another is measured), so that run k of each is taken within a minute of the others'
+# run k. The machine's noise drifts over minutes; measured one after another, a whole
+# target's runs could fall in a quiet or a noisy spell.
+names=() urls=() target_pids=()
+add_target() { # name url "pids whose CPU time is the target's"
+    names+=("$1") urls+=("$2") target_pids+=("$3")
+}
+
+declare -A rps p50 p99 cpu errors
+# Run $3 of target $1 at $2 connections; its figures are appended under "$1,$2".
+measure_once() {
+    local t=$1 conns=$2 run=$3 threads out before after requests key="$1,$2"
+    threads=$((conns == 1 ? 1 : 2))
+    before=$(cpu_ticks ${target_pids[t]})
+    out=$("${load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "${urls[t]}")
+    after=$(cpu_ticks ${target_pids[t]})
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu[$key]+=" $(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
+    rps[$key]+=" $(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    p50[$key]+=" $(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+    p99[$key]+=" $(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+    errors[$key]+=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
+    local last_rps=${rps[$key]##* } last_p50=${p50[$key]##* } last_p99=${p99[$key]##* }
+    say "${names[t]} c=$conns run $run: ${last_rps%.*} req/s, p50 ${last_p50%.*} µs, p99 ${last_p99%.*} µs, ${cpu[$key]##* } µs CPU/request"
+}
+
+# Every target at every connection count, RUNS times: run k of every target before run
+# k+1 of any, each run starting with the next target so that none is always first.
+measure_all() {
+    local n=${#names[@]} t conns run i
+    for t in "${!names[@]}"; do # warm-up: fills connection pools
+        "${load_cpu[@]}" wrk -t2 -c64 -d2s "${urls[t]}" >/dev/null
+    done
     for conns in $CONNS; do
-        threads=$((conns == 1 ? 1 : 2))
-        rps=() p50=() p99=() cpu=() errors=
         for run in $(seq "$RUNS"); do
-            before=$(cpu_ticks $pids)
-            out=$("${load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url")
-            after=$(cpu_ticks $pids)
-            requests=$(awk '/requests in/ {print $1}' <<<"$out")
-            cpu+=("$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')")
-            rps+=("$(awk '/^Requests\/sec/ {print $2}' <<<"$out")")
-            p50+=("$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")")
-            p99+=("$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")")
-            errors+=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
-            say "$name c=$conns run $run: ${rps[-1]%.*} req/s, p50 ${p50[-1]%.*} µs, p99 ${p99[-1]%.*} µs, ${cpu[-1]} µs CPU/request"
+            for i in $(seq 0 $((n - 1))); do
+                measure_once $(((run - 1 + i) % n)) "$conns" "$run"
+            done
         done
-        local m_rps m_p50 m_p99
-        m_rps=$(median "${rps[@]}") m_p50=$(median "${p50[@]}") m_p99=$(median "${p99[@]}")
-        rows+=("| $name | $conns | ${m_rps%.*} | ${m_p50%.*} | ${m_p99%.*} | $(median "${cpu[@]}") | ${errors:-none} |")
+    done
+}
+
+# The table's rows: per target and connection count, the medians of its runs.
+rows=()
+make_rows() {
+    local t conns key m_rps m_p50 m_p99
+    for t in "${!names[@]}"; do
+        for conns in $CONNS; do
+            key="$t,$conns"
+            # shellcheck disable=SC2086 # the runs' figures are space-separated on purpose
+            m_rps=$(median ${rps[$key]}) m_p50=$(median ${p50[$key]}) m_p99=$(median ${p99[$key]})
+            # shellcheck disable=SC2086
+            rows+=("| ${names[t]} | $conns | ${m_rps%.*} | ${m_p50%.*} | ${m_p99%.*} | $(median ${cpu[$key]}) | ${errors[$key]:-none} |")
+        done
     done
 }
 
@@ -281,7 +315,7 @@ main() {
     start_backend "$b"
     local backend_pid=$!
     start_backend "$((b + 1))"
-    measure "direct (one backend)" "http://127.0.0.1:$b/" "$backend_pid $(pgrep -P "$backend_pid")"
+    add_target "direct (one backend)" "http://127.0.0.1:$b/" "$backend_pid $(pgrep -P "$backend_pid")"
 
     nginx_proxy "nginx proxy (keepalive)" "access_log off;" "$b"
     nginx_proxy "nginx proxy (keepalive, logging)" "access_log /dev/null router;" "$b"
@@ -309,24 +343,25 @@ main() {
             exit 1
         fi
     fi
-    measure "$how" "http://127.0.0.1:$hp/" "$hlocal_pid"
-    measure_rss "$hlocal_pid" "$hp"
-    stop_pid "$hlocal_pid"
+    add_target "$how" "http://127.0.0.1:$hp/" "$hlocal_pid"
 
-    if [ "$PIN" = 1 ]; then
-        print_tables
-        return
+    local nf_row=
+    if [ "$PIN" != 1 ]; then
+        nfp=$(free_ports 3)
+        (cd "$work" && exec nf start -j "$work/Procfile" -x "$nfp" -p "$((nfp + 1))" web=2 >/dev/null 2>&1) &
+        local nf_pid=$!
+        pids+=("$nf_pid")
+        if wait_http "http://127.0.0.1:$nfp/" 30; then
+            add_target "node-foreman proxy" "http://127.0.0.1:$nfp/" "$(pgrep -P "$nf_pid" -f proxy.js)"
+        else
+            nf_row="| node-foreman proxy | - | did not start | | | | |"
+        fi
     fi
-    nfp=$(free_ports 3)
-    (cd "$work" && exec nf start -j "$work/Procfile" -x "$nfp" -p "$((nfp + 1))" web=2 >/dev/null 2>&1) &
-    local nf_pid=$!
-    pids+=("$nf_pid")
-    if wait_http "http://127.0.0.1:$nfp/" 30; then
-        measure "node-foreman proxy" "http://127.0.0.1:$nfp/" "$(pgrep -P "$nf_pid" -f proxy.js)"
-    else
-        rows+=("| node-foreman proxy | - | did not start | | | | |")
-    fi
-    stop_pid "$nf_pid"
+
+    measure_all
+    make_rows
+    [ -n "$nf_row" ] && rows+=("$nf_row")
+    measure_rss "$hlocal_pid" "$hp"
     print_tables
 }
 
