@@ -62,6 +62,16 @@ fn missing_procfile_is_an_error_unless_start_cmd() {
 }
 
 #[test]
+fn backslashes_in_unquoted_env_values_reach_the_process_as_written() {
+    let out = Hlocal::new()
+        .env_file("WIN=C:\\path\\to\nPATTERN=^\\d+$\n")
+        .args(["run", "sh", "-c", "printf '%s|%s' \"$WIN\" \"$PATTERN\""])
+        .run();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "C:\\path\\to|^\\d+$");
+}
+
+#[test]
 fn malformed_env_file_names_file_and_line() {
     let out = Hlocal::new()
         .procfile("web: a\n")

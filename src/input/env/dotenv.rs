@@ -139,10 +139,12 @@ impl Cursor {
     }
 }
 
-/// One value: unquoted, single- and double-quoted parts, back to back, up to the end
-/// of the line or a ` # comment` (a quoted part may span lines). Blanks inside an
-/// unquoted value are kept (`A=two words`, as foreman, honcho and node-foreman read it);
-/// after a quoted part only a comment may follow.
+/// One value: unquoted, single- and double-quoted parts, back to back (`"x"y` is `xy`),
+/// up to the end of the line or a ` # comment` (a quoted part may span lines). Blanks
+/// inside an unquoted value are kept (`A=two words`, as foreman, honcho and node-foreman
+/// read it); after a quoted part and a blank only a comment may follow. A backslash
+/// outside quotes is just a backslash (`C:\dir`, `^\d+$`), as foreman and node-foreman
+/// keep it, where dotenvy and a shell would drop it.
 struct ValueParser<'a, F: Fn(&str) -> Option<String>> {
     cursor: &'a mut Cursor,
     key: &'a str,
@@ -170,11 +172,6 @@ impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
                 }
                 Some('\'') => self.single_quoted()?,
                 Some('"') => self.double_quoted()?,
-                Some('\\') => {
-                    if let Some(c) = self.cursor.next().filter(|&c| c != '\n') {
-                        self.out.push(c);
-                    }
-                }
                 Some('$') => self.reference()?,
                 Some(c) => self.out.push(c),
             }
@@ -266,6 +263,10 @@ impl<F: Fn(&str) -> Option<String>> ValueParser<'_, F> {
         };
         if !is_reference_name(name) {
             return Err(self.problem(ValueProblem::InvalidReference));
+        }
+        // `${A:-${B}}` would end at the first `}`: refused rather than half expanded.
+        if default.is_some_and(|default| default.contains("${")) {
+            return Err(self.problem(ValueProblem::NestedReference));
         }
         let value = (self.lookup)(name);
         match (value, default) {

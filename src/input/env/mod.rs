@@ -2,7 +2,8 @@
 //!
 //! Dotenv files (`dotenv.rs`) are read with dotenvy's quoting rules (an `export` prefix, `#`
 //! comments, single quotes taken literally, double quotes with `\` escapes and values over
-//! several lines) but with values kept literal as foreman, honcho and Heroku keep them:
+//! several lines) but with values kept literal as foreman, honcho and Heroku keep them
+//! (a backslash outside quotes included):
 //! only `${NAME}` and `${NAME:-default}` expand (unquoted and in double quotes), from the
 //! earlier lines, then the earlier files, then hlocal's own environment. `$` anywhere else
 //! is just a `$`, so a secret such as `p@ss$word` arrives byte for byte. An unset `${NAME}`

@@ -123,6 +123,23 @@ fn empty_files_are_empty() {
 }
 
 #[test]
+fn backslashes_outside_quotes_are_kept_and_quoted_parts_join() {
+    let text = "A=C:\\path\\to\nB=^\\d+$\nC=x\\ y\nD=end\\\nE=\"x\"y\nF='it''s'\nG=\"a\\\\b\"\n";
+    assert_eq!(
+        parse(text),
+        vars(&[
+            ("A", "C:\\path\\to"),
+            ("B", "^\\d+$"),
+            ("C", "x\\ y"),
+            ("D", "end\\"),
+            ("E", "xy"),
+            ("F", "its"),
+            ("G", "a\\b"),
+        ])
+    );
+}
+
+#[test]
 fn values_are_literal_and_only_braced_references_expand() {
     let text = "A=abc$123\nB=p@ss$word\nC=\"abc$123\"\nD=${HLOCAL_TEST_NEVER:-localhost}\n\
                 E='x${A}'\nF=\"\\$HOME\"\nG=\"${A}-x\"\nH=$\nI=a#b\n";
@@ -208,6 +225,11 @@ fn bad_escape_trailing_text_and_bad_references_are_errors() {
     assert_eq!(error("A='one' two\n"), invalid(1, "A", TextAfterQuote));
     assert_eq!(error("A=${OPEN\n"), invalid(1, "A", UnterminatedReference));
     assert_eq!(error("A=${A B}\n"), invalid(1, "A", InvalidReference));
+    assert_eq!(error("A=${B:-${C}}\n"), invalid(1, "A", NestedReference));
+    assert_eq!(
+        error("A=\"${B:-x${C}}\"\n"),
+        invalid(1, "A", NestedReference)
+    );
     let shown = EnvError::InvalidValue("A".into(), TextAfterQuote).to_string();
     assert_eq!(
         shown,

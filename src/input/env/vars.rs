@@ -48,4 +48,6 @@ pub enum ValueProblem {
     UnterminatedReference,
     #[error("invalid reference (only ${{NAME}} and ${{NAME:-default}} are expanded)")]
     InvalidReference,
+    #[error("a default holds another \"${{\" (references inside a default are not expanded)")]
+    NestedReference,
 }
