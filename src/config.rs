@@ -57,6 +57,13 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
     let root = app_root(args);
     let settings = settings::load(&root)?;
     let procfile_path = procfile_path(args, &root, settings.as_ref());
+    // hlocal.toml's empty `start_cmd` is refused at its line; the flag's here.
+    if args.start_cmd.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(Error::named(
+            "--start-cmd",
+            "expected a command, found an empty string",
+        ));
+    }
     let start_cmd = args
         .start_cmd
         .clone()
@@ -571,7 +578,7 @@ fn type_spec(
         command: t.command.clone(),
         index,
         count,
-        first_port: ports::first_port(d.port, d.router, index, count)?,
+        first_port: ports::first_port(d.port, d.router, (&t.name, index), count)?,
         restart: own.and_then(|p| p.restart).unwrap_or(d.restart),
         stop_signal: own.and_then(|p| p.stop_signal).unwrap_or(Signal::Term),
         stop_timeout: own.and_then(|p| p.stop_timeout).unwrap_or(d.timeout),
@@ -685,9 +692,20 @@ fn output_style(args: &StartArgs, file: &Settings) -> Result<OutputStyle, Error>
     let format = layer(args.style.log_format, file.log_format, LogFormat::default());
     let json = toggle(args.style.json, args.no_json, file.json);
     if json && format == LogFormat::Heroku {
+        // Named as the user wrote each: by flag or in hlocal.toml.
+        let json_place = if args.style.json {
+            "--json"
+        } else {
+            "hlocal.toml: json"
+        };
+        let heroku = if args.style.log_format.is_some() {
+            "--log-format heroku"
+        } else {
+            "log_format = \"heroku\" in hlocal.toml"
+        };
         return Err(Error::named(
-            "--json",
-            "cannot be combined with --log-format heroku (JSON replaces the text formats)",
+            json_place,
+            format!("cannot be combined with {heroku} (JSON replaces the text formats)"),
         ));
     }
     Ok(OutputStyle {

@@ -101,11 +101,11 @@ pub enum InputError {
     #[error("{0}")]
     WatchIgnore(String),
     #[error(
-        "port {public} leaves no room for the formation: process type {type_number} would need port {last} (the highest is 65535); choose a lower port with -p"
+        "port {public} leaves no room for the formation: {type_name} would need port {last} (the highest is 65535); choose a lower port with -p"
     )]
     NoRoomForFormation {
         public: u16,
-        type_number: usize,
+        type_name: String,
         last: u32,
     },
     /// `holder`: ` by pid N (command)`, ` by pid N` or ` by another user's process`.

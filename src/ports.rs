@@ -11,12 +11,13 @@ pub const DEFAULT_PORT: u16 = 5006;
 /// Ports between one type's block and the next (foreman's layout).
 const BLOCK: u32 = 100;
 
-/// `PORT` of instance 1 of the type at `type_index`: with the router, blocks start one
-/// above the public port (`P + 1 + 100*i`); without it, at the public port (`P + 100*i`).
+/// `PORT` of instance 1 of type `name`, at `type_index`: with the router, blocks start
+/// one above the public port (`P + 1 + 100*i`); without it, at the public port
+/// (`P + 100*i`).
 pub fn first_port(
     public: u16,
     router: bool,
-    type_index: usize,
+    (name, type_index): (&str, usize),
     count: usize,
 ) -> Result<u16, Error> {
     let base = u32::from(public) + u32::from(router);
@@ -25,7 +26,7 @@ pub fn first_port(
     let last = first.saturating_add(u32::try_from(count.max(1) - 1).unwrap_or(u32::MAX));
     let no_room = || InputError::NoRoomForFormation {
         public,
-        type_number: type_index + 1,
+        type_name: name.to_string(),
         last,
     };
     if last > u32::from(u16::MAX) {
@@ -138,22 +139,30 @@ mod tests {
 
     #[test]
     fn router_layout_starts_one_above_the_public_port() {
-        assert_eq!(first_port(5006, true, 0, 2).ok(), Some(5007));
-        assert_eq!(first_port(5006, true, 1, 1).ok(), Some(5107));
+        assert_eq!(first_port(5006, true, ("t", 0), 2).ok(), Some(5007));
+        assert_eq!(first_port(5006, true, ("t", 1), 1).ok(), Some(5107));
     }
 
     #[test]
     fn foreman_layout_without_router() {
-        assert_eq!(first_port(5006, false, 0, 2).ok(), Some(5006));
+        assert_eq!(first_port(5006, false, ("t", 0), 2).ok(), Some(5006));
         assert_eq!(instance_port(5006, 2), 5007);
-        assert_eq!(first_port(5006, false, 1, 1).ok(), Some(5106));
+        assert_eq!(first_port(5006, false, ("t", 1), 1).ok(), Some(5106));
     }
 
     #[test]
     fn layout_beyond_65535_is_an_error() {
-        assert!(first_port(65500, true, 1, 1).is_err());
-        assert!(first_port(65535, false, 0, 2).is_err());
-        assert_eq!(first_port(65535, false, 0, 1).ok(), Some(65535));
+        let error = first_port(65500, true, ("worker", 1), 1).map_err(|e| e.to_string());
+        assert_eq!(
+            error,
+            Err(
+                "port 65500 leaves no room for the formation: worker would need port 65601 \
+                 (the highest is 65535); choose a lower port with -p"
+                    .to_string()
+            )
+        );
+        assert!(first_port(65535, false, ("t", 0), 2).is_err());
+        assert_eq!(first_port(65535, false, ("t", 0), 1).ok(), Some(65535));
     }
 
     #[test]

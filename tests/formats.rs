@@ -121,6 +121,26 @@ fn json_with_the_heroku_format_is_refused() {
 }
 
 #[test]
+fn json_with_the_heroku_format_is_refused_where_each_was_asked_for() {
+    let both_in_the_file = Hlocal::new()
+        .procfile("worker: sleep 1000\n")
+        .file("hlocal.toml", "json = true\nlog_format = \"heroku\"\n")
+        .args(["check"])
+        .run();
+    both_in_the_file.assert_error(
+        "hlocal: error: hlocal.toml: json: cannot be combined with log_format = \"heroku\" in hlocal.toml (JSON replaces the text formats)\n",
+    );
+    let flag_and_file = Hlocal::new()
+        .procfile("worker: sleep 1000\n")
+        .file("hlocal.toml", "log_format = \"heroku\"\n")
+        .args(["start", "--json"])
+        .run();
+    flag_and_file.assert_error(
+        "hlocal: error: --json: cannot be combined with log_format = \"heroku\" in hlocal.toml (JSON replaces the text formats)\n",
+    );
+}
+
+#[test]
 fn color_follows_the_flag() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()

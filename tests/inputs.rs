@@ -62,6 +62,20 @@ fn missing_procfile_is_an_error_unless_start_cmd() {
 }
 
 #[test]
+fn an_empty_start_cmd_is_refused_and_nothing_starts() {
+    for blank in ["", "   "] {
+        for command in ["check", "start"] {
+            Hlocal::new()
+                .args([command, "--start-cmd", blank])
+                .run()
+                .assert_error(
+                    "hlocal: error: --start-cmd: expected a command, found an empty string\n",
+                );
+        }
+    }
+}
+
+#[test]
 fn backslashes_in_unquoted_env_values_reach_the_process_as_written() {
     let out = Hlocal::new()
         .env_file("WIN=C:\\path\\to\nPATTERN=^\\d+$\n")
