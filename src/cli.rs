@@ -345,9 +345,12 @@ pub struct RunArgs {
     /// PORT for the command [default: as for `start`].
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Set DYNO=run.1.
-    #[arg(long)]
+    /// Set DYNO=run.1 (hlocal.toml's dyno = true does too).
+    #[arg(long, overrides_with = "no_dyno")]
     pub dyno: bool,
+    /// Do not set DYNO (undoes hlocal.toml's dyno = true).
+    #[arg(long, overrides_with = "dyno")]
+    pub no_dyno: bool,
     /// The command (or a Procfile process type) and its arguments.
     #[arg(
         required = true,

@@ -280,7 +280,7 @@ fn layer<T>(flag: Option<T>, file: Option<T>, default: T) -> T {
 /// A boolean setting, off by default, with a flag and its negation (clap keeps only the
 /// last of the two given): `--preboot` turns on what the file left off, `--no-preboot`
 /// turns off what the file turned on.
-fn toggle(on: bool, off: bool, file: Option<bool>) -> bool {
+pub(crate) fn toggle(on: bool, off: bool, file: Option<bool>) -> bool {
     let flag = match (on, off) {
         (true, _) => Some(true),
         (_, true) => Some(false),

@@ -9,6 +9,7 @@ fn run_in(app: &Hlocal, args: &[&str], stdin: &str) -> (Option<i32>, String, Str
         .args(args)
         .current_dir(&app.dir)
         .env_remove("PORT")
+        .env_remove("DYNO")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -26,6 +27,21 @@ fn run_in(app: &Hlocal, args: &[&str], stdin: &str) -> (Option<i32>, String, Str
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+#[test]
+fn dyno_is_set_by_the_flag_or_hlocal_toml_and_undone_by_no_dyno() {
+    let show = ["sh", "-c", "echo ${DYNO-unset}"];
+    let plain = Hlocal::new().procfile("web: x\n");
+    assert_eq!(run_in(&plain, &show, "").1, "unset\n");
+    let flagged: Vec<&str> = ["--dyno"].iter().chain(&show).copied().collect();
+    assert_eq!(run_in(&plain, &flagged, "").1, "run.1\n");
+    let file = Hlocal::new()
+        .procfile("web: x\n")
+        .file("hlocal.toml", "dyno = true\n");
+    assert_eq!(run_in(&file, &show, "").1, "run.1\n");
+    let undone: Vec<&str> = ["--no-dyno"].iter().chain(&show).copied().collect();
+    assert_eq!(run_in(&file, &undone, "").1, "unset\n");
 }
 
 #[test]

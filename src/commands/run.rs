@@ -23,7 +23,8 @@ pub fn run(args: RunArgs) -> Result<i32, Error> {
         .current_dir(&app.root)
         .envs(app.env.iter().map(|(k, v)| (k, v)))
         .env("PORT", port.to_string());
-    if args.dyno {
+    let file_dyno = app.settings.as_ref().and_then(|s| s.dyno);
+    if config::toggle(args.dyno, args.no_dyno, file_dyno) {
         command.env("DYNO", "run.1");
     }
     sys::run_foreground(command).map_err(|source| Error::Spawn {
