@@ -24,6 +24,11 @@ impl Supervisor {
                 TypeWatch::Only(filter) => filter.first_match(paths),
             };
             let Some(path) = changed else { continue };
+            // Saves that come while the old run is still stopping join that restart
+            // cycle (one `reloading:` marker for it), rather than announce another.
+            if self.slots[idx].stopping_to_restart() {
+                continue;
+            }
             if !reloading {
                 reloading = true;
                 let reason = format!("{} changed", path.display());

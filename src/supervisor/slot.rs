@@ -320,6 +320,18 @@ impl Slot {
         }
     }
 
+    /// Stopping so as to start again: newer code changes nothing for it, as the next run
+    /// starts from whatever is on disk once this one is gone.
+    pub fn stopping_to_restart(&self) -> bool {
+        matches!(
+            self.life,
+            Life::Stopping {
+                then: Then::Restart,
+                ..
+            }
+        )
+    }
+
     /// New code: whatever stage it is in, it starts again as soon as it can.
     pub fn restart_soon(&mut self) {
         match &mut self.life {

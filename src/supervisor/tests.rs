@@ -510,6 +510,31 @@ async fn preboot_stops_the_old_run_only_once_the_new_one_is_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn changes_while_the_old_run_stops_for_a_restart_join_that_restart() {
+    let mut settings = config(vec![worker("worker", 0)]);
+    settings.watch_all = true;
+    let mut app = App::start(settings);
+    let old = app.run().await;
+    app.lines_until("ready").await;
+    let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
+    app.lines_until("worker.1: Stopping all processes with SIGTERM")
+        .await;
+    for later in ["app.py", "lib.py"] {
+        let _ = app.events.send(Event::FilesChanged(vec![later.into()]));
+    }
+    settle_for(secs(1)).await;
+    assert_eq!(app.printed(), Vec::<String>::new());
+    app.exit(old, 143);
+    app.run().await;
+    assert!(app.no_run_started());
+    // Once the new run is going, a change is a new cycle again.
+    app.lines_until("worker.1: State changed from starting to up")
+        .await;
+    let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
+    app.lines_until("reloading: app.py changed").await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_command_that_cannot_run_is_not_restarted_but_one_that_ran_is() {
     let mut app = App::start(config(vec![worker("worker", 0)]));
     let run = app.run().await;
