@@ -340,6 +340,27 @@ fn inputs_must_be_regular_files() {
 }
 
 #[test]
+fn env_dev_null_reads_no_env_file() {
+    let out = Hlocal::new()
+        .env_file("FROM_DOTENV=yes\n")
+        .args([
+            "run",
+            "-e",
+            "/dev/null",
+            "sh",
+            "-c",
+            "echo ${FROM_DOTENV-none}",
+        ])
+        .run();
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (Some(0), "none\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn inputs_over_10_mib_are_refused() {
     let big = format!("A=1\n{}", "#".repeat(10 * 1024 * 1024));
     Hlocal::new()

@@ -13,8 +13,9 @@ use crate::error::Error;
 pub const MAX_INPUT_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Reads a UTF-8 text file; bytes that are not UTF-8 are an error at their line. Only a
-/// regular file of at most [`MAX_INPUT_BYTES`] is read: the type is checked before
-/// opening, as opening a FIFO blocks until a writer comes, and `/dev/zero` never ends.
+/// regular file of at most [`MAX_INPUT_BYTES`] is read, or `/dev/null`: the type is
+/// checked before opening, as opening a FIFO blocks until a writer comes, and
+/// `/dev/zero` never ends.
 pub fn read_text(path: &Path, about: &'static str) -> Result<String, Error> {
     let bytes = read_capped(path).map_err(|source| Error::io(about, path, source))?;
     String::from_utf8(bytes).map_err(|error| {
@@ -25,6 +26,11 @@ pub fn read_text(path: &Path, about: &'static str) -> Result<String, Error> {
 }
 
 fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    // The one device that is an empty text: `-e /dev/null` is foreman users' way of
+    // saying "no env file".
+    if path == Path::new("/dev/null") {
+        return Ok(Vec::new());
+    }
     if !fs::metadata(path)?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
