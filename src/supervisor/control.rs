@@ -29,6 +29,9 @@ pub(super) struct Waiters {
     /// Why the app cannot become ready, since the last time it was or the last restart
     /// cycle began: a crash, an R10 or a failed release phase before `ready`.
     trouble: Option<String>,
+    /// `ready` was printed in this restart cycle: what fails afterwards is in the log, and
+    /// no `error` marker follows until the next `reloading`.
+    ready_in_cycle: bool,
 }
 
 impl Supervisor {
@@ -193,7 +196,7 @@ impl Supervisor {
 
     /// A running instance stops and stays down; a pending restart is cancelled.
     async fn stop_for_good(&mut self, idx: usize) {
-        if let Some(down) = self.slots[idx].shut_down() {
+        if let Some(down) = self.slots[idx].shut_down(true) {
             self.print(idx, down).await;
         }
         self.stop_slot(idx, Then::Down).await;
@@ -363,22 +366,22 @@ impl Supervisor {
     /// The app is ready: every waiter hears it, and past trouble is forgotten.
     pub(super) fn answer_waiters_ready(&mut self) {
         self.waiters.trouble = None;
+        self.waiters.ready_in_cycle = true;
         let answer = self.ready_answer();
         for reply in self.waiters.pending.drain(..) {
             let _ = reply.send(Ok(answer.clone()));
         }
     }
 
-    /// The app cannot become ready (until something changes): every waiter hears why,
-    /// and the `error` marker says it once per restart cycle.
+    /// The app cannot become ready (until something changes): every waiter hears why
+    /// (also once it was ready: a crash ends that), and the `error` marker says it once
+    /// per restart cycle, unless that cycle's `ready` came first (an editor's task has
+    /// ended then; a later `error` would only contradict it).
     pub(super) async fn answer_waiters_failed(&mut self, why: String) {
-        if self.ready_announced {
-            return;
-        }
         for reply in self.waiters.pending.drain(..) {
             let _ = reply.send(Err(Problem::new(ErrorKind::Failed, why.clone())));
         }
-        if self.waiters.trouble.is_none() {
+        if self.waiters.trouble.is_none() && !self.waiters.ready_in_cycle {
             let reason = why.clone();
             self.log.marker(Marker::Error { reason }).await;
         }
@@ -389,6 +392,7 @@ impl Supervisor {
     /// and past trouble no longer answers `hlocal wait`, the new runs will.
     pub(super) async fn announce_reloading(&mut self, reason: &str) {
         self.waiters.trouble = None;
+        self.waiters.ready_in_cycle = false;
         let reason = reason.to_string();
         self.log.marker(Marker::Reloading { reason }).await;
     }

@@ -12,8 +12,9 @@ use super::state::State;
 
 #[derive(Debug)]
 pub(super) enum Life {
-    /// Not started yet: its dependencies are not up.
-    Waiting,
+    /// Not started yet: its dependencies are not up. `before` is the state `hlocal start`
+    /// took it from (down, crashed, exited), which its next start reports leaving.
+    Waiting { before: Option<State> },
     /// Its run is on its way up.
     Starting(Current),
     /// Its run passed the readiness check, or listens on a port of its own.
@@ -86,10 +87,13 @@ pub(super) struct Ended {
 }
 
 impl Life {
+    /// Not started yet, as a new instance is.
+    pub const NEW: Life = Life::Waiting { before: None };
+
     /// The state Heroku's words name; `None` before the first start.
     pub fn state(&self) -> Option<State> {
         Some(match self {
-            Life::Waiting => return None,
+            Life::Waiting { .. } => return None,
             Life::Starting(_) => State::Starting,
             Life::Up(..) => State::Up,
             Life::Stopping { .. } => State::Stopping,
@@ -106,7 +110,7 @@ impl Life {
                 Some(&current.run)
             }
             Life::Ended(ended) => ended.clearing.as_ref(),
-            Life::Waiting | Life::Down { .. } => None,
+            Life::Waiting { .. } | Life::Down { .. } => None,
         }
     }
 
@@ -115,7 +119,7 @@ impl Life {
             Life::Starting(current) | Life::Up(current, _) | Life::Stopping { current, .. } => {
                 Some(current)
             }
-            Life::Waiting | Life::Ended(_) | Life::Down { .. } => None,
+            Life::Waiting { .. } | Life::Ended(_) | Life::Down { .. } => None,
         }
     }
 
@@ -126,7 +130,7 @@ impl Life {
                 Some(current.pid)
             }
             Life::Ended(Ended { pid, .. }) | Life::Down { pid, .. } => *pid,
-            Life::Waiting => None,
+            Life::Waiting { .. } => None,
         }
     }
 
@@ -136,7 +140,7 @@ impl Life {
             Life::Stopping { code, .. }
             | Life::Ended(Ended { code, .. })
             | Life::Down { code, .. } => *code,
-            Life::Waiting | Life::Starting(_) | Life::Up(..) => None,
+            Life::Waiting { .. } | Life::Starting(_) | Life::Up(..) => None,
         }
     }
 

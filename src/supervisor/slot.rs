@@ -75,7 +75,7 @@ impl Slot {
             retired: false,
             home_port: port,
             port,
-            life: Life::Waiting,
+            life: Life::NEW,
             retiring: Vec::new(),
             generation: 0,
             backoff: Backoff::default(),
@@ -157,11 +157,20 @@ impl Slot {
         }
     }
 
+    /// The state a change from here leaves: the current one, or, put back in line by
+    /// `hlocal start`, the one it was taken from.
+    fn leaving(&self) -> Option<State> {
+        match self.life {
+            Life::Waiting { before } => before,
+            _ => self.state(),
+        }
+    }
+
     /// Leaves the current stage for a new run's. An up run being replaced (preboot) keeps
     /// serving until its successor is up.
     fn leave(&mut self) -> Option<State> {
-        let from = self.state();
-        if let Life::Up(old, serving) = std::mem::replace(&mut self.life, Life::Waiting) {
+        let from = self.leaving();
+        if let Life::Up(old, serving) = std::mem::replace(&mut self.life, Life::NEW) {
             let addr = match serving {
                 Serving::At(addr) => Some(addr),
                 Serving::Elsewhere(_) => None,
@@ -207,7 +216,7 @@ impl Slot {
     }
 
     pub fn up(&mut self, serving: Serving) -> Option<Change> {
-        match std::mem::replace(&mut self.life, Life::Waiting) {
+        match std::mem::replace(&mut self.life, Life::NEW) {
             Life::Starting(current) => {
                 self.life = Life::Up(current, serving);
                 Some(self.change(Some(State::Starting), State::Up))
@@ -244,7 +253,7 @@ impl Slot {
     /// The main process exited: `crashed` or `exited`, unless it was being stopped.
     pub fn exited(&mut self, code: i32) -> Option<Change> {
         let from = self.state();
-        match std::mem::replace(&mut self.life, Life::Waiting) {
+        match std::mem::replace(&mut self.life, Life::NEW) {
             Life::Stopping { current, then, .. } => {
                 self.life = Life::Stopping {
                     current,
@@ -275,7 +284,7 @@ impl Slot {
 
     /// The run's process group is gone.
     pub fn finished(&mut self) -> AfterRun {
-        match std::mem::replace(&mut self.life, Life::Waiting) {
+        match std::mem::replace(&mut self.life, Life::NEW) {
             Life::Stopping {
                 current,
                 then,
@@ -304,7 +313,7 @@ impl Slot {
     /// Tells a starting or up run to stop; `then` follows once it is gone.
     pub fn stop(&mut self, then: Then) -> Option<Change> {
         let from = self.state();
-        match std::mem::replace(&mut self.life, Life::Waiting) {
+        match std::mem::replace(&mut self.life, Life::NEW) {
             Life::Starting(current) | Life::Up(current, _) => {
                 self.life = Life::Stopping {
                     current,
@@ -358,8 +367,9 @@ impl Slot {
                 ended.restart_at = Some(Instant::now());
                 true
             }
-            Life::Waiting | Life::Ended(_) | Life::Down { .. } => {
-                self.life = Life::Waiting;
+            Life::Waiting { .. } | Life::Ended(_) | Life::Down { .. } => {
+                let before = self.leaving();
+                self.life = Life::Waiting { before };
                 true
             }
         }
@@ -381,14 +391,15 @@ impl Slot {
         due
     }
 
-    /// hlocal is stopping: no restart follows any more. A crash waiting out its back-off
-    /// is `down` now.
-    pub fn shut_down(&mut self) -> Option<Change> {
+    /// No restart follows any more. A crash waiting out its back-off is `down` now, and
+    /// so is any other ended run when `ended_too` (`hlocal stop`: a stopped instance is
+    /// `down`, whatever it was; at hlocal's shutdown a crash for good stays `crashed`).
+    pub fn shut_down(&mut self, ended_too: bool) -> Option<Change> {
         match &mut self.life {
             Life::Stopping { then, .. } => *then = Then::Down,
             Life::Ended(ended) => {
-                let waiting = ended.restart_at.take().is_some() && ended.clearing.is_none();
-                if waiting {
+                let waiting = ended.restart_at.take().is_some();
+                if (waiting || ended_too) && ended.clearing.is_none() {
                     let from = self.state();
                     self.life = Life::Down {
                         pid: self.life.pid(),
@@ -406,7 +417,7 @@ impl Slot {
     pub fn forget(&mut self, id: RunId) {
         if self.run().is_some_and(|r| r.id == id) {
             let (pid, code) = (self.life.pid(), self.life.code());
-            self.life = match std::mem::replace(&mut self.life, Life::Waiting) {
+            self.life = match std::mem::replace(&mut self.life, Life::NEW) {
                 Life::Ended(ended) => Life::Ended(Ended {
                     clearing: None,
                     ..ended
@@ -448,7 +459,7 @@ pub(super) fn backends(slots: &[Slot], config: &StartConfig, running: bool) -> B
     // decided yet: hold requests rather than answer H10 for that moment.
     let starting = running
         && web.iter().any(|s| match &s.life {
-            Life::Waiting | Life::Starting(_) => true,
+            Life::Waiting { .. } | Life::Starting(_) => true,
             Life::Ended(ended) => ended.clearing.is_some() || ended.restart_at.is_some(),
             life => life.is_pending(),
         });

@@ -253,8 +253,12 @@ impl App {
     /// Asks what `hlocal scale` asks; the supervisor's answer.
     async fn scale(&self, formation: &[(&str, usize)]) -> Result<Value, Problem> {
         let formation = formation.iter().map(|&(t, n)| (t.to_string(), n)).collect();
+        self.ask(Command::Scale { formation }).await
+    }
+
+    /// Asks what a control command asks; the supervisor's answer.
+    async fn ask(&self, command: Command) -> Result<Value, Problem> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Scale { formation };
         let _ = self
             .events
             .send(Event::Control(ControlRequest { command, reply }));
@@ -535,6 +539,50 @@ async fn changes_while_the_old_run_stops_for_a_restart_join_that_restart() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn hlocal_start_of_a_stopped_instance_says_it_leaves_down() {
+    let mut app = App::start(config(vec![worker("worker", 0)]));
+    let run = app.run().await;
+    app.lines_until("ready").await;
+    let names = || vec!["worker.1".to_string()];
+    let stopped = app.ask(Command::Stop { names: names() }).await;
+    assert!(stopped.is_ok(), "{stopped:?}");
+    app.exit(run, 143);
+    app.lines_until("worker.1: State changed from stopping to down")
+        .await;
+    let started = app.ask(Command::Start { names: names() }).await;
+    assert!(started.is_ok(), "{started:?}");
+    app.run().await;
+    assert_eq!(
+        app.lines_until("worker.1: Starting process with command `run-worker`")
+            .await,
+        [
+            "worker.1: State changed from down to starting",
+            "worker.1: Starting process with command `run-worker`",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hlocal_stop_of_a_crashed_instance_puts_it_down() {
+    // `other` keeps hlocal running once `worker` has crashed for good.
+    let mut app = App::start(config(vec![worker("worker", 0), worker("other", 1)]));
+    let run = app.run().await;
+    app.run().await;
+    app.exit(run, 127);
+    app.lines_until("worker.1: command not found: run-worker")
+        .await;
+    let names = vec!["worker.1".to_string()];
+    let stopped = app.ask(Command::Stop { names }).await;
+    assert!(stopped.is_ok(), "{stopped:?}");
+    assert_eq!(
+        app.line().await,
+        "worker.1: State changed from crashed to down"
+    );
+    settle_for(secs(30)).await;
+    assert!(app.no_run_started());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_command_that_cannot_run_is_not_restarted_but_one_that_ran_is() {
     let mut app = App::start(config(vec![worker("worker", 0)]));
     let run = app.run().await;
@@ -648,6 +696,57 @@ async fn a_crash_before_ready_prints_the_error_marker_once_per_cycle() {
     assert_eq!(markers(app.printed()), Vec::<String>::new());
     let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
     app.lines_until("reloading: app.py changed").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_ready_a_crash_prints_no_error_marker_until_the_next_cycle() {
+    let crashing = |name, index| TypeSpec {
+        restart: RestartPolicy::Never,
+        ..worker(name, index)
+    };
+    let mut settings = config(vec![
+        crashing("worker", 0),
+        crashing("second", 1),
+        worker("other", 2),
+    ]);
+    settings.watch_all = true;
+    let mut app = App::start(settings);
+    let run = app.run().await;
+    let second = app.run().await;
+    app.run().await;
+    app.lines_until("ready").await;
+    // The second crash is the one that used to find the app "not ready" and say `error`.
+    app.exit(run, 1);
+    app.lines_until("worker.1: State changed from up to crashed")
+        .await;
+    // Not ready any more, and nothing will make it so: `hlocal wait` says why.
+    let waited = app.ask(Command::Wait).await.map_err(|p| p.message);
+    assert_eq!(waited, Err("worker.1 crashed with status 1".to_string()));
+    app.exit(second, 1);
+    app.lines_until("second.1: State changed from up to crashed")
+        .await;
+    settle_for(secs(1)).await;
+    let markers = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| l.starts_with("error: ") || l.starts_with("reloading: "))
+            .collect()
+    };
+    assert_eq!(markers(app.printed()), Vec::<String>::new());
+    // A new cycle: a crash before its `ready` is an error again.
+    let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
+    let rerun = app.run().await;
+    app.exit(rerun, 1);
+    let lines = app
+        .lines_until("error: worker.1 crashed with status 1")
+        .await;
+    assert_eq!(
+        markers(lines),
+        [
+            "reloading: app.py changed",
+            "error: worker.1 crashed with status 1"
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
