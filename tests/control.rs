@@ -460,6 +460,34 @@ fn wait_started_before_the_app_waits_for_it() {
     running.stop();
 }
 
+/// Run under a subreaper, whatever a refused `hlocal start` leaves running or unreaped
+/// (its watchdog, say) becomes the subreaper's child; none may be there.
+#[test]
+fn a_refused_start_leaves_no_process_behind() {
+    let first = app(WEB_AND_WORKER, &[]);
+    let script = r#"
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+def parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return None
+me = str(os.getpid())
+left = [p for p in os.listdir("/proc") if p.isdigit() and parent(p) == me]
+print(code, len(left))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, BIN, "start", "-d"])
+        .arg(&first.running.dir)
+        .args(["-p", &free_port(LAYOUT).to_string()])
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 0\n", "{out:?}");
+}
+
 #[test]
 fn a_stale_socket_is_replaced_and_a_live_one_refused() {
     let first = app(WEB_AND_WORKER, &[]);

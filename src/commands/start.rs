@@ -46,17 +46,24 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::startup("cannot start the watchdog process", e))?;
     let watchdog = Arc::new(watchdog);
+    // From here an error ends the watchdog too, waited for: left to exit by itself when
+    // hlocal is gone, it would outlive hlocal as a zombie until init reaps it.
+    let give_up = |error: Error| {
+        watchdog.finish(WATCHDOG_GRACE);
+        error
+    };
     sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::startup("cannot start the async runtime", e))?;
+        .map_err(|e| give_up(Error::startup("cannot start the async runtime", e)))?;
     // Another hlocal running this app is refused before anything starts.
-    let (control_listener, socket_file) =
-        runtime.block_on(socket::claim(&config.root, config.socket.as_deref()))?;
+    let (control_listener, socket_file) = runtime
+        .block_on(socket::claim(&config.root, config.socket.as_deref()))
+        .map_err(give_up)?;
     // The watcher walks the tree (up to a second for 100,000 files) before anything runs.
-    let watching = start_watcher(&config)?;
+    let watching = start_watcher(&config).map_err(give_up)?;
     let (log, records) = LogSender::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let tap = Tap::new(name_width(&config));
@@ -67,7 +74,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         tap.clone(),
         closed_tx,
     )
-    .map_err(|e| Error::startup("cannot start the printer thread", e))?;
+    .map_err(|e| give_up(Error::startup("cannot start the printer thread", e)))?;
     let control = Control {
         listener: control_listener,
         tap: tap.clone(),
