@@ -2,6 +2,7 @@
 //! attach client runs on a terminal of its own, played by `fixtures/bin/terminal.py`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -230,4 +231,49 @@ fn attach_refuses_an_instance_without_a_terminal_and_unknown_names() {
         "hlocal: error: no instance or process type named \"web.1\"; known: plain, plain.1\n",
     );
     app.stop();
+}
+
+/// Counts the SIGINTs it gets, from "ready" until 0.5 s after the first; says how many.
+const COUNTS_SIGINT: &str = "import signal, time
+got = []
+signal.signal(signal.SIGINT, lambda *_: got.append(1))
+print('ready', flush=True)
+while not got:
+    time.sleep(0.01)
+time.sleep(0.5)
+print(f'got {len(got)}', flush=True)";
+
+#[test]
+fn run_takes_the_terminals_ctrl_c_once_and_passes_on_a_sent_sigint() {
+    let app = Hlocal::new().procfile("web: x\n");
+    // Ctrl-C reaches hlocal and the command (one foreground group): hlocal does not add
+    // a second one.
+    let steps = r#"[["expect","ready"],["send","\u0003"],["expect","got "],["eof"]]"#;
+    let run = ["run", "python3", "-c", COUNTS_SIGINT];
+    let transcript = finished(on_terminal(&app.dir, &app.marker, (24, 80), steps, &run));
+    assert!(transcript.contains("got 1\r\n"), "{transcript}");
+    // A SIGINT sent to hlocal's pid alone (`kill -INT`, `timeout -s INT`) is passed on.
+    // In a group of its own, so that a failure can end the command with it.
+    let mut child = Command::new(BIN)
+        .args(run)
+        .current_dir(&app.dir)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn hlocal run");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    let status = wait_with_deadline(&mut child, LONG);
+    if status.is_none() {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "hlocal run kept running"
+    );
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("got 1"));
 }

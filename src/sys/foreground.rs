@@ -3,25 +3,33 @@
 //!
 //! hlocal therefore only has to survive those signals and wait (as `just` does in
 //! `signal_handler.rs`): it installs handlers rather than ignoring them, because ignored
-//! signals stay ignored across `exec` and the child would inherit that. SIGTERM is sent
-//! to hlocal alone (by `kill`, an editor, systemd), so it is forwarded to the child.
+//! signals stay ignored across `exec` and the child would inherit that. The same signals
+//! sent by another process (`kill`, `timeout`, an editor, systemd) reach hlocal alone, as
+//! the command's own pid would get them under `foreman run`, which execs it: those are
+//! passed on to the child, told from the terminal's by the signal's `si_code`. SIGTERM,
+//! which no terminal sends, is passed on whatever its origin.
 
 use std::io;
 use std::process::Command;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-use signal_hook::iterator::Signals;
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithRawSiginfo;
+
+use super::Signal;
+use super::os::SENT_SIGNAL_CODES;
 
 /// Runs `command` in the foreground and returns its status as a shell reports it.
 pub fn run_foreground(mut command: Command) -> io::Result<i32> {
-    let mut signals = Signals::new([SIGINT, SIGQUIT, SIGHUP, SIGTERM])?;
+    let mut signals = SignalsInfo::<WithRawSiginfo>::new([SIGINT, SIGQUIT, SIGHUP, SIGTERM])?;
     let mut child = command.spawn()?;
     let pid = child.id();
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if signal == SIGTERM {
-                super::process::signal_process(pid, super::Signal::Term);
+        for info in signals.forever() {
+            let sent = SENT_SIGNAL_CODES.contains(&info.si_code);
+            if let Some(signal) = passed_on(info.si_signo, sent) {
+                super::process::signal_process(pid, signal);
             }
         }
     });
@@ -29,4 +37,15 @@ pub fn run_foreground(mut command: Command) -> io::Result<i32> {
     handle.close();
     let _ = forwarder.join();
     Ok(super::exit_code(status?))
+}
+
+/// The signal to pass on to the child, if any: what another process `sent` hlocal.
+fn passed_on(signal: i32, sent: bool) -> Option<Signal> {
+    match signal {
+        SIGTERM => Some(Signal::Term),
+        SIGINT if sent => Some(Signal::Int),
+        SIGQUIT if sent => Some(Signal::Quit),
+        SIGHUP if sent => Some(Signal::Hup),
+        _ => None,
+    }
 }

@@ -17,6 +17,11 @@ pub use sockets::{group_listeners, group_listens_on, listening_ports, port_owner
 /// Where a process lists its open descriptors.
 pub const FD_DIR: &str = "/proc/self/fd";
 
+/// The `si_code`s of a signal another process sent: `SI_USER` (`kill`), `SI_QUEUE`,
+/// `SI_TKILL`. The terminal's come as `SI_KERNEL`.
+pub const SENT_SIGNAL_CODES: &[i32] =
+    &[nix::libc::SI_USER, nix::libc::SI_QUEUE, nix::libc::SI_TKILL];
+
 /// The running binary, to start the watchdog from: `/proc/self/exe` names the file that
 /// is running even when a rebuild has replaced it on disk meanwhile.
 pub fn executable() -> std::io::Result<PathBuf> {

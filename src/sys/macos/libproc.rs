@@ -15,6 +15,10 @@ use crate::sys::table::{self, ProcEntry};
 /// Where a process lists its open descriptors.
 pub const FD_DIR: &str = "/dev/fd";
 
+/// The `si_code`s of a signal another process sent: `SI_USER` and `SI_QUEUE` of
+/// `<sys/signal.h>` (not in libc).
+pub const SENT_SIGNAL_CODES: &[i32] = &[0x10001, 0x10002];
+
 /// `PROC_PIDFDSOCKETINFO` of `<sys/proc_info.h>` (not in libc).
 const PROC_PIDFDSOCKETINFO: c_int = 3;
 /// A `struct proc_bsdshortinfo` is 64 bytes; room to spare costs nothing.

@@ -20,7 +20,7 @@ mod libproc;
 
 #[cfg(target_os = "macos")]
 pub use libproc::{
-    FD_DIR, become_subreaper, command_line, environ, executable, group_listeners, group_listens_on,
-    group_members, listening_ports, live_orphans, lower_thread_priority, name_watchdog,
-    port_owners, process, process_table, reap_orphans,
+    FD_DIR, SENT_SIGNAL_CODES, become_subreaper, command_line, environ, executable,
+    group_listeners, group_listens_on, group_members, listening_ports, live_orphans,
+    lower_thread_priority, name_watchdog, port_owners, process, process_table, reap_orphans,
 };
