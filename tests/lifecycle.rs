@@ -223,6 +223,26 @@ fn a_per_process_stop_signal_is_used() {
 }
 
 #[test]
+fn processes_a_head_leaves_in_its_group_are_stopped_and_said_so() {
+    let app = start(
+        "grp: sh -c '(trap \"\" TERM; echo stays; sleep 50) & sleep 0.5; exit 2'\n",
+        &["-t", "1", "--restart", "never"],
+    );
+    app.wait_for(r"grp\.1: State changed from up to crashed$");
+    let lines = app.lines();
+    let said = |text: &str| lines.iter().position(|l| l.ends_with(text));
+    let order = [
+        said("grp.1: Stopping remaining processes with SIGTERM"),
+        said("failed to exit within 1 second of SIGTERM"),
+        said("grp.1: Stopping remaining processes with SIGKILL"),
+        said("grp.1: Process exited with status 2"),
+    ];
+    assert!(order.iter().all(Option::is_some), "{}", app.output());
+    assert!(order.is_sorted(), "{}", app.output());
+    app.stop();
+}
+
+#[test]
 fn the_ready_marker_is_printed_when_everything_is_up_and_again_after_a_restart() {
     let app = start("worker: sleep 0.5; exit 1\nidle: sleep 1000\n", &[]);
     app.wait_for(r"hlocal +\| ready: ");

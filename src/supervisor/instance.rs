@@ -371,8 +371,18 @@ impl RunTask {
         if !group_alive(self.pid).await {
             return;
         }
-        let mut deadline =
-            stopping.unwrap_or_else(|| self.begin_stop(self.spec.stop_signal, self.spec.grace));
+        let mut deadline = match stopping {
+            Some(deadline) => deadline,
+            None => {
+                // The head ended by itself and left processes in its group: they are
+                // stopped as the instance would be, and the log says so, or an R12
+                // after the grace would name a signal nobody was told of.
+                let signal = self.spec.stop_signal;
+                let text = format!("Stopping remaining processes with {signal}");
+                self.log.message(Some(&self.spec.source.name), text).await;
+                self.begin_stop(signal, self.spec.grace)
+            }
+        };
         while group_alive(self.pid).await {
             if Instant::now() >= deadline.at {
                 if deadline.escalated {
