@@ -276,4 +276,23 @@ fn run_takes_the_terminals_ctrl_c_once_and_passes_on_a_sent_sigint() {
         "hlocal run kept running"
     );
     assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("got 1"));
+    // GNU `timeout` signals hlocal, then its whole process group, the command included:
+    // the command gets one SIGINT, not two.
+    let mut timeout = Command::new("timeout")
+        .args(["--preserve-status", "-s", "INT", "2", BIN])
+        .args(run)
+        .current_dir(&app.dir)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn timeout");
+    let out = BufReader::new(timeout.stdout.take().expect("stdout"));
+    let status = wait_with_deadline(&mut timeout, LONG);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(timeout.id()).expect("pid"));
+    if status.is_none() {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let printed: Vec<String> = out.lines().map_while(Result::ok).collect();
+    assert_eq!(printed, ["ready", "got 1"]);
 }
