@@ -36,7 +36,8 @@ pub struct App {
     /// Procfile types in file order, `release` included.
     pub types: Vec<ProcessType>,
     pub env: Vec<(String, String)>,
-    /// `path:line: ${NAME} is not set…` for each unset reference in the env files.
+    /// `path:line: ${NAME} is not set…` for each unset reference in the env files, and
+    /// each `HLOCAL_<TYPE>_PORT` that two types would share.
     pub env_warnings: Vec<String>,
     pub settings: Option<Settings>,
 }
@@ -80,11 +81,16 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
         settings::validate(s, &root.join(settings::FILE_NAME), &names)?;
     }
     check_exec_size(&env.vars, &types)?;
+    let mut env_warnings = env.warnings;
+    let with_port = types.iter().filter(|t| t.name != procfile::RELEASE);
+    env_warnings.extend(ports::shared_discovery_names(
+        with_port.map(|t| t.name.as_str()),
+    ));
     Ok(App {
         root,
         types,
         env: env.vars,
-        env_warnings: env.warnings,
+        env_warnings,
         settings,
     })
 }

@@ -2,6 +2,9 @@
 //! starts — naming the process that holds a busy one, the commonest pain with every
 //! Procfile runner (a leftover server from the last run).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use crate::error::{Error, InputError};
 use crate::sys;
 
@@ -52,6 +55,37 @@ pub fn discovery_env<'a>(
         env.push(("HLOCAL_URL".to_string(), url.to_string()));
     }
     env
+}
+
+/// A warning for each `HLOCAL_<TYPE>_PORT` that two or more of the `types` (in Procfile
+/// order) would share (`web-x` and `web_x`, `Web` and `web`): the last one's port is what
+/// every process sees.
+pub fn shared_discovery_names<'a>(types: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    // By variable, in order of first use: linear in the number of types (a Procfile may
+    // have a hundred thousand).
+    let mut order = Vec::new();
+    let mut sharing: HashMap<String, Vec<&str>> = HashMap::new();
+    for name in types {
+        match sharing.entry(format!("HLOCAL_{}_PORT", env_word(name))) {
+            Entry::Occupied(mut names) => names.get_mut().push(name),
+            Entry::Vacant(var) => {
+                order.push(var.key().clone());
+                var.insert(vec![name]);
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|var| sharing.remove(&var).map(|names| (var, names)))
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(var, names)| {
+            let last = names.last().copied().unwrap_or_default();
+            format!(
+                "process types {} all set {var}; it holds {last}'s port (the last of them)",
+                names.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn env_word(name: &str) -> String {
@@ -117,6 +151,17 @@ fn holder(port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn types_that_share_a_discovery_name_are_named() {
+        assert_eq!(
+            shared_discovery_names(["web-x", "worker", "web_x", "Web-X"]),
+            [
+                "process types web-x, web_x, Web-X all set HLOCAL_WEB_X_PORT; it holds Web-X's port (the last of them)"
+            ]
+        );
+        assert!(shared_discovery_names(["web", "worker"]).is_empty());
+    }
 
     #[test]
     fn discovery_names_every_type_and_the_url() {

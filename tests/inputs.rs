@@ -340,6 +340,19 @@ fn inputs_must_be_regular_files() {
 }
 
 #[test]
+fn types_that_share_a_discovery_variable_get_a_warning() {
+    let out = Hlocal::new()
+        .procfile("web-x: a\nweb_x: b\n")
+        .args(["check"])
+        .run();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "hlocal: warning: process types web-x, web_x all set HLOCAL_WEB_X_PORT; it holds web_x's port (the last of them)\n"
+    );
+}
+
+#[test]
 fn env_dev_null_reads_no_env_file() {
     let out = Hlocal::new()
         .env_file("FROM_DOTENV=yes\n")
