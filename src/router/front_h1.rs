@@ -349,7 +349,7 @@ fn encode_head(
             has_length = true;
         }
         has_date |= name.eq_ignore_ascii_case(b"date");
-        headers::push_field(&mut head, name, value);
+        headers::push_field_lowercased(&mut head, name, value);
     }
     if close && !parts.headers.contains_key(header::CONNECTION) {
         headers::push_field(&mut head, b"connection", b"close");

@@ -293,16 +293,22 @@ pub(crate) fn each_request_field(
     field(&header::VIA, &VIA);
 }
 
-/// Appends a field line of an HTTP/1.1 head, `name: value`, the name in lowercase as
-/// hyper writes a header map's: for the heads the router writes itself (`backend_h1`,
-/// `front_h1`).
+/// Appends a field line of an HTTP/1.1 head, `name: value`, for the heads the router
+/// writes itself (`backend_h1`, `front_h1`). `name` goes as given: a header map's names
+/// and the router's own are lowercase already.
 pub(crate) fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    let start = head.len();
     head.extend_from_slice(name);
-    head[start..].make_ascii_lowercase();
     head.extend_from_slice(b": ");
     head.extend_from_slice(value);
     head.extend_from_slice(b"\r\n");
+}
+
+/// [`push_field`] for a name as the app wrote it: in lowercase, as hyper writes a header
+/// map's.
+pub(crate) fn push_field_lowercased(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    let start = head.len();
+    push_field(head, name, value);
+    head[start..start + name.len()].make_ascii_lowercase();
 }
 
 /// Turns the backend's response headers into the client's, in place. A `101` keeps
