@@ -36,8 +36,7 @@ pub struct App {
     /// Procfile types in file order, `release` included.
     pub types: Vec<ProcessType>,
     pub env: Vec<(String, String)>,
-    /// `path:line: ${NAME} is not set…` for each unset reference in the env files, and
-    /// each `HLOCAL_<TYPE>_PORT` that two types would share.
+    /// `path:line: ${NAME} is not set…` for each unset reference in the env files.
     pub env_warnings: Vec<String>,
     pub settings: Option<Settings>,
 }
@@ -81,18 +80,20 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
         settings::validate(s, &root.join(settings::FILE_NAME), &names)?;
     }
     check_exec_size(&env.vars, &types)?;
-    let mut env_warnings = env.warnings;
-    let with_port = types.iter().filter(|t| t.name != procfile::RELEASE);
-    env_warnings.extend(ports::shared_discovery_names(
-        with_port.map(|t| t.name.as_str()),
-    ));
     Ok(App {
         root,
         types,
         env: env.vars,
-        env_warnings,
+        env_warnings: env.warnings,
         settings,
     })
+}
+
+/// A warning for each `HLOCAL_<TYPE>_PORT` (set by `start` only) that two of `types`
+/// would share.
+pub fn discovery_warnings(types: &[ProcessType]) -> Vec<String> {
+    let with_port = types.iter().filter(|t| t.name != procfile::RELEASE);
+    ports::shared_discovery_names(with_port.map(|t| t.name.as_str()))
 }
 
 /// `-d`, else the Procfile's directory (foreman), else the current directory.
@@ -351,9 +352,11 @@ pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> 
         &formation_types,
         durations.watch_debounce,
     )?;
+    let mut env_warnings = app.env_warnings;
+    env_warnings.extend(discovery_warnings(&app.types));
     Ok(StartConfig {
         env: Arc::new(app.env),
-        env_warnings: app.env_warnings,
+        env_warnings,
         release,
         router: router_on.then_some(RouterConfig {
             port,

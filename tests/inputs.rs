@@ -1,4 +1,4 @@
-use crate::harness::Hlocal;
+use crate::harness::{Hlocal, LAYOUT, free_port};
 
 #[test]
 fn malformed_procfile_line_names_file_and_line() {
@@ -350,6 +350,18 @@ fn types_that_share_a_discovery_variable_get_a_warning() {
         out.stderr,
         "hlocal: warning: process types web-x, web_x all set HLOCAL_WEB_X_PORT; it holds web_x's port (the last of them)\n"
     );
+    // `start` says it too; `run` sets no such variable, so it does not.
+    let started = Hlocal::new()
+        .procfile("web-x: sleep 100\nweb_x: sleep 100\n")
+        .start_without_router(free_port(LAYOUT))
+        .spawn();
+    started.wait_for(r"hlocal +\| warning: process types web-x, web_x all set HLOCAL_WEB_X_PORT");
+    started.stop();
+    let run = Hlocal::new()
+        .procfile("web-x: a\nweb_x: b\n")
+        .args(["run", "true"])
+        .run();
+    assert_eq!((run.code(), run.stderr.as_str()), (Some(0), ""));
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub fn check(args: AppArgs) -> Result<(), Error> {
     };
     let app = config::load_app(&start.app, config::Procfile::Required)?;
     warn(&app.env_warnings);
+    warn(&config::discovery_warnings(&app.types));
     let names: Vec<String> = app.types.iter().map(|t| t.name.clone()).collect();
     config::resolve_loaded(&start, app)?;
     println!("valid procfile detected ({})", names.join(", "));
