@@ -253,25 +253,13 @@ fn run_takes_the_terminals_ctrl_c_once_and_passes_on_a_sent_sigint() {
     let transcript = finished(on_terminal(&app.dir, &app.marker, (24, 80), steps, &run));
     assert!(transcript.contains("got 1\r\n"), "{transcript}");
     // A SIGINT sent to hlocal's pid alone (`kill -INT`, `timeout -s INT`) is passed on.
-    // In a group of its own, so that a failure can end the command with it.
-    let mut child = Command::new(BIN)
-        .args(run)
-        .current_dir(&app.dir)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn hlocal run");
+    let mut child = in_own_group(Command::new(BIN).args(run), &app.dir);
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
-    let status = wait_with_deadline(&mut child, LONG);
-    if status.is_none() {
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-    }
     assert_eq!(
-        status.and_then(|s| s.code()),
+        ended_or_killed(&mut child).and_then(|s| s.code()),
         Some(0),
         "hlocal run kept running"
     );
@@ -279,21 +267,36 @@ fn run_takes_the_terminals_ctrl_c_once_and_passes_on_a_sent_sigint() {
     // GNU `timeout` signals hlocal, then its whole process group, the command included:
     // the command gets one SIGINT, not two. (4 s: python is set up long before, even on
     // a busy machine.)
-    let mut timeout = Command::new("timeout")
+    let mut timeout = Command::new("timeout");
+    timeout
         .args(["--preserve-status", "-s", "INT", "4", BIN])
-        .args(run)
-        .current_dir(&app.dir)
+        .args(run);
+    let mut timeout = in_own_group(&mut timeout, &app.dir);
+    let out = BufReader::new(timeout.stdout.take().expect("stdout"));
+    ended_or_killed(&mut timeout);
+    let printed: Vec<String> = out.lines().map_while(Result::ok).collect();
+    assert_eq!(printed, ["ready", "got 1"]);
+}
+
+/// `command` in `dir` in a process group of its own (so that a failure can end all of
+/// it), stdout piped.
+fn in_own_group(command: &mut Command, dir: &Path) -> Child {
+    command
+        .current_dir(dir)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn timeout");
-    let out = BufReader::new(timeout.stdout.take().expect("stdout"));
-    let status = wait_with_deadline(&mut timeout, LONG);
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(timeout.id()).expect("pid"));
+        .expect("spawn")
+}
+
+/// The status of `child` (a group leader) once it ends, or `None` after [`LONG`], its
+/// whole group then killed.
+fn ended_or_killed(child: &mut Child) -> Option<std::process::ExitStatus> {
+    let status = wait_with_deadline(child, LONG);
     if status.is_none() {
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
     }
-    let printed: Vec<String> = out.lines().map_while(Result::ok).collect();
-    assert_eq!(printed, ["ready", "got 1"]);
+    status
 }

@@ -676,6 +676,14 @@ async fn a_failed_release_prints_the_error_marker() {
         .await;
 }
 
+/// The `error:` and `reloading:` markers among `lines`.
+fn markers(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("reloading: "))
+        .collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_crash_before_ready_prints_the_error_marker_once_per_cycle() {
     let mut settings = config(vec![process("web", 0, Readiness::Port)]);
@@ -687,12 +695,6 @@ async fn a_crash_before_ready_prints_the_error_marker_once_per_cycle() {
     let second = app.run().await;
     app.exit(second, 1);
     app.run().await;
-    let markers = |lines: Vec<String>| -> Vec<String> {
-        lines
-            .into_iter()
-            .filter(|l| l.starts_with("error: ") || l.starts_with("reloading: "))
-            .collect()
-    };
     assert_eq!(markers(app.printed()), Vec::<String>::new());
     let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
     app.lines_until("reloading: app.py changed").await;
@@ -726,12 +728,6 @@ async fn after_ready_a_crash_prints_no_error_marker_until_the_next_cycle() {
     app.lines_until("second.1: State changed from up to crashed")
         .await;
     settle_for(secs(1)).await;
-    let markers = |lines: Vec<String>| -> Vec<String> {
-        lines
-            .into_iter()
-            .filter(|l| l.starts_with("error: ") || l.starts_with("reloading: "))
-            .collect()
-    };
     assert_eq!(markers(app.printed()), Vec::<String>::new());
     // A new cycle: a crash before its `ready` is an error again.
     let _ = app.events.send(Event::FilesChanged(vec!["app.py".into()]));
