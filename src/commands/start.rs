@@ -45,25 +45,19 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     let session = session_token();
     let watchdog = Watchdog::spawn(WATCHDOG_GRACE, &session)
         .map_err(|e| Error::startup("cannot start the watchdog process", e))?;
+    // An error return from here drops it, which ends it and waits (`Watchdog`'s drop).
     let watchdog = Arc::new(watchdog);
-    // From here an error ends the watchdog too, waited for: left to exit by itself when
-    // hlocal is gone, it would outlive hlocal as a zombie until init reaps it.
-    let give_up = |error: Error| {
-        watchdog.finish(WATCHDOG_GRACE);
-        error
-    };
     sys::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| give_up(Error::startup("cannot start the async runtime", e)))?;
+        .map_err(|e| Error::startup("cannot start the async runtime", e))?;
     // Another hlocal running this app is refused before anything starts.
-    let (control_listener, socket_file) = runtime
-        .block_on(socket::claim(&config.root, config.socket.as_deref()))
-        .map_err(give_up)?;
+    let (control_listener, socket_file) =
+        runtime.block_on(socket::claim(&config.root, config.socket.as_deref()))?;
     // The watcher walks the tree (up to a second for 100,000 files) before anything runs.
-    let watching = start_watcher(&config).map_err(give_up)?;
+    let watching = start_watcher(&config)?;
     let (log, records) = LogSender::channel();
     let (closed_tx, closed_rx) = oneshot::channel();
     let tap = Tap::new(name_width(&config));
@@ -74,7 +68,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
         tap.clone(),
         closed_tx,
     )
-    .map_err(|e| give_up(Error::startup("cannot start the printer thread", e)))?;
+    .map_err(|e| Error::startup("cannot start the printer thread", e))?;
     let control = Control {
         listener: control_listener,
         tap: tap.clone(),
@@ -103,7 +97,7 @@ pub fn start(mut config: StartConfig) -> Result<i32, Error> {
     // Everything is stopped: the watchdog's sweep finds nothing and it exits at once.
     // Waited for, so that nothing of hlocal's outlives it (the bound only matters if
     // something of the session had escaped: the watchdog then stops it first).
-    watchdog.finish(WATCHDOG_GRACE + Duration::from_secs(1));
+    watchdog.finish();
     code
 }
 

@@ -49,8 +49,16 @@ pub struct Watchdog {
     /// `None` once [`Watchdog::finish`] closed it.
     pipe: Mutex<Option<PipeWriter>>,
     child: Mutex<Child>,
+    /// How long [`Watchdog::finish`] waits for its last sweep: the grace and a second.
+    finish_bound: Duration,
     pid: u32,
     groups: Mutex<HashSet<u32>>,
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// How often [`Watchdog::finish`] looks whether the watchdog has exited.
@@ -72,6 +80,7 @@ impl Watchdog {
             .spawn()?;
         Ok(Watchdog {
             pipe: Mutex::new(Some(write_end)),
+            finish_bound: grace + Duration::from_secs(1),
             pid: child.id(),
             child: Mutex::new(child),
             groups: Mutex::new(HashSet::new()),
@@ -79,10 +88,12 @@ impl Watchdog {
     }
 
     /// hlocal's controlled exit: closes the pipe (the watchdog sweeps for anything left
-    /// and exits) and waits up to `bound` for it to end. Blocking.
-    pub fn finish(&self, bound: Duration) {
+    /// and exits) and waits for it to end, a grace period and a second at most.
+    /// Blocking. Dropping the watchdog does it too (at once, if done already), so that an
+    /// early error return cannot leave it unreaped: a zombie until init takes it.
+    pub fn finish(&self) {
         lock(&self.pipe).take();
-        let deadline = Instant::now() + bound;
+        let deadline = Instant::now() + self.finish_bound;
         let mut child = lock(&self.child);
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(FINISH_POLL);
