@@ -15,7 +15,7 @@ main() {
     wait_quiet
     print_header "1,000,000 lines through a pty (bench/pty.sh)"
     echo
-    "$PY" "$BENCH_DIR/lib/tty_lines.py" --hlocal "$HLOCAL" --writer "$WRITER" --work "$WORK" \
+    "$PY" "$BENCH_DIR/lib/tty_lines.py" --hlocal "$HLOCAL" --writer "$WRITER" --drain "$DRAIN" --work "$WORK" \
         --reps "${REPS:-5}"
     print_footer
 }

@@ -50,17 +50,18 @@ ensure_tools() {
     command -v ps >/dev/null || apt_install procps
 }
 
-# Builds the C helpers (the log writer, the idle process) when missing or stale.
+# Builds the C helpers (the log writer, the idle process, the pty floor) when missing or stale.
 build_helpers() {
     mkdir -p "$CACHE_DIR/bin"
     local name
-    for name in writer idle; do
+    for name in writer idle drain; do
         if [[ ! -x "$CACHE_DIR/bin/$name" || "$BENCH_DIR/lib/$name.c" -nt "$CACHE_DIR/bin/$name" ]]; then
             gcc -O2 -Wall -o "$CACHE_DIR/bin/$name" "$BENCH_DIR/lib/$name.c"
         fi
     done
     WRITER="$CACHE_DIR/bin/writer"
     IDLE="$CACHE_DIR/bin/idle"
+    DRAIN="$CACHE_DIR/bin/drain"
 }
 
 # Builds hlocal in release mode. cargo is a no-op when the binary is current, so the
