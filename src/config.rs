@@ -14,7 +14,9 @@ use crate::cli::{AppArgs, StartArgs};
 use crate::error::{self, Error, InputError};
 use crate::input::formation::{self, Formation};
 use crate::input::procfile::{self, ProcessType};
-use crate::input::settings::{self, ProcessSettings, ProcessWatch, Ready, Settings, WatchSetting};
+use crate::input::settings::{
+    self, EnvFile, Lined, ProcessSettings, ProcessWatch, Ready, Settings, WatchSetting,
+};
 use crate::input::{duration, env};
 use crate::options::{Balance, ColorChoice, LogFormat, RestartPolicy};
 use crate::output::OutputStyle;
@@ -200,30 +202,41 @@ fn env_paths(
     root: &Path,
     settings: Option<&Settings>,
 ) -> Result<Vec<PathBuf>, Error> {
-    let named: Vec<PathBuf> = if !args.env.is_empty() {
-        args.env.clone()
-    } else if let Some(files) = settings.and_then(|s| s.env.as_ref()) {
-        // A missing optional file (`{ path = …, required = false }`) is skipped silently.
-        files
-            .iter()
-            .map(|f| (root.join(&f.path), f.required))
-            .filter(|(path, required)| *required || path.exists())
-            .map(|(path, _)| path)
-            .collect()
+    if !args.env.is_empty() {
+        if let Some(missing) = args.env.iter().find(|path| !path.exists()) {
+            return Err(no_env_file(missing).into());
+        }
+        return Ok(args.env.clone());
+    }
+    if let Some(files) = settings.and_then(|s| s.env.as_ref()) {
+        return settings_env_paths(files, root);
+    }
+    let default = root.join(DEFAULT_ENV_FILE);
+    Ok(if default.exists() {
+        vec![default]
     } else {
-        let default = root.join(DEFAULT_ENV_FILE);
-        return Ok(if default.exists() {
-            vec![default]
-        } else {
-            Vec::new()
-        });
-    };
-    for path in &named {
-        if !path.exists() {
-            return Err(InputError::NoEnvFile(error::display_path(path)).into());
+        Vec::new()
+    })
+}
+
+/// hlocal.toml's `env`: a missing required file is an error at its line, a missing
+/// optional one (`{ path = …, required = false }`) is skipped silently.
+fn settings_env_paths(files: &[Lined<EnvFile>], root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut paths = Vec::new();
+    for file in files {
+        let path = root.join(&file.value.path);
+        if path.exists() {
+            paths.push(path);
+        } else if file.value.required {
+            let settings_path = root.join(settings::FILE_NAME);
+            return Err(Error::located(&settings_path, file.line, no_env_file(&path)));
         }
     }
-    Ok(named)
+    Ok(paths)
+}
+
+fn no_env_file(path: &Path) -> InputError {
+    InputError::NoEnvFile(error::display_path(path))
 }
 
 /// `-p`, else hlocal.toml's `port`, else `PORT` from the env files, else from

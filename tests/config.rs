@@ -125,10 +125,9 @@ fn optional_env_files_may_be_missing_and_required_ones_may_not() {
         .args(["check"])
         .run();
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains("env file .env does not exist"),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.stderr,
+        "hlocal: error: hlocal.toml:1: env file .env does not exist\n"
     );
 }
 

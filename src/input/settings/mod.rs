@@ -20,7 +20,7 @@ use std::path::Path;
 
 pub use schema::{ProcessSettings, Settings, json_schema};
 pub use validate::validate;
-pub use values::{ProcessWatch, Ready, WatchSetting};
+pub use values::{EnvFile, Lined, ProcessWatch, Ready, WatchSetting};
 
 use crate::error::Error;
 use crate::input::textfile::read_text;
@@ -59,6 +59,9 @@ impl Settings {
         let lines = LineIndex::new(text);
         if let Some(f) = &mut self.formation {
             f.line = lines.line_at(f.line);
+        }
+        for file in self.env.iter_mut().flatten() {
+            file.line = lines.line_at(file.line);
         }
         for process in &mut self.processes {
             process.line = lines.line_at(process.line);

@@ -42,7 +42,7 @@ pub struct Settings {
     /// file at all.
     #[serde(default, deserialize_with = "env_files")]
     #[schemars(schema_with = "values::env_files_schema")]
-    pub env: Option<Vec<EnvFile>>,
+    pub env: Option<Vec<Lined<EnvFile>>>,
     /// The `web` command when there is no Procfile (`--start-cmd`).
     #[serde(default, deserialize_with = "non_empty_string")]
     #[schemars(schema_with = "values::non_empty_schema")]

@@ -71,7 +71,7 @@ child_color = false
 "#;
     let expected = Settings {
         procfile: Some("Procfile.dev".into()),
-        env: Some(vec![".env".into(), ".env.local".into()]),
+        env: Some(vec![lined(".env".into(), 3), lined(".env.local".into(), 3)]),
         start_cmd: Some("bin/web".into()),
         formation: Some(lined(formation::parse("web=2,worker=1").unwrap(), 5)),
         port: Some(5006),
@@ -101,22 +101,35 @@ child_color = false
 
 #[test]
 fn env_accepts_a_string_a_comma_list_or_an_empty_array() {
-    assert_eq!(ok(r#"env = ".env""#).env, Some(vec![".env".into()]));
+    let paths = |text: &str| -> Vec<EnvFile> {
+        let files = ok(text).env.unwrap();
+        files.into_iter().map(|file| file.value).collect()
+    };
+    assert_eq!(paths(r#"env = ".env""#), vec![".env".into()]);
     assert_eq!(
-        ok(r#"env = ".env, .env.local""#).env,
-        Some(vec![".env".into(), ".env.local".into()])
+        paths(r#"env = ".env, .env.local""#),
+        vec![".env".into(), ".env.local".into()]
     );
-    assert_eq!(ok("env = []").env, Some(Vec::new()));
+    assert_eq!(paths("env = []"), Vec::new());
     assert_eq!(
-        ok(r#"env = [".env", { path = ".env.local", required = false }]"#).env,
-        Some(vec![
+        paths(r#"env = [".env", { path = ".env.local", required = false }]"#),
+        vec![
             ".env".into(),
             EnvFile {
                 path: ".env.local".into(),
                 required: false
             }
-        ])
+        ]
     );
+}
+
+#[test]
+fn each_env_file_keeps_its_line_for_a_missing_file_error() {
+    let text = "port = 5000\nenv = [\n  \".env\",\n  { path = \".env.local\" },\n]\n";
+    let lines: Vec<usize> = ok(text).env.unwrap().iter().map(|f| f.line).collect();
+    assert_eq!(lines, [3, 4]);
+    let lines: Vec<usize> = ok("\nenv = \"a, b\"").env.unwrap().iter().map(|f| f.line).collect();
+    assert_eq!(lines, [2, 2]);
 }
 
 #[test]

@@ -214,8 +214,31 @@ impl<'de> Visitor<'de> for EnvFileVisitor {
     }
 }
 
-pub(super) fn env_files<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<EnvFile>>, D::Error> {
-    d.deserialize_any(EnvFilesVisitor).map(Some)
+/// `env`'s files with their byte offsets (lines once `parse` converts them): an array's
+/// element has its own, the paths of a comma-separated string share the string's.
+pub(super) fn env_files<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Lined<EnvFile>>>, D::Error> {
+    let list = Spanned::<EnvFileList>::deserialize(d)?;
+    let whole = list.span().start;
+    let files = list.into_inner().0.into_iter();
+    Ok(Some(
+        files
+            .map(|(own, value)| Lined {
+                value,
+                line: own.unwrap_or(whole),
+            })
+            .collect(),
+    ))
+}
+
+/// The files of one `env` value, each with its own offset when it is an array element.
+struct EnvFileList(Vec<(Option<usize>, EnvFile)>);
+
+impl<'de> Deserialize<'de> for EnvFileList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EnvFilesVisitor).map(EnvFileList)
+    }
 }
 
 /// A path that is not empty, as an element type so errors point at the element's line.
@@ -237,22 +260,22 @@ fn path_from(text: &str) -> Result<NonEmptyPath, String> {
 struct EnvFilesVisitor;
 
 impl<'de> Visitor<'de> for EnvFilesVisitor {
-    type Value = Vec<EnvFile>;
+    type Value = Vec<(Option<usize>, EnvFile)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an env file path, comma-separated paths, or an array of paths")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<EnvFile>, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         v.split(',')
-            .map(|part| EnvFileVisitor.visit_str(part.trim()))
+            .map(|part| EnvFileVisitor.visit_str(part.trim()).map(|file| (None, file)))
             .collect()
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<EnvFile>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut files = Vec::new();
-        while let Some(file) = seq.next_element()? {
-            files.push(file);
+        while let Some(file) = seq.next_element::<Spanned<EnvFile>>()? {
+            files.push((Some(file.span().start), file.into_inner()));
         }
         Ok(files)
     }
