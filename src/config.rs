@@ -229,7 +229,11 @@ fn settings_env_paths(files: &[Lined<EnvFile>], root: &Path) -> Result<Vec<PathB
             paths.push(path);
         } else if file.value.required {
             let settings_path = root.join(settings::FILE_NAME);
-            return Err(Error::located(&settings_path, file.line, no_env_file(&path)));
+            return Err(Error::located(
+                &settings_path,
+                file.line,
+                no_env_file(&path),
+            ));
         }
     }
     Ok(paths)

@@ -297,7 +297,7 @@ impl Supervisor {
     async fn on_report(&mut self, report: Report) {
         match self.phase {
             Phase::Release => return self.on_release_report(report.event).await,
-            Phase::Killing { .. } => return self.on_killed_report(report),
+            Phase::Killing { .. } => return self.on_killed_report(report).await,
             _ => {}
         }
         let RunId { slot, generation } = report.run;
@@ -679,9 +679,15 @@ impl Supervisor {
 
     /// Prints a change of state: the line in Heroku's words, the JSON `state` event.
     async fn print(&mut self, idx: usize, change: Change) {
+        let stop_signal = self.config.types[self.slots[idx].type_index].stop_signal;
+        self.print_stopping(idx, change, stop_signal).await;
+    }
+
+    /// [`Self::print`], naming `signal` if the change is to `stopping`.
+    async fn print_stopping(&mut self, idx: usize, change: Change, signal: Signal) {
         let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
-        let wording = state::describe(change.from, change.to, &spec.command, spec.stop_signal);
+        let wording = state::describe(change.from, change.to, &spec.command, signal);
         let event = StateChange {
             name: Arc::clone(&s.name),
             from: change.from.map(State::name),

@@ -79,11 +79,16 @@ impl Supervisor {
         self.host.sweep(self.config.timeout).await;
     }
 
-    /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130.
+    /// A second Ctrl-C: SIGKILL every group now, confirm briefly, exit 130. An instance
+    /// not yet told to stop (its dependents were stopping first) is stopping now.
     pub(super) async fn kill_now(&mut self, signal: Signal) {
         let text = format!("Received {signal} again, killing all processes");
         self.log.message(None, text).await;
-        for s in &self.slots {
+        for idx in 0..self.slots.len() {
+            if let Some(change) = self.slots[idx].stop(Then::Down) {
+                self.print_stopping(idx, change, Signal::Kill).await;
+            }
+            let s = &self.slots[idx];
             for run in s.run().into_iter().chain(s.retiring.iter().map(|r| &r.run)) {
                 run.send(Control::Kill);
             }
@@ -93,10 +98,18 @@ impl Supervisor {
         };
     }
 
-    /// While killing, a run's end only confirms it is gone.
-    pub(super) fn on_killed_report(&mut self, report: Report) {
-        if let RunEvent::Finished = report.event {
-            self.forget_run(report.run);
+    /// While killing, each instance's end is still told (its exit status, `stopping →
+    /// down`), and nothing starts again.
+    pub(super) async fn on_killed_report(&mut self, report: Report) {
+        let id = report.run;
+        let stopping = self.slots.get(id.slot).is_some_and(|s| {
+            s.run().is_some_and(|r| r.id == id) && s.state() == Some(State::Stopping)
+        });
+        match report.event {
+            RunEvent::Exited { code } if stopping => self.on_exited(id.slot, code).await,
+            RunEvent::Finished if stopping => self.after_run(id.slot).await,
+            RunEvent::Finished => self.forget_run(id),
+            _ => {}
         }
     }
 

@@ -413,7 +413,8 @@ impl Slot {
         None
     }
 
-    /// The run `id` was killed and is gone (a second Ctrl-C): nothing more is said.
+    /// The run `id` was killed and is gone (a second Ctrl-C) without being the current
+    /// run's stop: an old run preboot kept, or what was left of an ended run's group.
     pub fn forget(&mut self, id: RunId) {
         if self.run().is_some_and(|r| r.id == id) {
             let (pid, code) = (self.life.pid(), self.life.code());

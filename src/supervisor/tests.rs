@@ -481,6 +481,45 @@ async fn a_second_ctrl_c_kills_everything_and_returns_130() {
         "Received SIGINT again, killing all processes"
     );
     assert_eq!(app.orders(a), ["stop SIGTERM 5s", "kill"]);
+    app.exit(a, 137);
+    assert_eq!(
+        app.lines_until("a.1: State changed from stopping to down")
+            .await,
+        [
+            "a.1: Process exited with status 137",
+            "a.1: State changed from stopping to down"
+        ]
+    );
+    assert_eq!(app.status().await, 130);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_ctrl_c_stops_what_waited_for_its_dependents_with_sigkill() {
+    let mut app = App::start(db_and_web());
+    let db = app.run().await;
+    app.report(db, RunEvent::Ready { addr: None });
+    let web = app.run().await;
+    app.report(web, RunEvent::Ready { addr: None });
+    app.lines_until("ready").await;
+    app.signal(Signal::Int);
+    app.lines_until("web.1: Stopping all processes with SIGTERM")
+        .await;
+    app.signal(Signal::Int);
+    assert_eq!(
+        app.lines_until("db.1: Stopping all processes with SIGKILL")
+            .await,
+        [
+            "Received SIGINT again, killing all processes",
+            "db.1: Stopping all processes with SIGKILL"
+        ]
+    );
+    assert_eq!(app.orders(db), ["kill"]);
+    app.exit(db, 137);
+    app.lines_until("db.1: State changed from stopping to down")
+        .await;
+    app.exit(web, 137);
+    app.lines_until("web.1: State changed from stopping to down")
+        .await;
     assert_eq!(app.status().await, 130);
 }
 

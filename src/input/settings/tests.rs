@@ -128,7 +128,12 @@ fn each_env_file_keeps_its_line_for_a_missing_file_error() {
     let text = "port = 5000\nenv = [\n  \".env\",\n  { path = \".env.local\" },\n]\n";
     let lines: Vec<usize> = ok(text).env.unwrap().iter().map(|f| f.line).collect();
     assert_eq!(lines, [3, 4]);
-    let lines: Vec<usize> = ok("\nenv = \"a, b\"").env.unwrap().iter().map(|f| f.line).collect();
+    let lines: Vec<usize> = ok("\nenv = \"a, b\"")
+        .env
+        .unwrap()
+        .iter()
+        .map(|f| f.line)
+        .collect();
     assert_eq!(lines, [2, 2]);
 }
 

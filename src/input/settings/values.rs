@@ -268,7 +268,11 @@ impl<'de> Visitor<'de> for EnvFilesVisitor {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         v.split(',')
-            .map(|part| EnvFileVisitor.visit_str(part.trim()).map(|file| (None, file)))
+            .map(|part| {
+                EnvFileVisitor
+                    .visit_str(part.trim())
+                    .map(|file| (None, file))
+            })
             .collect()
     }
 
