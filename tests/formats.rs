@@ -98,6 +98,40 @@ fn json_output_is_only_json_objects_with_stable_fields() {
 }
 
 #[test]
+fn the_release_phase_changes_state_in_json_like_an_instance() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("release: exit 4\nweb: sleep 1000\n")
+        .args(["start", "--json", "-p", &port.to_string()])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(4));
+    let states: Vec<serde_json::Value> = app
+        .lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "state")
+        .inspect(|event| assert!(event["pid"].is_u64(), "{event}"))
+        .map(|event| {
+            serde_json::json!([
+                event["name"],
+                event["from"],
+                event["to"],
+                event["port"],
+                event["code"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            serde_json::json!(["release.1", null, "starting", null, null]),
+            serde_json::json!(["release.1", "starting", "up", null, null]),
+            serde_json::json!(["release.1", "up", "crashed", null, 4]),
+        ]
+    );
+}
+
+#[test]
 fn json_ready_event() {
     let port = free_port(LAYOUT);
     let app = Hlocal::new()

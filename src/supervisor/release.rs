@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use super::instance::{Control, Run, RunEvent, RunId};
 use super::ready::Readiness;
+use super::state::{self, State};
 use super::{Event, Exit, KILLED_CODE, Phase, STDOUT_CLOSED_CODE, Supervisor, TypeRun};
-use crate::output::{Level, Source};
+use crate::output::{Level, Record, Source, StateChange};
 
 /// Reports about the release run use a slot number no formation instance has.
 const RELEASE_SLOT: usize = usize::MAX;
@@ -16,6 +17,12 @@ const RELEASE_NAME: &str = "release.1";
 #[derive(Debug)]
 pub(super) struct ReleaseRun {
     run: Run,
+    pid: u32,
+    /// As an instance's: `starting`, `up` (it is running), then `exited` or `crashed`,
+    /// or `stopping` and `down` when a signal interrupts it.
+    state: State,
+    command: String,
+    /// The order that stops it; once a signal interrupted it, the order that was sent.
     stop: Control,
     /// Its exit status, once it exited.
     exit: Option<i32>,
@@ -43,11 +50,11 @@ impl Supervisor {
             slot: RELEASE_SLOT,
             generation: 1,
         };
-        let text = format!("Starting process with command `{}`", release.command);
-        self.log.message(Some(&name), text).await;
         let process = match self.host.spawn(spec) {
             Ok(process) => process,
             Err(error) => {
+                let text = format!("Starting process with command `{}`", release.command);
+                self.log.message(Some(&name), text).await;
                 let text = format!("Failed to start the release phase: {error}");
                 self.log
                     .message_at(Level::Error, Some(&name), text.clone())
@@ -57,9 +64,11 @@ impl Supervisor {
             }
         };
         let (run, orders) = Run::channel(id);
-        process.start(id, orders, &self.reports_tx);
         self.release = Some(ReleaseRun {
             run,
+            pid: process.pid(),
+            state: State::Starting,
+            command: release.command.clone(),
             stop: Control::Stop {
                 signal: release.stop_signal,
                 grace: release.stop_timeout,
@@ -67,6 +76,41 @@ impl Supervisor {
             exit: None,
             interrupted: None,
         });
+        // Told before the run's output is read, as an instance's start is.
+        self.tell_release_state(None, None).await;
+        self.change_release_state(State::Up, None).await;
+        process.start(id, orders, &self.reports_tx);
+    }
+
+    /// The release run's state moves to `to`, told like an instance's change.
+    async fn change_release_state(&mut self, to: State, code: Option<i32>) {
+        let Some(release) = &mut self.release else {
+            return;
+        };
+        let from = std::mem::replace(&mut release.state, to);
+        self.tell_release_state(Some(from), code).await;
+    }
+
+    /// Prints the release run's latest change of state (`release.1` has no port).
+    async fn tell_release_state(&mut self, from: Option<State>, code: Option<i32>) {
+        let Some(release) = &self.release else {
+            return;
+        };
+        let signal = match release.stop {
+            Control::Stop { signal, .. } => signal,
+            Control::Kill => crate::sys::Signal::Kill,
+        };
+        let wording = state::describe(from, release.state, &release.command, signal);
+        let change = StateChange {
+            name: RELEASE_NAME.into(),
+            from: from.map(State::name),
+            to: release.state.name(),
+            pid: Some(release.pid),
+            port: None,
+            code,
+            text: wording.change,
+        };
+        self.log.send(Record::State(change)).await;
     }
 
     /// Once the release run is over: the formation starts if it succeeded; else hlocal
@@ -79,11 +123,16 @@ impl Supervisor {
         };
         match event {
             RunEvent::Exited { code } => {
+                release.exit = Some(code);
                 let name: Arc<str> = RELEASE_NAME.into();
                 let text = format!("Process exited with status {code}");
                 self.log.message(Some(&name), text).await;
-                release.exit = Some(code);
-                return;
+                let to = match self.release.as_ref().map(|r| r.state) {
+                    Some(State::Stopping) => State::Down,
+                    _ if code == 0 => State::Exited,
+                    _ => State::Crashed,
+                };
+                return self.change_release_state(to, Some(code)).await;
             }
             RunEvent::Finished => {}
             RunEvent::Ready { .. }
@@ -131,7 +180,14 @@ impl Supervisor {
             (Event::StdoutClosed, _) => (Control::Kill, STDOUT_CLOSED_CODE),
             (Event::FilesChanged(_) | Event::Control(_), _) => return,
         };
+        let Some(release) = &mut self.release else {
+            return;
+        };
         release.run.send(order);
         release.interrupted = Some(code);
+        if release.state == State::Up {
+            release.stop = order;
+            self.change_release_state(State::Stopping, None).await;
+        }
     }
 }

@@ -699,7 +699,9 @@ async fn a_failed_release_starts_nothing_and_is_hlocal_s_status() {
             .await,
         [
             "release.1: Starting process with command `migrate`",
+            "release.1: State changed from starting to up",
             "release.1: Process exited with status 2",
+            "release.1: State changed from up to crashed",
             "Release phase failed with status 2, not starting the app",
         ]
     );
@@ -799,15 +801,26 @@ async fn ctrl_c_during_the_release_stops_it_and_starts_nothing() {
     let release = app.run().await;
     app.signal(Signal::Int);
     assert_eq!(
-        app.lines_until("Received SIGINT, stopping the release phase")
-            .await
-            .len(),
-        2
+        app.lines_until("release.1: Stopping all processes with SIGTERM")
+            .await,
+        [
+            "release.1: Starting process with command `migrate`",
+            "release.1: State changed from starting to up",
+            "Received SIGINT, stopping the release phase",
+            "release.1: Stopping all processes with SIGTERM",
+        ]
     );
     assert_eq!(app.orders(release), ["stop SIGTERM 5s"]);
     app.exit(release, 130);
-    app.lines_until("Release phase interrupted, not starting the app")
-        .await;
+    assert_eq!(
+        app.lines_until("Release phase interrupted, not starting the app")
+            .await,
+        [
+            "release.1: Process exited with status 130",
+            "release.1: State changed from stopping to down",
+            "Release phase interrupted, not starting the app",
+        ]
+    );
     assert!(app.no_run_started());
     assert_eq!(app.status().await, 0);
 }
