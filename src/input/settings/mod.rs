@@ -35,10 +35,19 @@ pub fn parse(text: &str) -> Result<Settings, (usize, String)> {
         let line = e
             .span()
             .map_or(1, |span| LineIndex::new(text).line_at(span.start));
-        (line, one_line(e.message()))
+        (line, message_naming_the_key(&e, text))
     })?;
     settings.offsets_to_lines(text);
     Ok(settings)
+}
+
+/// toml says `duplicate key` and points at the key: name it (`duplicate key `web``).
+fn message_naming_the_key(e: &toml::de::Error, text: &str) -> String {
+    let key = e.span().and_then(|span| text.get(span));
+    match key {
+        Some(key) if e.message() == "duplicate key" => format!("duplicate key `{}`", key.trim()),
+        _ => one_line(e.message()),
+    }
 }
 
 /// Reads `root/hlocal.toml` if there is one.

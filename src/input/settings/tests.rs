@@ -248,7 +248,9 @@ error! {
     toml_syntax_errors_are_one_line:
         "port = 1\nformation = \n" => 2, "";
     duplicate_process_table:
-        "[process.web]\n[process.web]\n" => 2, "duplicate key";
+        "[process.web]\n[process.web]\n" => 2, "duplicate key `web`";
+    duplicate_key_names_it:
+        "port = 1\n\"port\" = 2\n" => 2, "duplicate key `\"port\"`";
     port_out_of_range:
         "port = 70000\n" => 1, "70000";
     wrong_type_for_a_flag:
