@@ -43,8 +43,7 @@ pub fn parse(text: &str) -> Result<Vec<ProcessType>, (usize, ProcfileError)> {
     let mut types: Vec<ProcessType> = Vec::new();
     // Name to line, so duplicates are found in linear time over 100,000 types too.
     let mut first_lines: HashMap<String, usize> = HashMap::new();
-    // `lines` also drops the `\r` of CRLF files.
-    for (index, raw) in text.lines().enumerate() {
+    for (index, raw) in file_lines(text).enumerate() {
         let line = index + 1;
         let entry = raw.trim();
         if entry.is_empty() || entry.starts_with('#') {
@@ -67,6 +66,26 @@ pub fn parse(text: &str) -> Result<Vec<ProcessType>, (usize, ProcfileError)> {
         types.push(parsed.map_err(|error| (line, error))?);
     }
     Ok(types)
+}
+
+/// Lines ended by LF, CRLF or a lone CR (old Mac files): no command can hold a carriage
+/// return on purpose, and read as one line such a file would run its whole text.
+fn file_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let Some(end) = text.find(['\n', '\r']) else {
+            rest = None;
+            return (!text.is_empty()).then_some(text);
+        };
+        let after = if text[end..].starts_with("\r\n") {
+            end + 2
+        } else {
+            end + 1
+        };
+        rest = Some(&text[after..]);
+        Some(&text[..end])
+    })
 }
 
 /// Splits one trimmed, non-comment line at its first colon: commands may contain colons
@@ -187,6 +206,22 @@ pub mod tests {
     fn crlf_and_bom_are_accepted() {
         assert_eq!(
             types("\u{feff}web: a\r\n\r\nworker: b\r\n"),
+            [entry("web", "a", 1), entry("worker", "b", 3)]
+        );
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        assert_eq!(
+            types("web: a\r\rworker: b\rclock: c"),
+            [
+                entry("web", "a", 1),
+                entry("worker", "b", 3),
+                entry("clock", "c", 4)
+            ]
+        );
+        assert_eq!(
+            types("web: a\n\r\nworker: b"),
             [entry("web", "a", 1), entry("worker", "b", 3)]
         );
     }
@@ -338,7 +373,7 @@ mod props {
         #[test]
         fn any_text_parses_or_names_a_line(text in "\\PC{0,400}|([a-z#: \\t\\r\\n-]{0,20}\\n){0,10}") {
             if let Err((line, _)) = parse(&text) {
-                prop_assert!(line >= 1 && line <= text.lines().count().max(1));
+                prop_assert!(line >= 1 && line <= file_lines(&text).count().max(1));
             }
         }
 
