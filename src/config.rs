@@ -38,6 +38,8 @@ pub struct App {
     /// Procfile types in file order, `release` included.
     pub types: Vec<ProcessType>,
     pub env: Vec<(String, String)>,
+    /// Where each of `env` was set (`.env:3`).
+    pub env_places: Vec<error::Place>,
     /// `path:line: ${NAME} is not set…` for each unset reference in the env files.
     pub env_warnings: Vec<String>,
     pub settings: Option<Settings>,
@@ -86,6 +88,7 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
         root,
         types,
         env: env.vars,
+        env_places: env.places,
         env_warnings: env.warnings,
         settings,
     })
@@ -248,7 +251,7 @@ fn no_env_file(path: &Path) -> InputError {
 pub fn public_port(
     flag: Option<u16>,
     settings: Option<&Settings>,
-    env: &[(String, String)],
+    app: &App,
 ) -> Result<u16, Error> {
     if let Some(port) = flag {
         return nonzero_port(port);
@@ -257,25 +260,26 @@ pub fn public_port(
     if let Some(port) = settings.and_then(|s| s.port) {
         return Ok(port);
     }
-    let from_files = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PORT")
-        .map(|(_, v)| (v.clone(), "the env files"));
-    // The shell's PORT is often another tool's leftover: only a port number counts there.
-    let from_shell = std::env::var("PORT")
-        .ok()
-        .filter(|v| v.trim().parse::<u16>().is_ok_and(|p| p > 0))
-        .map(|v| (v, "the environment"));
-    match from_files.or(from_shell) {
-        Some((value, origin)) => value
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p > 0)
-            .ok_or_else(|| InputError::PortNotANumber { origin, value }.into()),
-        None => Ok(ports::DEFAULT_PORT),
+    let port_number = |value: &str| value.trim().parse::<u16>().ok().filter(|&p| p > 0);
+    if let Some(at) = app.env.iter().position(|(k, _)| k == "PORT") {
+        let value = &app.env[at].1;
+        return port_number(value).ok_or_else(|| {
+            let message = format!("PORT is not a port number: {value:?}");
+            match app.env_places.get(at) {
+                Some(place) => Error::Located(error::Located {
+                    at: place.clone(),
+                    message,
+                }),
+                None => Error::named("the env files", message),
+            }
+        });
     }
+    // The shell's PORT is often another tool's leftover: only a port number counts there.
+    let from_shell = std::env::var("PORT").ok();
+    Ok(from_shell
+        .as_deref()
+        .and_then(port_number)
+        .unwrap_or(ports::DEFAULT_PORT))
 }
 
 /// Port 0 would have the OS pick a port nobody is told about (and web.1 get port 1).
@@ -316,7 +320,7 @@ pub(crate) fn toggle(on: bool, off: bool, file: Option<bool>) -> bool {
 /// As [`resolve_start`], for an app already loaded (`check` lists its types too).
 pub fn resolve_loaded(args: &StartArgs, app: App) -> Result<StartConfig, Error> {
     let file = app.settings.clone().unwrap_or_default();
-    let port = public_port(args.port, Some(&file), &app.env)?;
+    let port = public_port(args.port, Some(&file), &app)?;
     let durations = Durations::resolve(args, &file)?;
     check_ignore_globs("--watch-ignore", &args.watch_ignore)?;
     if let Some(globs) = &file.watch_ignore {
@@ -763,6 +767,7 @@ mod tests {
             root: PathBuf::from("."),
             types: procfile::parse(PROCFILE_TEXT).unwrap(),
             env: vec![("PORT".into(), ENV_PORT.to_string())],
+            env_places: Vec::new(),
             env_warnings: Vec::new(),
             settings: Some(settings::parse(file).unwrap()),
         };

@@ -86,8 +86,6 @@ pub enum InputError {
     NoProcfile { place: String },
     #[error("env file {0} does not exist")]
     NoEnvFile(String),
-    #[error("PORT in {origin} is not a port number: {value:?}")]
-    PortNotANumber { origin: &'static str, value: String },
     #[error("give the formation either with -m or as arguments, not both")]
     FormationTwice,
     #[error("watch path {0} does not exist")]

@@ -161,10 +161,16 @@ fn bad_duration_is_an_error() {
 fn bad_port_in_env_file_is_an_error() {
     Hlocal::new()
         .procfile("web: a\n")
-        .env_file("PORT=eighty\n")
+        .env_file("A=1\nPORT=eighty\n")
         .args(["start"])
         .run()
-        .assert_error("hlocal: error: PORT in the env files is not a port number: \"eighty\"\n");
+        .assert_error("hlocal: error: .env:2: PORT is not a port number: \"eighty\"\n");
+    Hlocal::new()
+        .procfile("web: a\n")
+        .file("env.json", r#"{"port": "eighty"}"#)
+        .args(["run", "-e", "env.json", "true"])
+        .run()
+        .assert_error("hlocal: error: env.json: PORT is not a port number: \"eighty\"\n");
 }
 
 #[test]

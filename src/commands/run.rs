@@ -17,7 +17,7 @@ use crate::sys;
 pub fn run(args: RunArgs) -> Result<i32, Error> {
     let app = config::load_app(&args.app, config::Procfile::Optional)?;
     super::check::warn(&app.env_warnings);
-    let port = config::public_port(args.port, app.settings.as_ref(), &app.env)?;
+    let port = config::public_port(args.port, app.settings.as_ref(), &app)?;
     let mut command = build_command(&args.command, &app.types);
     command
         .current_dir(&app.root)

@@ -6,8 +6,13 @@ use std::collections::HashMap;
 use super::vars::{EnvError, MAX_VAR_BYTES, ValueProblem, Vars};
 use crate::input::textfile::excerpt;
 
-/// The entries of one dotenv file in order, and the unset references `(line, name)`.
-type Dotenv = (Vars, Vec<(usize, String)>);
+/// The entries of one dotenv file in order, the line of each, and the unset references
+/// `(line, name)`.
+pub(super) struct Dotenv {
+    pub vars: Vars,
+    pub lines: Vec<usize>,
+    pub unset: Vec<(usize, String)>,
+}
 
 /// Parses one dotenv file; `${NAME}` not set by its earlier lines is looked up with
 /// `outside` (the earlier files, then hlocal's environment).
@@ -22,6 +27,7 @@ pub(super) fn parse(
         line: 1,
     };
     let mut vars = Vars::new();
+    let mut lines = Vec::new();
     // Where each key's latest value is in `vars`, so a reference is found in constant
     // time however long the file.
     let mut latest: HashMap<String, usize> = HashMap::new();
@@ -47,8 +53,9 @@ pub(super) fn parse(
         }
         latest.insert(key.clone(), vars.len());
         vars.push((key, value));
+        lines.push(line);
     }
-    Ok((vars, unset))
+    Ok(Dotenv { vars, lines, unset })
 }
 
 /// Skips blank and comment lines and reads the next `[export] NAME=`, leaving the cursor

@@ -27,7 +27,7 @@ use std::path::Path;
 
 pub use vars::{EnvError, Vars};
 
-use crate::error::{self, Error};
+use crate::error::{self, Error, Place};
 use crate::input::textfile::read_text;
 
 /// A problem in one of the texts given to [`parse_files`]: its index, and the 1-based line.
@@ -50,6 +50,8 @@ pub struct Warning {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Loaded {
     pub vars: Vars,
+    /// Where each of `vars` got its value: `.env:3`, or a JSON file's path.
+    pub places: Vec<Place>,
     pub warnings: Vec<String>,
 }
 
@@ -61,62 +63,103 @@ pub fn load_files(paths: &[&Path]) -> Result<Loaded, Error> {
         .map(|path| read_text(path, "reading env file"))
         .collect::<Result<Vec<_>, _>>()?;
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let (vars, warnings) =
-        parse_files(&texts).map_err(|e| Error::located(paths[e.file], e.line, e.error))?;
-    let warnings = warnings
+    let merged = parse_files(&texts).map_err(|e| Error::located(paths[e.file], e.line, e.error))?;
+    let place = |file: usize, line: Option<usize>| {
+        let path = error::display_path(paths[file]);
+        match line {
+            Some(line) => Place::Line { path, line },
+            None => Place::Named(path),
+        }
+    };
+    let warnings = merged
+        .warnings
         .into_iter()
         .map(|w| {
-            format!(
-                "{}:{}: ${{{}}} is not set; it expands to nothing",
-                error::display_path(paths[w.file]),
-                w.line,
-                w.name
-            )
+            let at = place(w.file, Some(w.line));
+            format!("{at}: ${{{}}} is not set; it expands to nothing", w.name)
         })
         .collect();
-    Ok(Loaded { vars, warnings })
+    let places = merged
+        .origins
+        .into_iter()
+        .map(|o| place(o.file, o.line))
+        .collect();
+    Ok(Loaded {
+        vars: merged.vars,
+        places,
+        warnings,
+    })
+}
+
+/// What [`parse_files`] read: the vars, where each got its value, and the warnings.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    pub vars: Vars,
+    pub origins: Vec<Origin>,
+    pub warnings: Vec<Warning>,
+}
+
+/// The file (index) and line that set a var; JSON files have no lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub file: usize,
+    pub line: Option<usize>,
 }
 
 /// [`load_files`] over the files' contents. A text whose first non-blank character is `{`
 /// is a JSON env file; anything else is a dotenv file.
-pub fn parse_files(texts: &[&str]) -> Result<(Vars, Vec<Warning>), FileError> {
+pub fn parse_files(texts: &[&str]) -> Result<Merged, FileError> {
     let mut defined = Defined::default();
     let mut warnings = Vec::new();
     for (file, text) in texts.iter().enumerate() {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let located = |(line, error)| FileError { file, line, error };
-        let vars = if text.trim_start().starts_with('{') {
-            json::parse(text).map_err(located)?
+        if text.trim_start().starts_with('{') {
+            let vars = json::parse(text).map_err(located)?;
+            let origin = Origin { file, line: None };
+            defined.extend(vars.into_iter().map(|var| (var, origin)));
         } else {
-            let (vars, unset) =
-                dotenv::parse(text, |name| defined.lookup(name)).map_err(located)?;
-            warnings.extend(
-                unset
-                    .into_iter()
-                    .map(|(line, name)| Warning { file, line, name }),
-            );
-            vars
-        };
-        defined.extend(vars);
+            let dotenv = dotenv::parse(text, |name| defined.lookup(name)).map_err(located)?;
+            warnings.extend(dotenv.unset.into_iter().map(|(line, name)| Warning {
+                file,
+                line,
+                name,
+            }));
+            let origins = dotenv.lines.into_iter().map(|line| Origin {
+                file,
+                line: Some(line),
+            });
+            defined.extend(dotenv.vars.into_iter().zip(origins));
+        }
     }
-    Ok((defined.vars, warnings))
+    Ok(Merged {
+        vars: defined.vars,
+        origins: defined.origins,
+        warnings,
+    })
 }
 
-/// The values so far, in first-seen order, with an index for `${NAME}` lookups.
+/// The values so far, in first-seen order, where each was set, and an index for
+/// `${NAME}` lookups.
 #[derive(Default)]
 struct Defined {
     vars: Vars,
+    origins: Vec<Origin>,
     index: HashMap<String, usize>,
 }
 
 impl Defined {
-    fn extend(&mut self, vars: Vars) {
-        for (key, value) in vars {
+    fn extend(&mut self, vars: impl Iterator<Item = ((String, String), Origin)>) {
+        for ((key, value), origin) in vars {
             match self.index.get(&key) {
-                Some(&at) => self.vars[at].1 = value,
+                Some(&at) => {
+                    self.vars[at].1 = value;
+                    self.origins[at] = origin;
+                }
                 None => {
                     self.index.insert(key.clone(), self.vars.len());
                     self.vars.push((key, value));
+                    self.origins.push(origin);
                 }
             }
         }

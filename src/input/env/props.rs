@@ -29,7 +29,7 @@ proptest! {
     #[test]
     fn single_quoted_values_read_back(key in "[A-Za-z_][A-Za-z0-9_.]{0,12}", value in "[^'\\x00]{0,200}") {
         let text = format!("{key}='{value}'\n");
-        let (vars, warnings) = parse_files(&[&text]).expect("a valid line");
+        let Merged { vars, warnings, .. } = parse_files(&[&text]).expect("a valid line");
         prop_assert_eq!(vars, vec![(key, value.replace("\r\n", "\n"))]);
         prop_assert!(warnings.is_empty());
     }
@@ -40,7 +40,7 @@ proptest! {
         vars in prop::collection::btree_map("[A-Z_][A-Z0-9_]{0,12}", "[^\\x00]{0,100}", 0..8),
     ) {
         let text = serde_json::to_string(&vars).expect("a map of strings");
-        let (read, _) = parse_files(&[&text]).expect("a valid JSON env file");
+        let read = parse_files(&[&text]).expect("a valid JSON env file").vars;
         prop_assert_eq!(read, vars.into_iter().collect::<Vars>());
     }
 }

@@ -12,7 +12,7 @@ fn vars(pairs: &[(&str, &str)]) -> Vars {
 }
 
 fn parse(text: &str) -> Vars {
-    parse_files(&[text]).unwrap().0
+    parse_files(&[text]).unwrap().vars
 }
 
 /// `(line, error)` of a single text.
@@ -86,13 +86,15 @@ fn expansion_sees_earlier_files() {
         "HLOCAL_TEST_U2=${HLOCAL_TEST_H2}:5432\n",
     ])
     .unwrap()
-    .0;
+    .vars;
     assert_eq!(merged[1], ("HLOCAL_TEST_U2".into(), "db:5432".into()));
 }
 
 #[test]
 fn later_files_override_and_first_seen_order_is_kept() {
-    let merged = parse_files(&["A=1\nB=2\n", "C=3\nA=override\n"]).unwrap().0;
+    let merged = parse_files(&["A=1\nB=2\n", "C=3\nA=override\n"])
+        .unwrap()
+        .vars;
     assert_eq!(merged, vars(&[("A", "override"), ("B", "2"), ("C", "3")]));
 }
 
@@ -111,13 +113,13 @@ fn crlf_bom_and_missing_final_newline_are_accepted() {
 
 #[test]
 fn files_without_final_newline_do_not_run_together() {
-    let merged = parse_files(&["A=1", "B=2"]).unwrap().0;
+    let merged = parse_files(&["A=1", "B=2"]).unwrap().vars;
     assert_eq!(merged, vars(&[("A", "1"), ("B", "2")]));
 }
 
 #[test]
 fn empty_files_are_empty() {
-    assert_eq!(parse_files(&[]).unwrap(), (Vars::new(), Vec::new()));
+    assert_eq!(parse_files(&[]).unwrap(), Merged::default());
     assert_eq!(parse(""), Vars::new());
     assert_eq!(parse("\n# only a comment\n\n"), Vars::new());
 }
@@ -161,7 +163,7 @@ fn values_are_literal_and_only_braced_references_expand() {
 
 #[test]
 fn a_default_replaces_an_empty_value_and_an_unset_reference_warns() {
-    let (vars, warnings) =
+    let Merged { vars, warnings, .. } =
         parse_files(&["E=\nA=${E:-d}\n", "\n\nB=\"x${HLOCAL_TEST_NEVER}y\"\n"]).unwrap();
     assert_eq!(vars[1].1, "d");
     assert_eq!(vars[2].1, "xy");
@@ -314,8 +316,15 @@ fn json_arrays_are_keyed_by_index_and_null_sets_nothing() {
 fn json_and_dotenv_files_merge_in_order() {
     let merged = parse_files(&["A=1\nB=1\n", r#"{"b": "json", "c": "json"}"#, "C=3\n"])
         .unwrap()
-        .0;
+        .vars;
     assert_eq!(merged, vars(&[("A", "1"), ("B", "json"), ("C", "3")]));
+}
+
+#[test]
+fn each_var_knows_the_file_and_line_that_set_it_last() {
+    let merged = parse_files(&["A=1\n\nB=1\n", r#"{"b": "json"}"#, "\nA=2\n"]).unwrap();
+    let origin = |file, line| Origin { file, line };
+    assert_eq!(merged.origins, [origin(2, Some(2)), origin(1, None)]);
 }
 
 #[test]
