@@ -196,7 +196,7 @@ impl Supervisor {
 
     /// A running instance stops and stays down; a pending restart is cancelled.
     async fn stop_for_good(&mut self, idx: usize) {
-        if let Some(down) = self.slots[idx].shut_down(true) {
+        if let Some(down) = self.slots[idx].stop_for_good() {
             self.print(idx, down).await;
         }
         self.stop_slot(idx, Then::Down).await;

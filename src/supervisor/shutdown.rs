@@ -26,7 +26,7 @@ impl Supervisor {
             for old in &s.retiring {
                 old.run.send(stop);
             }
-            if let Some(down) = s.shut_down(false) {
+            if let Some(down) = s.no_more_restarts() {
                 self.print(idx, down).await;
             }
         }

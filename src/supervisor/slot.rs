@@ -391,10 +391,19 @@ impl Slot {
         due
     }
 
-    /// No restart follows any more. A crash waiting out its back-off is `down` now, and
-    /// so is any other ended run when `ended_too` (`hlocal stop`: a stopped instance is
-    /// `down`, whatever it was; at hlocal's shutdown a crash for good stays `crashed`).
-    pub fn shut_down(&mut self, ended_too: bool) -> Option<Change> {
+    /// hlocal's shutdown: no restart follows any more. A crash waiting out its back-off
+    /// is `down` now; a crash for good stays `crashed`, as the last word on it.
+    pub fn no_more_restarts(&mut self) -> Option<Change> {
+        self.shut_down(false)
+    }
+
+    /// `hlocal stop NAME`: as [`Self::no_more_restarts`], and any ended run is `down`
+    /// too: a stopped instance is `down`, whatever it was.
+    pub fn stop_for_good(&mut self) -> Option<Change> {
+        self.shut_down(true)
+    }
+
+    fn shut_down(&mut self, ended_too: bool) -> Option<Change> {
         match &mut self.life {
             Life::Stopping { then, .. } => *then = Then::Down,
             Life::Ended(ended) => {
