@@ -50,7 +50,7 @@ use crate::output::{Level, LogSender};
 pub(crate) use balancer::Picker;
 pub use balancer::{Backend, Backends};
 use batch::LogBatch;
-use clients::Clients;
+use clients::{Clients, WorkerClients};
 use conn_pool::{ConnPool, Stalls};
 
 #[derive(Debug, Clone)]
@@ -164,22 +164,24 @@ pub async fn serve(
 }
 
 /// What every worker shares: the picker, so round-robin is one rotation across all of
-/// them, and news of stalled requests, so each closes its idle connections to a backend
-/// that serves one connection at a time (`conn_pool`).
+/// them; news of stalled requests, so each closes its idle connections to a backend
+/// that serves one connection at a time (`conn_pool`); and the client connections'
+/// count and idle list, so the cap is the router's, not a worker's, and the oldest
+/// idle connection of all makes room.
 #[derive(Clone)]
 pub(crate) struct Shared {
     picker: Arc<Picker>,
     stalls: Stalls,
-    /// Client connections each worker may hold (`clients`).
-    clients_per_worker: usize,
+    clients: Arc<Clients>,
 }
 
 impl Shared {
-    pub(crate) fn new(balance: Balance, clients_per_worker: usize) -> Shared {
+    /// `client_cap`: the client connections all workers together may hold.
+    pub(crate) fn new(balance: Balance, client_cap: usize) -> Shared {
         Shared {
             picker: Arc::new(Picker::new(balance)),
             stalls: Stalls::default(),
-            clients_per_worker,
+            clients: Arc::new(Clients::new(client_cap)),
         }
     }
 }
@@ -228,7 +230,7 @@ pub(crate) struct Router {
     http: http1::Builder,
     /// This worker's log lines on their way to the printer.
     logs: LogBatch,
-    clients: Arc<Clients>,
+    clients: WorkerClients,
 }
 
 impl Router {
@@ -240,7 +242,7 @@ impl Router {
             config,
             backends,
             conn_pool: ConnPool::new(shared.stalls),
-            clients: Arc::new(Clients::new(shared.clients_per_worker)),
+            clients: shared.clients.join(),
             logs: LogBatch::default(),
         }
     }

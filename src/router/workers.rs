@@ -31,8 +31,7 @@ pub(crate) async fn run(
     // Dropped with this future: every worker sees its receiver close and stops.
     let (_running, stopped) = watch::channel(());
     let open_files = sys::open_files_limit().and_then(|limit| usize::try_from(limit).ok());
-    let cap = clients::cap_per_worker(open_files, count);
-    let shared = Shared::new(config.balance, cap);
+    let shared = Shared::new(config.balance, clients::cap(open_files));
     for n in 1..=count {
         let worker = match duplicate(&sockets) {
             Ok(sockets) => Worker {
