@@ -442,8 +442,8 @@ async fn a_dependent_starts_once_its_dependency_is_up() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn dependents_stop_before_their_dependencies() {
+/// `db_and_web` up, then Ctrl-C: web is stopping, db waits for it.
+async fn db_and_web_stopping() -> (App, RunId, RunId) {
     let mut app = App::start(db_and_web());
     let db = app.run().await;
     app.report(db, RunEvent::Ready { addr: None });
@@ -453,6 +453,12 @@ async fn dependents_stop_before_their_dependencies() {
     app.signal(Signal::Int);
     app.lines_until("web.1: Stopping all processes with SIGTERM")
         .await;
+    (app, db, web)
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependents_stop_before_their_dependencies() {
+    let (mut app, db, web) = db_and_web_stopping().await;
     settle_for(secs(30)).await;
     assert_eq!(
         app.orders(db),
@@ -495,15 +501,7 @@ async fn a_second_ctrl_c_kills_everything_and_returns_130() {
 
 #[tokio::test(start_paused = true)]
 async fn a_second_ctrl_c_stops_what_waited_for_its_dependents_with_sigkill() {
-    let mut app = App::start(db_and_web());
-    let db = app.run().await;
-    app.report(db, RunEvent::Ready { addr: None });
-    let web = app.run().await;
-    app.report(web, RunEvent::Ready { addr: None });
-    app.lines_until("ready").await;
-    app.signal(Signal::Int);
-    app.lines_until("web.1: Stopping all processes with SIGTERM")
-        .await;
+    let (mut app, db, web) = db_and_web_stopping().await;
     app.signal(Signal::Int);
     assert_eq!(
         app.lines_until("db.1: Stopping all processes with SIGKILL")
