@@ -240,3 +240,21 @@ fn no_watch_undoes_watch_in_hlocal_toml() {
     assert_eq!(app.count("Restarting"), 0, "{}", app.output());
     app.stop();
 }
+
+#[test]
+fn with_watch_a_finished_task_waits_for_a_change_and_runs_again() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("task: python3 task.py\n")
+        .file("task.py", "print('first')\n")
+        .start_without_router(port)
+        .args(["-w", "--watch-debounce", "50ms"])
+        .spawn();
+    app.wait_for(r"task\.1: waiting for a file change to run again$");
+    write(&app, "task.py", "print('second')\n");
+    app.wait_for(r"task\.1 +\| second$");
+    app.wait_for_nth(r"task\.1: waiting for a file change to run again$", 1);
+    let still_running = matches!(app.child.try_wait(), Ok(None));
+    assert!(still_running, "{}", app.output());
+    assert_eq!(app.stop().code(), Some(0));
+}

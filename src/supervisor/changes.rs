@@ -16,12 +16,13 @@ impl Supervisor {
         }
         let mut reloading = false;
         for idx in 0..self.slots.len() {
-            let spec = &self.config.types[self.slots[idx].type_index];
-            let changed = match &spec.watch {
-                TypeWatch::Off => None,
-                TypeWatch::Inherit if !self.config.watch_all => None,
-                TypeWatch::Inherit | TypeWatch::Any => paths.first().map(PathBuf::as_path),
+            let type_index = self.slots[idx].type_index;
+            if !self.config.watches(type_index) {
+                continue;
+            }
+            let changed = match &self.config.types[type_index].watch {
                 TypeWatch::Only(filter) => filter.first_match(paths),
+                _ => paths.first().map(PathBuf::as_path),
             };
             let Some(path) = changed else { continue };
             // Saves that come while the old run is still stopping join that restart

@@ -533,6 +533,11 @@ impl Supervisor {
             if !succeeded {
                 self.failures.push(ended.code.unwrap_or(1));
             }
+            if self.config.watches(s.type_index) {
+                let name = Arc::clone(&s.name);
+                let text = "waiting for a file change to run again";
+                self.log.message(Some(&name), text.to_string()).await;
+            }
             return;
         }
         let delay = s.backoff.next_delay(ended.started.elapsed());

@@ -115,8 +115,9 @@ impl Slot {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// Ended for good: nothing running, nothing scheduled, and (if never started) its
-    /// dependencies ended without coming up, so it never will start.
+    /// Ended for good: nothing running, nothing scheduled, not waiting for a file change
+    /// to run again, and (if never started) its dependencies ended without coming up, so
+    /// it never will start.
     pub fn has_ended(&self, slots: &[Slot], config: &StartConfig) -> bool {
         if !self.is_idle() || self.life.is_pending() || self.held {
             return false;
@@ -125,7 +126,8 @@ impl Slot {
             return true;
         }
         match self.state() {
-            Some(State::Exited | State::Crashed | State::Down) => true,
+            Some(State::Exited | State::Crashed) => !config.watches(self.type_index),
+            Some(State::Down) => true,
             Some(State::Starting | State::Up | State::Stopping) => false,
             None => config.types[self.type_index].depends_on.iter().any(|&dep| {
                 slots

@@ -45,6 +45,19 @@ pub struct StartConfig {
     pub force_color: bool,
 }
 
+impl StartConfig {
+    /// A file change restarts the instances of `types[index]`: hlocal watches, and the
+    /// type's own `watch` setting (or `-w` for a type without one) says so.
+    pub fn watches(&self, index: usize) -> bool {
+        self.watch.is_some()
+            && match self.types[index].watch {
+                TypeWatch::Off => false,
+                TypeWatch::Inherit => self.watch_all,
+                TypeWatch::Any | TypeWatch::Only(_) => true,
+            }
+    }
+}
+
 /// One process type of the formation.
 #[derive(Debug, Clone)]
 pub struct TypeSpec {

@@ -391,6 +391,26 @@ async fn hlocal_exits_with_the_first_failure_once_everything_ended() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn watching_an_app_that_ended_waits_for_a_change_instead_of_exiting() {
+    let mut settings = config(vec![worker("a", 0)]);
+    watch_everything(&mut settings);
+    let mut app = App::start(settings);
+    let first = app.run().await;
+    app.exit(first, 0);
+    app.lines_until("a.1: waiting for a file change to run again")
+        .await;
+    settle_for(secs(3600)).await;
+    assert!(!app.exit.is_finished(), "hlocal exited while watching");
+    let _ = app.events.send(Event::FilesChanged(vec!["job.py".into()]));
+    let second = app.run().await;
+    app.exit(second, 0);
+    app.lines_until("a.1: waiting for a file change to run again")
+        .await;
+    app.signal(Signal::Int);
+    assert_eq!(app.status().await, 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn exit_0_of_everything_is_status_0() {
     let mut app = App::start(config(vec![worker("a", 0)]));
     let a = app.run().await;
@@ -415,6 +435,17 @@ async fn exit_on_exit_stops_the_rest_and_returns_the_first_status() {
     assert_eq!(app.orders(b), ["stop SIGTERM 5s"]);
     app.exit(b, 143);
     assert_eq!(app.status().await, 3);
+}
+
+/// `-w`: every type restarts on any change.
+fn watch_everything(settings: &mut StartConfig) {
+    settings.watch_all = true;
+    settings.watch = Some(crate::watch::WatchConfig {
+        root: ".".into(),
+        paths: Vec::new(),
+        debounce: Duration::from_millis(200),
+        ignore: Vec::new(),
+    });
 }
 
 fn db_and_web() -> StartConfig {
@@ -524,7 +555,8 @@ async fn a_second_ctrl_c_stops_what_waited_for_its_dependents_with_sigkill() {
 #[tokio::test(start_paused = true)]
 async fn preboot_stops_the_old_run_only_once_the_new_one_is_up() {
     let mut settings = config(vec![process("web", 0, Readiness::Port)]);
-    (settings.preboot, settings.watch_all) = (true, true);
+    settings.preboot = true;
+    watch_everything(&mut settings);
     let mut app = App::start(settings);
     let old = app.run().await;
     app.report(old, RunEvent::Ready { addr: None });
@@ -553,7 +585,7 @@ async fn preboot_stops_the_old_run_only_once_the_new_one_is_up() {
 #[tokio::test(start_paused = true)]
 async fn changes_while_the_old_run_stops_for_a_restart_join_that_restart() {
     let mut settings = config(vec![worker("worker", 0)]);
-    settings.watch_all = true;
+    watch_everything(&mut settings);
     let mut app = App::start(settings);
     let old = app.run().await;
     app.lines_until("ready").await;
@@ -726,7 +758,7 @@ fn markers(lines: Vec<String>) -> Vec<String> {
 #[tokio::test(start_paused = true)]
 async fn a_crash_before_ready_prints_the_error_marker_once_per_cycle() {
     let mut settings = config(vec![process("web", 0, Readiness::Port)]);
-    settings.watch_all = true;
+    watch_everything(&mut settings);
     let mut app = App::start(settings);
     let first = app.run().await;
     app.exit(first, 1);
@@ -750,7 +782,7 @@ async fn after_ready_a_crash_prints_no_error_marker_until_the_next_cycle() {
         crashing("second", 1),
         worker("other", 2),
     ]);
-    settings.watch_all = true;
+    watch_everything(&mut settings);
     let mut app = App::start(settings);
     let run = app.run().await;
     let second = app.run().await;
