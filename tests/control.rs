@@ -525,6 +525,23 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
 }
 
 #[test]
+fn a_file_that_is_not_a_socket_is_never_replaced() {
+    let app = Hlocal::new()
+        .procfile("web: sleep 1000\n")
+        .file("notes.txt", "mine\n");
+    let notes = app.dir.join("notes.txt");
+    let out = app
+        .args(["start", "--no-router", "--socket", "notes.txt"])
+        .run();
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "hlocal: error: cannot create the control socket notes.txt: something other than a socket is there; hlocal leaves it alone\n"
+    );
+    assert_eq!(std::fs::read_to_string(notes).expect("kept"), "mine\n");
+}
+
+#[test]
 fn unknown_names_exit_1_and_list_the_known_ones() {
     let app = app(WEB_AND_WORKER, &[]);
     let outcome = ctl(&app.running.dir, &["restart", "wbe"]);

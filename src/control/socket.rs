@@ -96,15 +96,13 @@ pub async fn claim(root: &Path, given: Option<&Path>) -> Result<(UnixListener, S
     Err(Error::io("cannot create the control socket", &path, e))
 }
 
-/// Binds `path` (removing a stale socket first) and makes it reachable by its owner only.
+/// Binds `path` (replacing a stale socket, never anything else) and makes it reachable
+/// by its owner only.
 fn bind(path: &Path) -> io::Result<UnixListener> {
     if path.parent() == Some(sys::private_temp_dir().as_path()) {
         sys::create_private_dir(&sys::private_temp_dir())?;
     }
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
+    sys::remove_stale_socket(path)?;
     let listener = UnixListener::bind(path)?;
     sys::restrict_to_owner(path)?;
     Ok(listener)

@@ -39,7 +39,9 @@ pub use foreground::run_foreground;
 pub use limits::{keep_shell_limit, open_files_limit, raise_open_files_limit, spawn_shortage};
 pub use net::{is_out_of_files, quick_ack};
 pub use os::{become_subreaper, lower_thread_priority};
-pub use private::{create_private_dir, peer_is_owner, private_temp_dir, restrict_to_owner};
+pub use private::{
+    create_private_dir, peer_is_owner, private_temp_dir, remove_stale_socket, restrict_to_owner,
+};
 pub use process::{
     MergedOutput, SESSION_VAR, ShutdownSignals, arg_max, exit_code, group_alive, merged_output,
     own_process_group, process_command, signal_group, stop_process, stop_session,

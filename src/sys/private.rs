@@ -3,7 +3,7 @@
 
 use std::fs::{self, Permissions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::Uid;
@@ -33,6 +33,20 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes the socket at `path`, left by an hlocal that is gone; nothing there is fine.
+/// Anything else at `path` (a file of the user's, a link) is kept, and is the error.
+pub fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "something other than a socket is there; hlocal leaves it alone",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Read and write for the owner only.
 pub fn restrict_to_owner(path: &Path) -> io::Result<()> {
     fs::set_permissions(path, Permissions::from_mode(0o600))
@@ -48,6 +62,23 @@ pub fn peer_is_owner(stream: &UnixStream) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_socket_is_removed_as_stale() {
+        let dir = std::env::temp_dir().join(format!("hlocal-stale-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).expect("created");
+        let file = dir.join("notes.txt");
+        fs::write(&file, "mine").expect("written");
+        assert!(remove_stale_socket(&file).is_err());
+        assert_eq!(fs::read_to_string(&file).expect("kept"), "mine");
+        let socket = dir.join("s.sock");
+        drop(std::os::unix::net::UnixListener::bind(&socket).expect("bound"));
+        remove_stale_socket(&socket).expect("removed");
+        assert!(!socket.exists());
+        remove_stale_socket(&socket).expect("nothing there is fine");
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_private_dir_is_created_0700_and_reused() {
