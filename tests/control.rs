@@ -393,6 +393,8 @@ fn logs_prints_the_kept_lines_and_follows() {
     let line = reader.join().expect("reader").expect("a followed line");
     let event: Value = serde_json::from_str(&line).expect("JSON");
     assert_eq!(event["name"], "web.1");
+    // The text format reads stdout and stderr through one pipe: which one is not known.
+    assert_eq!(event["stream"], Value::Null, "{line}");
     let _ = follow.kill();
     let _ = follow.wait();
     app.running.stop();

@@ -453,7 +453,7 @@ struct LogJson<'a> {
     ts: &'a str,
     event: &'static str,
     name: &'a str,
-    stream: &'a str,
+    stream: Option<&'a str>,
     line: &'a str,
 }
 
@@ -557,7 +557,7 @@ impl<'a> ExitJson<'a> {
 
 /// A log object up to its `line` value: `{"v":1,"ts":…,"event":"log","name":…,
 /// "stream":…,"line":`, made once per chunk of lines.
-fn json_log_prefix(out: &mut Vec<u8>, ts: &str, name: &str, stream: &str) {
+fn json_log_prefix(out: &mut Vec<u8>, ts: &str, name: &str, stream: Option<&str>) {
     let empty = LogJson {
         v: JSON_VERSION,
         ts,

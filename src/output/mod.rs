@@ -51,13 +51,18 @@ impl Source {
 pub enum Stream {
     Stdout,
     Stderr,
+    /// Both through one pipe (the text formats) or a terminal: which one wrote a line is
+    /// not known.
+    Merged,
 }
 
 impl Stream {
-    pub fn name(self) -> &'static str {
+    /// `"stdout"` or `"stderr"`; `None` (JSON `null`) when not known.
+    pub fn name(self) -> Option<&'static str> {
         match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
+            Stream::Stdout => Some("stdout"),
+            Stream::Stderr => Some("stderr"),
+            Stream::Merged => None,
         }
     }
 }

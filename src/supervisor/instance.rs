@@ -259,7 +259,7 @@ impl RunTask {
                 stderr.map(|p| self.spawn_reader(p, Stream::Stderr, log_ready.clone(), None)),
             ],
             Output::Merged(pipe) => [
-                Some(self.spawn_reader(pipe, Stream::Stdout, log_ready.clone(), None)),
+                Some(self.spawn_reader(pipe, Stream::Merged, log_ready.clone(), None)),
                 None,
             ],
             Output::Terminal(master) => {
@@ -268,7 +268,7 @@ impl RunTask {
                 terminal = Some(Arc::clone(&shown));
                 let output = master.reader();
                 let ready = log_ready.clone();
-                let reader = self.spawn_reader(output, Stream::Stdout, ready, Some(shown));
+                let reader = self.spawn_reader(output, Stream::Merged, ready, Some(shown));
                 [Some(reader), None]
             }
         };
