@@ -347,8 +347,10 @@ impl Ring {
         }
     }
 
-    /// The records holding the last `wanted` lines; the oldest one cut to fit.
+    /// The records holding the last `wanted` lines, [`RING_LINES`] at most (records are
+    /// kept whole, so a big chunk may hold more); the oldest one cut to fit.
     fn last_lines(&self, wanted: usize) -> Vec<(Timestamp, Record)> {
+        let wanted = wanted.min(RING_LINES);
         let mut picked = Vec::new();
         let mut count = 0;
         for kept in self.entries.iter().rev() {
@@ -509,6 +511,16 @@ mod tests {
         assert!(text.ends_with("| 4999\n"), "{}", &text[text.len() - 20..]);
         let shared = tap.lock();
         assert!(shared.rings["web.1"].entries.len() <= RING_LINES);
+    }
+
+    #[test]
+    fn a_chunk_of_many_lines_replays_no_more_than_the_ring_holds() {
+        let tap = Tap::new(6);
+        let chunk: String = (0..5000).map(|n| format!("{n}\n")).collect();
+        tap.observe(output("web.1", &chunk), at(1));
+        let text = replayed(&tap, &["web.1"], usize::MAX);
+        assert_eq!(text.lines().count(), RING_LINES);
+        assert!(text.ends_with("| 4999\n"), "{}", &text[text.len() - 20..]);
     }
 
     #[test]
