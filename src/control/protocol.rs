@@ -38,14 +38,16 @@ pub enum Command {
     Hello,
     /// Every instance with its state.
     Ps,
-    /// Restart the named instances or types; none: all.
+    /// Restart the named instances or types; `names` left out: all (an empty list is
+    /// refused, see [`empty_selection`]).
     Restart {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         names: Vec<String>,
     },
-    /// Stop the named instances or types (they stay `down`); none: shut the app down.
+    /// Stop the named instances or types (they stay `down`); `names` left out: shut the
+    /// app down.
     Stop {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         names: Vec<String>,
     },
     /// Start named instances or types that were stopped.
@@ -273,6 +275,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Box<Answer>> {
         let message = format!("unknown command \"{cmd}\"; known: {known}");
         return Err(refused(id, ErrorKind::UnknownCommand, message));
     }
+    if let Some(message) = empty_selection(&cmd, &object) {
+        return Err(refused(id, ErrorKind::BadRequest, message));
+    }
     match serde_json::from_value(Value::Object(object)) {
         Ok(command) => Ok(Request { id, command }),
         Err(e) => Err(refused(
@@ -280,6 +285,30 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Box<Answer>> {
             ErrorKind::BadRequest,
             format!("\"{cmd}\": {e}"),
         )),
+    }
+}
+
+/// An empty `names` or `formation`: an editor's empty selection must not stop or
+/// restart the whole app (what leaving `names` out asks for), nor do nothing silently.
+fn empty_selection(cmd: &str, object: &serde_json::Map<String, Value>) -> Option<String> {
+    let empty = |key: &str| match object.get(key) {
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(Value::Object(entries)) => entries.is_empty(),
+        _ => false,
+    };
+    match cmd {
+        "restart" if empty("names") => Some(
+            "\"names\" is empty: name what to restart, or leave it out to restart everything"
+                .into(),
+        ),
+        "stop" if empty("names") => {
+            Some("\"names\" is empty: name what to stop, or leave it out to stop the app".into())
+        }
+        "start" if empty("names") => Some("\"names\" is empty: name what to start".into()),
+        "scale" if empty("formation") => {
+            Some("\"formation\" is empty: give each type to scale and its count".into())
+        }
+        _ => None,
     }
 }
 
@@ -359,6 +388,22 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_selection_is_refused_and_a_left_out_one_means_all() {
+        for request in [
+            r#"{"cmd":"restart","names":[]}"#,
+            r#"{"cmd":"stop","names":[]}"#,
+            r#"{"cmd":"start","names":[]}"#,
+            r#"{"cmd":"scale","formation":{}}"#,
+        ] {
+            assert_eq!(kind(&refusal(request)), ErrorKind::BadRequest, "{request}");
+        }
+        let got = parse_request(br#"{"cmd":"stop"}"#).map(|r| r.command);
+        assert_eq!(got, Ok(Command::Stop { names: vec![] }));
+        let sent = request_line(1, &Command::Stop { names: vec![] });
+        assert!(!String::from_utf8_lossy(&sent).contains("names"));
+    }
+
+    #[test]
     fn scale_takes_a_map_of_counts() {
         let got = parse_request(br#"{"cmd":"scale","formation":{"web":3,"worker":0}}"#);
         let formation = BTreeMap::from([("web".to_string(), 3), ("worker".to_string(), 0)]);
@@ -419,7 +464,7 @@ mod tests {
         for cmd in KNOWN_COMMANDS {
             let line = match cmd {
                 "start" => format!(r#"{{"cmd":"{cmd}","names":["web"]}}"#),
-                "scale" => format!(r#"{{"cmd":"{cmd}","formation":{{}}}}"#),
+                "scale" => format!(r#"{{"cmd":"{cmd}","formation":{{"web":1}}}}"#),
                 "attach" => format!(r#"{{"cmd":"{cmd}","name":"web.1"}}"#),
                 "resize" => format!(r#"{{"cmd":"{cmd}","name":"web.1","rows":5,"cols":9}}"#),
                 _ => format!(r#"{{"cmd":"{cmd}"}}"#),
