@@ -410,6 +410,9 @@ fn wait_says_ready_failed_or_not_running() {
         "{}",
         ready.stdout
     );
+    // A ready app is ready however short the timeout.
+    let at_once = ctl(&app.running.dir, &["wait", "--timeout", "0"]);
+    assert_eq!(at_once.code(), Some(0), "{}", at_once.stderr);
     app.running.stop();
 
     let port = free_port(LAYOUT).to_string();

@@ -21,6 +21,9 @@ use crate::sys;
 
 /// Exit status when no hlocal runs the app.
 pub const NOT_RUNNING: i32 = 3;
+/// Time for a ready app's answer to `wait` to arrive, even with `--timeout 0`.
+const ANSWER_TIME: Duration = Duration::from_millis(200);
+
 /// How long `hlocal wait` without `--timeout` waits for an hlocal to appear.
 const START_GRACE: Duration = Duration::from_secs(5);
 const CONNECT_RETRY: Duration = Duration::from_millis(50);
@@ -103,7 +106,10 @@ pub fn wait(args: WaitArgs) -> Result<i32, Error> {
     with_client_within(&args.control, patience, async |mut client| {
         let waiting = client.call(&Command::Wait);
         let answer = match timeout {
-            Some(limit) => match tokio::time::timeout_at(started + limit, waiting).await {
+            // A ready app answers in a round trip: however short the limit, that long.
+            Some(limit) => match tokio::time::timeout_at(started + limit.max(ANSWER_TIME), waiting)
+                .await
+            {
                 Ok(answer) => answer,
                 Err(_) => {
                     eprintln!(
