@@ -84,6 +84,11 @@ pub enum InputError {
         "no Procfile {place} (use -f FILE, -d DIR, or --start-cmd CMD to run a web process without one)"
     )]
     NoProcfile { place: String },
+    /// `hlocal init vscode` where there is no Procfile: `place` is the directory.
+    #[error(
+        "no Procfile in {place} (init writes a task per Procfile type: run it in the app root, or pass -d DIR)"
+    )]
+    NoProcfileToSetUp { place: String },
     #[error("env file {0} does not exist")]
     NoEnvFile(String),
     #[error("give the formation either with -m or as arguments, not both")]

@@ -406,3 +406,21 @@ fn completions_offer_the_running_app_s_instances() {
     assert_eq!(offered, ["worker", "worker.1", "worker.2"]);
     app.stop();
 }
+
+#[test]
+fn init_vscode_without_a_procfile_names_the_directory_and_writes_nothing() {
+    let app = Hlocal::new();
+    let dir = app.dir.clone();
+    let out = app.args(["init", "vscode"]).run();
+    assert_eq!(out.code(), Some(1));
+    let absolute = std::path::absolute(&dir).expect("absolute");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "hlocal: error: no Procfile in {} (",
+            absolute.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join(".vscode").exists());
+}

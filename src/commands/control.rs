@@ -107,18 +107,18 @@ pub fn wait(args: WaitArgs) -> Result<i32, Error> {
         let waiting = client.call(&Command::Wait);
         let answer = match timeout {
             // A ready app answers in a round trip: however short the limit, that long.
-            Some(limit) => match tokio::time::timeout_at(started + limit.max(ANSWER_TIME), waiting)
-                .await
-            {
-                Ok(answer) => answer,
-                Err(_) => {
-                    eprintln!(
-                        "hlocal: error: the app was not ready after {}",
-                        shown(limit)
-                    );
-                    return Ok(1);
+            Some(limit) => {
+                match tokio::time::timeout_at(started + limit.max(ANSWER_TIME), waiting).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        eprintln!(
+                            "hlocal: error: the app was not ready after {}",
+                            shown(limit)
+                        );
+                        return Ok(1);
+                    }
                 }
-            },
+            }
             None => waiting.await,
         };
         Ok(conclude(answer.map_err(Error::ControlLost)?, |result| {

@@ -23,7 +23,7 @@ use jsonc_parser::json;
 
 use super::print_out;
 use crate::cli::{Editor, InitArgs};
-use crate::error::{Error, display_path};
+use crate::error::{Error, InputError, display_path};
 use crate::input::procfile::{self, ProcessType};
 use crate::input::textfile::read_text;
 
@@ -80,7 +80,13 @@ struct Plan {
 pub fn init(args: &InitArgs) -> Result<i32, Error> {
     let Editor::Vscode = args.editor;
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
-    let types = procfile::load(&root.join("Procfile"))?;
+    let procfile = root.join("Procfile");
+    if !procfile.exists() {
+        let place = std::path::absolute(&root).unwrap_or(root);
+        let place = place.display().to_string();
+        return Err(InputError::NoProcfileToSetUp { place }.into());
+    }
+    let types = procfile::load(&procfile)?;
     let dir = root.join(".vscode");
     // Both files are merged before either is written: a refusal leaves both untouched.
     let plans = [
