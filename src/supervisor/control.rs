@@ -73,7 +73,9 @@ impl Supervisor {
 
     /// Every instance of the formation, in Procfile order, and where the app answers.
     fn ps(&self) -> Value {
-        let mut shown: Vec<&Slot> = self.slots.iter().filter(|s| !s.retired).collect();
+        // Scaled away, an instance stays listed until it has stopped.
+        let shown = self.slots.iter().filter(|s| !s.retired || !s.is_idle());
+        let mut shown: Vec<&Slot> = shown.collect();
         shown.sort_by_key(|s| (s.type_index, s.number));
         let instances: Vec<Value> = shown.iter().map(|s| self.ps_row(s)).collect();
         json!({
@@ -93,7 +95,7 @@ impl Supervisor {
             "name": &*s.name,
             "type": self.config.types[s.type_index].name,
             "state": s.state().map_or("waiting", State::name),
-            "pid": s.life().pid(),
+            "pid": s.life().running_pid(),
             "port": s.port,
             "uptime_ms": uptime,
             "restarts": s.generation.saturating_sub(1),

@@ -126,11 +126,18 @@ impl Life {
     /// The pid of the current or last run, for state events.
     pub fn pid(&self) -> Option<u32> {
         match self {
+            Life::Ended(Ended { pid, .. }) | Life::Down { pid, .. } => *pid,
+            _ => self.running_pid(),
+        }
+    }
+
+    /// The pid of a process that runs now (starting, up or stopping): what `ps` shows.
+    pub fn running_pid(&self) -> Option<u32> {
+        match self {
             Life::Starting(current) | Life::Up(current, _) | Life::Stopping { current, .. } => {
                 Some(current.pid)
             }
-            Life::Ended(Ended { pid, .. }) | Life::Down { pid, .. } => *pid,
-            Life::Waiting { .. } => None,
+            Life::Ended(_) | Life::Down { .. } | Life::Waiting { .. } => None,
         }
     }
 

@@ -903,6 +903,45 @@ async fn a_scale_onto_a_taken_port_starts_and_stops_nothing() {
     assert!(app.printed().is_empty(), "worker.1 was not stopped");
 }
 
+/// `ps`'s rows as `name state pid` (pid `-` when none).
+async fn ps_rows(app: &App) -> Vec<String> {
+    let ps = app.ask(Command::Ps).await.expect("ps answers");
+    let rows = ps["instances"].as_array().cloned().unwrap_or_default();
+    rows.iter()
+        .map(|row| {
+            let pid = row["pid"].as_u64().map_or("-".into(), |p| p.to_string());
+            format!(
+                "{} {} {pid}",
+                row["name"].as_str().unwrap_or("?"),
+                row["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn ps_lists_a_scaled_away_instance_until_it_stopped_and_no_pid_once_it_is_gone() {
+    let mut web = worker("web", 0);
+    (web.count, web.restart) = (2, RestartPolicy::Never);
+    let mut app = App::start(config(vec![web, worker("clock", 1)]));
+    let runs = [app.run().await, app.run().await, app.run().await];
+    app.lines_until("ready").await;
+    assert!(app.scale(&[("web", 1)]).await.is_ok());
+    let clock = "clock.1 up 102";
+    assert_eq!(
+        ps_rows(&app).await,
+        ["web.1 up 100", "web.2 stopping 101", clock]
+    );
+    app.exit(runs[1], 143);
+    app.lines_until("web.2: State changed from stopping to down")
+        .await;
+    assert_eq!(ps_rows(&app).await, ["web.1 up 100", clock]);
+    app.exit(runs[0], 1);
+    app.lines_until("web.1: State changed from up to crashed")
+        .await;
+    assert_eq!(ps_rows(&app).await, ["web.1 crashed -", clock]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_scale_checks_no_port_an_instance_of_its_own_holds() {
     // web.3 is on TAKEN_PORT: here, its own process is what holds it.
