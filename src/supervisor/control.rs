@@ -130,9 +130,17 @@ impl Supervisor {
                     .iter()
                     .any(|name| *name == *s.name || *name == self.config.types[s.type_index].name)
         };
-        Ok((0..self.slots.len())
+        let selected: Vec<usize> = (0..self.slots.len())
             .filter(|&idx| !self.slots[idx].retired && wanted(&self.slots[idx]))
-            .collect())
+            .collect();
+        if selected.is_empty() && !names.is_empty() {
+            let message = format!(
+                "{} has no instances (scaled to 0): hlocal scale TYPE=N runs some",
+                names.join(", ")
+            );
+            return Err(Problem::new(ErrorKind::Invalid, message));
+        }
+        Ok(selected)
     }
 
     async fn restart_named(&mut self, names: &[String]) -> Result<Value, Problem> {

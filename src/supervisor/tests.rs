@@ -943,6 +943,22 @@ async fn ps_lists_a_scaled_away_instance_until_it_stopped_and_no_pid_once_it_is_
 }
 
 #[tokio::test(start_paused = true)]
+async fn naming_a_type_scaled_to_0_says_so() {
+    let mut app = App::start(config(vec![worker("web", 0), worker("clock", 1)]));
+    let _runs = [app.run().await, app.run().await];
+    app.lines_until("ready").await;
+    assert!(app.scale(&[("web", 0)]).await.is_ok());
+    let names = vec!["web".to_string()];
+    let refused = app.ask(Command::Start { names }).await;
+    let problem = refused.expect_err("nothing to start");
+    assert_eq!(problem.kind, ErrorKind::Invalid);
+    assert_eq!(
+        problem.message,
+        "web has no instances (scaled to 0): hlocal scale TYPE=N runs some"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_scale_checks_no_port_an_instance_of_its_own_holds() {
     // web.3 is on TAKEN_PORT: here, its own process is what holds it.
     let mut web = worker("web", 0);
