@@ -153,7 +153,12 @@ pub struct ScaleArgs {
     #[command(flatten)]
     pub control: ControlArgs,
     /// New counts, as `web=3 worker=0` (or `web=3,worker=0`).
-    #[arg(value_name = "TYPE=N", required = true, value_delimiter = ',')]
+    #[arg(
+        value_name = "TYPE=N",
+        required = true,
+        value_delimiter = ',',
+        add = ArgValueCandidates::new(complete::scale_counts)
+    )]
     pub counts: Vec<String>,
 }
 

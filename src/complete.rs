@@ -28,6 +28,15 @@ pub fn process_types() -> Vec<CompletionCandidate> {
         .collect()
 }
 
+/// What `hlocal scale` takes: `TYPE=` for each of the Procfile's types (not `release`).
+pub fn scale_counts() -> Vec<CompletionCandidate> {
+    procfile_types()
+        .into_iter()
+        .filter(|name| name != RELEASE)
+        .map(|name| CompletionCandidate::new(format!("{name}=")))
+        .collect()
+}
+
 /// What a NAME may be: the Procfile's types (not `release`, which is no instance), then
 /// the running app's instances (`web.1`) when one answers on the control socket.
 pub fn instance_names() -> Vec<CompletionCandidate> {

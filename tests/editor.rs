@@ -242,6 +242,8 @@ fn completions_offer_the_procfile_types_where_a_name_goes() {
     }
     let run = complete(&dir, "bash", &["hlocal", "run", ""]);
     assert!(run.iter().any(|o| o == "web"), "{run:?}");
+    let scale = complete(&dir, "bash", &["hlocal", "scale", "w"]);
+    assert_eq!(scale, ["web=", "worker="]);
     for shell in ["zsh", "fish", "powershell", "elvish"] {
         let script = Hlocal::in_dir(&dir).args(["completions", shell]).run();
         assert!(
