@@ -75,8 +75,9 @@ pub enum Command {
     Init(InitArgs),
     /// Print the shell script that completes hlocal's commands, flags and process names.
     Completions(CompletionsArgs),
-    /// Print hlocal's man page (roff): `hlocal man | man -l -`.
-    Man,
+    /// Print hlocal's man page (roff): `hlocal man | man -l -`; `hlocal man start`, a
+    /// command's own page (hlocal-start(1)).
+    Man(ManArgs),
     /// Print the JSON Schema of hlocal.toml, for editors that validate and complete it.
     Schema,
     /// The watchdog `hlocal start` runs beside itself; not for users.
@@ -146,6 +147,13 @@ pub enum Shell {
     Fish,
     Powershell,
     Elvish,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// A command whose own page to print (`start`, `ps`, …).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

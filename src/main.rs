@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Command::Attach(args) => commands::attach(args),
         Command::Init(args) => commands::init(&args),
         Command::Completions(args) => commands::completions(args.shell),
-        Command::Man => commands::man(),
+        Command::Man(args) => commands::man(&args),
         Command::Schema => commands::schema(),
         Command::Watchdog(args) => Ok(commands::watchdog(&args)),
     };

@@ -255,10 +255,25 @@ fn completions_offer_the_procfile_types_where_a_name_goes() {
 }
 
 #[test]
-fn the_man_page_renders_without_warnings() {
-    let page = Hlocal::new().args(["man"]).run();
+fn the_man_pages_render_without_warnings() {
+    for (args, title) in [
+        (&["man"][..], "hlocal"),
+        (&["man", "start"][..], "hlocal-start"),
+    ] {
+        assert_man_page_renders(args, title);
+    }
+    let unknown = Hlocal::new().args(["man", "nope"]).run();
+    assert_eq!(unknown.code(), Some(1), "{}", unknown.stderr);
+}
+
+fn assert_man_page_renders(args: &[&str], title: &str) {
+    let page = Hlocal::new().args(args).run();
     assert_eq!(page.code(), Some(0));
-    assert!(page.stdout.contains("\n.TH hlocal 1 "), "{}", page.stdout);
+    assert!(
+        page.stdout.contains(&format!("\n.TH {title} 1 ")),
+        "{}",
+        page.stdout
+    );
     let mut groff = Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])
         .stdin(Stdio::piped())
