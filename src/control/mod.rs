@@ -35,10 +35,17 @@ pub fn check_names(names: &[String], known: &[String]) -> Result<(), Problem> {
     if unknown.is_empty() {
         return Ok(());
     }
+    // `hlocal start worker=2`: a count, meant for `scale`.
+    let hint = unknown
+        .iter()
+        .find(|name| name.contains('='))
+        .map_or(String::new(), |count| {
+            format!(" (to change a count: hlocal scale {count})")
+        });
     let mut problem = Problem::new(
         ErrorKind::UnknownName,
         format!(
-            "no instance or process type named {}; known: {}",
+            "no instance or process type named {}; known: {}{hint}",
             quoted(&unknown),
             known.join(", ")
         ),
@@ -70,5 +77,15 @@ mod tests {
             "no instance or process type named \"wbe\"; known: web, web.1"
         );
         assert_eq!(problem.known, known);
+    }
+
+    #[test]
+    fn a_count_given_as_a_name_points_at_scale() {
+        let known = vec!["web".to_string()];
+        let problem = check_names(&["web=2".into()], &known).expect_err("unknown");
+        assert_eq!(
+            problem.message,
+            "no instance or process type named \"web=2\"; known: web (to change a count: hlocal scale web=2)"
+        );
     }
 }
