@@ -300,3 +300,22 @@ fn ended_or_killed(child: &mut Child) -> Option<std::process::ExitStatus> {
     }
     status
 }
+
+#[test]
+fn run_passes_on_sigusr1_instead_of_dying_and_orphaning_the_command() {
+    let app = Hlocal::new().procfile("web: x\n");
+    let script = "trap 'echo got-usr1; exit 7' USR1; echo ready; while :; do sleep 0.05; done";
+    let mut child = in_own_group(
+        Command::new(BIN).args(["run", "sh", "-c", script]),
+        &app.dir,
+    );
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).expect("kill");
+    assert_eq!(ended_or_killed(&mut child).and_then(|s| s.code()), Some(7));
+    assert_eq!(
+        lines.next().and_then(Result::ok).as_deref(),
+        Some("got-usr1")
+    );
+}

@@ -9,13 +9,15 @@
 //! passed on to the child, told from the terminal's by the signal's `si_code`, unless
 //! the sender is in hlocal's own process group: a shell script's `kill 0` or GNU
 //! `timeout` signal the whole group, the child included, which must not get it twice.
-//! SIGTERM, which no terminal sends, is passed on whatever its origin.
+//! SIGTERM, which no terminal sends, is passed on whatever its origin. SIGUSR1 and
+//! SIGUSR2 (which would otherwise end hlocal and orphan the command) are passed on as
+//! the terminal's signals are: when sent from outside hlocal's group.
 
 use std::io;
 use std::process::Command;
 
 use nix::unistd::{Pid, getpgid, getpgrp};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithRawSiginfo;
 
@@ -24,7 +26,8 @@ use super::os::SENT_SIGNAL_CODES;
 
 /// Runs `command` in the foreground and returns its status as a shell reports it.
 pub fn run_foreground(mut command: Command) -> io::Result<i32> {
-    let mut signals = SignalsInfo::<WithRawSiginfo>::new([SIGINT, SIGQUIT, SIGHUP, SIGTERM])?;
+    let caught = [SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGUSR1, SIGUSR2];
+    let mut signals = SignalsInfo::<WithRawSiginfo>::new(caught)?;
     let mut child = command.spawn()?;
     let pid = child.id();
     let handle = signals.handle();
@@ -57,6 +60,8 @@ fn passed_on(signal: i32, sent: bool) -> Option<Signal> {
         SIGINT if sent => Some(Signal::Int),
         SIGQUIT if sent => Some(Signal::Quit),
         SIGHUP if sent => Some(Signal::Hup),
+        SIGUSR1 if sent => Some(Signal::Usr1),
+        SIGUSR2 if sent => Some(Signal::Usr2),
         _ => None,
     }
 }
