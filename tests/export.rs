@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::harness::{Hlocal, Outcome, fixture_path};
+use crate::harness::{BIN, Hlocal, Outcome, fixture_path};
 
 const FORMATS: [&str; 5] = [
     "systemd",
@@ -187,6 +187,29 @@ fn systemd_analyze_verifies_the_units() {
     assert_clean(
         "systemd-analyze verify",
         &validator("systemd-analyze", &args, &out),
+    );
+}
+
+#[test]
+fn paths_given_with_dot_dot_come_out_normalised() {
+    let app = app();
+    let dir = app.dir.clone();
+    fs::create_dir(dir.join("sub")).expect("mkdir");
+    let outcome = Command::new(BIN)
+        .args(["export", "systemd", "../out", "-d", "..", "--app", "shop"])
+        .current_dir(dir.join("sub"))
+        .output()
+        .expect("hlocal export");
+    assert!(outcome.status.success(), "{outcome:?}");
+    let units = files(&dir.join("out"));
+    let root = fs::canonicalize(&dir).expect("canonical");
+    for (name, text) in &units {
+        assert!(!text.contains("/.."), "{name}:\n{text}");
+    }
+    let web = &units["shop-web@.service"];
+    assert!(
+        web.contains(&format!("WorkingDirectory={}\n", root.display())),
+        "{web}"
     );
 }
 

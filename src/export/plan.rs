@@ -2,7 +2,7 @@
 //! that `hlocal start` would run with (so the same files, flags and hlocal.toml settings
 //! are read, and refused, the same way).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -154,8 +154,25 @@ impl From<Readiness> for Ready {
     }
 }
 
+/// `path` absolute and normalised, as systemd requires (`WorkingDirectory=` and
+/// `EnvironmentFile=` with `..` are refused or ignored): resolved on disk when it
+/// exists, else with `.` and `..` taken out of the text.
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
-    std::path::absolute(path).map_err(|e| Error::io("resolving path", path, e))
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return Ok(resolved);
+    }
+    let absolute = std::path::absolute(path).map_err(|e| Error::io("resolving path", path, e))?;
+    let mut normal = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    Ok(normal)
 }
 
 /// The longest app name that leaves room for `-TYPE` suffixes within a DNS label (63).
