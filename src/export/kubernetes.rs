@@ -130,12 +130,18 @@ fn key_values(
     text
 }
 
+/// `command` as Kubernetes must be given it to pass it on unchanged: it expands
+/// `$(NAME)` and turns `$$` into `$` in a container's command, so every `$` is doubled.
+fn unexpanded(command: &str) -> String {
+    command.replace('$', "$$")
+}
+
 /// The container spec every workload shares, indented for a pod template.
 fn container(plan: &Plan, refs: &EnvRefs, name: &str, command: &str) -> String {
     let mut text = format!(
         "      containers:\n        - name: {name}\n          image: {}\n          command: [\"/bin/sh\", \"-c\", {}]\n",
         yaml(&plan.image),
-        yaml(command)
+        yaml(&unexpanded(command))
     );
     if refs.config_map.is_some() || refs.secret.is_some() {
         text.push_str("          envFrom:\n");
