@@ -83,6 +83,7 @@ pub fn load_app(args: &AppArgs, need: Procfile) -> Result<App, Error> {
         let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
         settings::validate(s, &root.join(settings::FILE_NAME), &names)?;
     }
+    check_command_lengths(&types, &procfile_path)?;
     check_exec_size(&env.vars, &types)?;
     Ok(App {
         root,
@@ -171,6 +172,33 @@ fn missing_procfile(path: &Path) -> Error {
 /// Room left in the exec size limit for what hlocal adds per instance (`PORT`, `DYNO`,
 /// its session marker) and for `sh -c`.
 const EXEC_MARGIN: usize = 8 * 1024;
+
+/// Room in one argument for what wraps a command (`exec `, `hlocal run`'s ` "$@"`).
+const COMMAND_MARGIN: usize = 64;
+
+/// A command longer than the kernel takes in one argument (`sh -c CMD`) can never be
+/// started: refuse it at its line.
+fn check_command_lengths(types: &[ProcessType], procfile: &Path) -> Result<(), Error> {
+    let Some(limit) = crate::sys::max_arg_bytes() else {
+        return Ok(());
+    };
+    let Some(long) = types
+        .iter()
+        .find(|t| t.command.len() + COMMAND_MARGIN > limit)
+    else {
+        return Ok(());
+    };
+    let message = format!(
+        "the command of {:?} is {} bytes; a process takes at most {} in one argument",
+        long.name,
+        long.command.len(),
+        limit - COMMAND_MARGIN
+    );
+    Err(match long.line {
+        0 => Error::named("--start-cmd", message),
+        line => Error::located(procfile, line, message),
+    })
+}
 
 /// A process whose environment and command line exceed the kernel's limit can never be
 /// started (execve fails with E2BIG, every restart again): refuse it up front. Each

@@ -488,3 +488,17 @@ fn tty_names_a_procfile_type() {
             "hlocal: error: --tty: unknown process type \"wbe\" (the Procfile has: web)\n",
         );
 }
+
+#[test]
+fn a_command_longer_than_one_argument_may_be_is_refused_at_its_line() {
+    let long = format!("web: a\nworker: echo {}\n", "a".repeat(200_000));
+    let out = Hlocal::new().procfile(&long).args(["check"]).run();
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.starts_with(
+            "hlocal: error: Procfile:2: the command of \"worker\" is 200005 bytes; a process takes at most "
+        ),
+        "{}",
+        out.stderr
+    );
+}

@@ -43,8 +43,8 @@ pub use private::{
     create_private_dir, peer_is_owner, private_temp_dir, remove_stale_socket, restrict_to_owner,
 };
 pub use process::{
-    MergedOutput, SESSION_VAR, ShutdownSignals, arg_max, exit_code, group_alive, merged_output,
-    own_process_group, process_command, signal_group, stop_process, stop_session,
+    MergedOutput, SESSION_VAR, ShutdownSignals, arg_max, exit_code, group_alive, max_arg_bytes,
+    merged_output, own_process_group, process_command, signal_group, stop_process, stop_session,
 };
 pub use pty::{PtyMaster, RawMode, WindowChanges, WindowSize, spawn_on_pty, terminal_size};
 pub use signal::Signal;

@@ -147,6 +147,16 @@ pub fn arg_max() -> Option<usize> {
     })
 }
 
+/// The kernel's limit on one argument (or environment string) of an execve: Linux's
+/// MAX_ARG_STRLEN, 32 pages. macOS has none beyond [`arg_max`].
+pub fn max_arg_bytes() -> Option<usize> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
+    usize::try_from(page).ok().map(|page| page * 32)
+}
+
 /// The status a shell would report: the exit code, or 128 + N for a death by signal N.
 pub fn exit_code(status: ExitStatus) -> i32 {
     status
