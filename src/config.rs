@@ -281,6 +281,18 @@ pub fn public_port(
     settings: Option<&Settings>,
     app: &App,
 ) -> Result<u16, Error> {
+    let shell = std::env::var("PORT").ok();
+    public_port_or(flag, settings, app, shell.as_deref())
+}
+
+/// [`public_port`] with `shell` as the shell's `PORT`: `export` passes none, so what it
+/// writes does not depend on the machine it runs on.
+pub fn public_port_or(
+    flag: Option<u16>,
+    settings: Option<&Settings>,
+    app: &App,
+    shell: Option<&str>,
+) -> Result<u16, Error> {
     if let Some(port) = flag {
         return nonzero_port(port);
     }
@@ -303,11 +315,7 @@ pub fn public_port(
         });
     }
     // The shell's PORT is often another tool's leftover: only a port number counts there.
-    let from_shell = std::env::var("PORT").ok();
-    Ok(from_shell
-        .as_deref()
-        .and_then(port_number)
-        .unwrap_or(ports::DEFAULT_PORT))
+    Ok(shell.and_then(port_number).unwrap_or(ports::DEFAULT_PORT))
 }
 
 /// Port 0 would have the OS pick a port nobody is told about (and web.1 get port 1).

@@ -13,17 +13,19 @@ use crate::error::{self, Error, InputError};
 use crate::export::{self, File, Plan};
 
 pub fn export(args: ExportArgs) -> Result<(), Error> {
+    let app = config::load_app(&args.app, config::Procfile::Required)?;
+    warn(&app.env_warnings);
+    // The shell's PORT is not the app's: the files written must not depend on it.
+    let port = config::public_port_or(args.port, app.settings.as_ref(), &app, None)?;
     let start = StartArgs {
         app: args.app.clone(),
         formation: args.formation.clone(),
-        port: args.port,
+        port: Some(port),
         timeout: args.timeout.clone(),
         no_release: args.no_release,
         no_router: true,
         ..StartArgs::default()
     };
-    let app = config::load_app(&start.app, config::Procfile::Required)?;
-    warn(&app.env_warnings);
     let naming = export::Naming {
         app: args.app_name.as_deref(),
         user: checked_word("--user", args.user.as_deref())?,
