@@ -147,6 +147,23 @@ fn a_non_empty_directory_needs_force() {
 }
 
 #[test]
+fn force_never_writes_through_a_link_or_over_a_directory_and_dash_needs_dry_run() {
+    let app = app().file("out/keep.txt", "mine");
+    let dir = app.dir.clone();
+    std::os::unix::fs::symlink(dir.join("victim"), dir.join("out/Procfile")).expect("link");
+    let refused = app.args(["export", "procfile", "out", "--force"]).run();
+    refused.assert_error(
+        "hlocal: error: out/Procfile: a symbolic link is in the way; nothing was written\n",
+    );
+    assert!(!dir.join("victim").exists());
+    assert!(!dir.join("out/.env").exists(), "nothing was written");
+    let dash = Hlocal::in_dir(&dir).args(["export", "procfile", "-"]).run();
+    dash.assert_error(
+        "hlocal: error: DIR: - writes nowhere: give a directory, or --dry-run to print the files\n",
+    );
+}
+
+#[test]
 fn bad_app_names_are_refused() {
     let outcome = app()
         .args(["export", "compose", "out", "--app", "My_App"])

@@ -38,7 +38,12 @@ pub fn export(args: ExportArgs) -> Result<(), Error> {
         print!("{}", dry_run(&files));
         return Ok(());
     }
+    if args.dir == Path::new("-") {
+        let message = "- writes nowhere: give a directory, or --dry-run to print the files";
+        return Err(Error::named("DIR", message));
+    }
     prepare_dir(&args.dir, args.force)?;
+    check_targets(&args.dir, &files)?;
     for file in &files {
         let path = args.dir.join(&file.name);
         fs::write(&path, &file.text).map_err(|e| Error::io("writing", &path, e))?;
@@ -70,6 +75,29 @@ fn dry_run(files: &[File]) -> String {
         .map(|file| format!("# ==> {} <==\n{}", file.name, file.text))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Every file can be written, checked before the first is: `--force` replaces regular
+/// files only, never a directory, and never writes through a link to somewhere else.
+fn check_targets(dir: &Path, files: &[File]) -> Result<(), Error> {
+    for file in files {
+        let path = dir.join(&file.name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() => {
+                let what = if meta.is_dir() {
+                    "a directory"
+                } else if meta.file_type().is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "a special file"
+                };
+                let message = format!("{what} is in the way; nothing was written");
+                return Err(Error::named(error::display_path(&path), message));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// DIR is created if missing; an existing one must be empty unless `--force`, so an
