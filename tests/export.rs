@@ -468,3 +468,20 @@ fn systemd_keeps_percent_signs_in_paths() {
     );
     assert_clean("systemd-analyze verify", &verify);
 }
+
+#[test]
+fn kubernetes_says_where_it_cannot_keep_restart_never() {
+    let outcome = Hlocal::new()
+        .procfile("task: ./run-once\n")
+        .file("hlocal.toml", "restart = \"never\"\n")
+        .args(["export", "kubernetes", "-", "--dry-run"])
+        .run();
+    assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains(
+            "# restart = \"never\" is not expressible: a Deployment restarts its containers always.\napiVersion: apps/v1\nkind: Deployment\n"
+        ),
+        "{}",
+        outcome.stdout
+    );
+}

@@ -10,6 +10,7 @@ use super::plan::{Plan, Process, Ready};
 use super::quote::{self, yaml};
 use super::{File, HEADER};
 use crate::error::{Error, InputError};
+use crate::options::RestartPolicy;
 use crate::sys::Signal;
 
 /// A DNS label's limit, which object names and label values share.
@@ -219,6 +220,12 @@ fn notes(process: &Process) -> String {
             text,
             "# depends_on = {:?} is not expressible: Kubernetes starts Deployments in no order.",
             process.depends_on
+        );
+    }
+    if process.restart == RestartPolicy::Never {
+        let _ = writeln!(
+            text,
+            "# restart = \"never\" is not expressible: a Deployment restarts its containers always."
         );
     }
     if let Ready::Log(regex) = &process.ready {

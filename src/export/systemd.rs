@@ -143,6 +143,11 @@ fn template(plan: &Plan, process: &Process) -> String {
         .flat_map(|dependency| instances(plan, dependency))
         .collect();
     if !dependencies.is_empty() {
+        let _ = writeln!(
+            unit,
+            "# depends_on = {:?}: systemd starts this after them, not once they are ready.",
+            process.depends_on
+        );
         let _ = writeln!(unit, "Wants={}", dependencies.join(" "));
         after.extend(dependencies);
     }
