@@ -485,3 +485,43 @@ fn kubernetes_says_where_it_cannot_keep_restart_never() {
         outcome.stdout
     );
 }
+
+#[test]
+fn the_release_keeps_its_own_stop_settings() {
+    let exported = |format: &str| {
+        let outcome = Hlocal::new()
+            .procfile("release: ./migrate\nweb: ./serve\n")
+            .file(
+                "hlocal.toml",
+                "[process.release]\nstop_signal = \"SIGINT\"\nstop_timeout = \"7s\"\n",
+            )
+            .args(["export", format, "-", "--dry-run", "--app", "shop"])
+            .run();
+        assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);
+        outcome.stdout
+    };
+    let systemd = exported("systemd");
+    assert!(
+        systemd.contains("KillSignal=SIGINT\nTimeoutStopSec=7s\n"),
+        "{systemd}"
+    );
+    let compose = exported("compose");
+    assert!(
+        compose.contains("    stop_signal: SIGINT\n    stop_grace_period: 7s\n"),
+        "{compose}"
+    );
+    let kubernetes = exported("kubernetes");
+    assert!(
+        kubernetes.contains("# stop_signal = SIGINT is not expressible: Kubernetes stops containers with SIGTERM.\napiVersion: batch/v1\nkind: Job\n"),
+        "{kubernetes}"
+    );
+    assert!(
+        kubernetes.contains("terminationGracePeriodSeconds: 7\n"),
+        "{kubernetes}"
+    );
+    let supervisord = exported("supervisord");
+    assert!(
+        supervisord.contains("stopsignal=INT\nstopwaitsecs=7\n"),
+        "{supervisord}"
+    );
+}

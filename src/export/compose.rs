@@ -28,9 +28,14 @@ pub fn render(plan: &Plan) -> Vec<File> {
     let mut text = format!("{HEADER}\n");
     text.push_str(&env_anchor(&in_yaml));
     text.push_str("services:\n");
-    if let Some(command) = &plan.release {
-        text.push_str(&service_head(plan, "release", command));
-        text.push_str("    restart: \"no\"\n");
+    if let Some(release) = &plan.release {
+        text.push_str(&service_head(plan, "release", &release.command));
+        let _ = writeln!(
+            text,
+            "    restart: \"no\"\n    stop_signal: {}\n    stop_grace_period: {}",
+            release.stop_signal,
+            quote::duration(release.stop_timeout)
+        );
     }
     for process in &plan.processes {
         text.push_str(&service(plan, process));

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use super::plan::{Plan, Process, Ready};
+use super::plan::{Plan, Process, Ready, Release};
 use super::quote::{self, yaml};
 use super::{File, HEADER};
 use crate::error::{Error, InputError};
@@ -33,8 +33,8 @@ pub fn render(plan: &Plan) -> Result<Vec<File>, Error> {
     if let Some(name) = &refs.secret {
         docs.push(key_values(plan, "Secret", name, "stringData", &secret));
     }
-    if let Some(command) = &plan.release {
-        docs.push(job(plan, &refs, command));
+    if let Some(release) = &plan.release {
+        docs.push(job(plan, &refs, release));
     }
     for (process, component) in plan.processes.iter().zip(&components) {
         docs.push(deployment(plan, &refs, process, component));
@@ -162,13 +162,15 @@ fn container(plan: &Plan, refs: &EnvRefs, name: &str, command: &str) -> String {
     text
 }
 
-fn job(plan: &Plan, refs: &EnvRefs, command: &str) -> String {
+fn job(plan: &Plan, refs: &EnvRefs, release: &Release) -> String {
     let name = format!("{}-release", plan.app);
     format!(
-        "# The release phase. Deployments do not wait for it: apply and wait for this Job first\n# (kubectl wait --for=condition=complete job/{name}), then the rest.\napiVersion: batch/v1\nkind: Job\n{meta}spec:\n  backoffLimit: 0\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: {app}\n        app.kubernetes.io/component: release\n    spec:\n      restartPolicy: Never\n{container}",
+        "# The release phase. Deployments do not wait for it: apply and wait for this Job first\n# (kubectl wait --for=condition=complete job/{name}), then the rest.\n{signal_note}apiVersion: batch/v1\nkind: Job\n{meta}spec:\n  backoffLimit: 0\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: {app}\n        app.kubernetes.io/component: release\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: {grace}\n{container}",
+        signal_note = signal_note(release.stop_signal),
         meta = metadata(plan, &name, Some("release")),
         app = plan.app,
-        container = container(plan, refs, "release", command),
+        grace = quote::whole_seconds(release.stop_timeout),
+        container = container(plan, refs, "release", &release.command),
     )
 }
 
@@ -205,16 +207,19 @@ fn selector(plan: &Plan, component: &str, indent: usize) -> String {
     )
 }
 
+/// A comment unless `signal` is the SIGTERM Kubernetes stops containers with.
+fn signal_note(signal: Signal) -> String {
+    if signal == Signal::Term {
+        return String::new();
+    }
+    format!(
+        "# stop_signal = {signal} is not expressible: Kubernetes stops containers with SIGTERM.\n"
+    )
+}
+
 /// Comments for what a Deployment cannot say.
 fn notes(process: &Process) -> String {
-    let mut text = String::new();
-    if process.stop_signal != Signal::Term {
-        let _ = writeln!(
-            text,
-            "# stop_signal = {} is not expressible: Kubernetes stops containers with SIGTERM.",
-            process.stop_signal
-        );
-    }
+    let mut text = signal_note(process.stop_signal);
     if !process.depends_on.is_empty() {
         let _ = writeln!(
             text,

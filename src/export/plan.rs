@@ -28,10 +28,18 @@ pub struct Plan {
     /// Config vars from the env files in first-seen order, `PORT` left out (every
     /// process gets its own).
     pub env: Vec<(String, String)>,
-    /// The `release` command, unless `--no-release`.
-    pub release: Option<String>,
+    /// The release phase, unless `--no-release`.
+    pub release: Option<Release>,
     /// The formation's types in Procfile order, `release` excluded.
     pub processes: Vec<Process>,
+}
+
+/// The release phase: its command, and how it is stopped (`[process.release]`).
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub command: String,
+    pub stop_signal: Signal,
+    pub stop_timeout: Duration,
 }
 
 /// One process type and its settings.
@@ -111,7 +119,11 @@ impl Plan {
                 .filter(|(name, _)| name != "PORT")
                 .cloned()
                 .collect(),
-            release: config.release.map(|r| r.command),
+            release: config.release.map(|r| Release {
+                command: r.command,
+                stop_signal: r.stop_signal,
+                stop_timeout: r.stop_timeout,
+            }),
             processes,
         })
     }

@@ -27,8 +27,8 @@ fn procfile(plan: &Plan) -> String {
         .map(|p| format!("{}={}", p.name, p.count))
         .collect();
     let mut text = format!("{HEADER}\n# formation: {}\n", formation.join(","));
-    if let Some(command) = &plan.release {
-        let _ = writeln!(text, "release: {command}");
+    if let Some(release) = &plan.release {
+        let _ = writeln!(text, "release: {}", release.command);
     }
     for process in &plan.processes {
         let _ = writeln!(text, "{}: {}", process.name, process.command);

@@ -13,6 +13,7 @@ use super::quote;
 use super::{File, HEADER};
 use crate::error::{Error, InputError};
 use crate::options::RestartPolicy;
+use crate::sys::Signal;
 
 const FORMAT: &str = "supervisord";
 
@@ -24,11 +25,13 @@ pub fn render(plan: &Plan) -> Result<Vec<File>, Error> {
     let env = environment(plan)?;
     let mut programs = Vec::new();
     let mut sections = Vec::new();
-    if let Some(command) = &plan.release {
+    if let Some(release) = &plan.release {
         let name = format!("{}-release", plan.app);
-        let head = program(plan, &name, command, &env)?;
+        let head = program(plan, &name, &release.command, &env)?;
         sections.push(format!(
-            "; The release phase: started first, but the programs below do not wait for it.\n{head}autostart=true\nautorestart=false\nstartsecs=0\npriority={RELEASE_PRIORITY}\n"
+            "; The release phase: started first, but the programs below do not wait for it.\n{head}autostart=true\nautorestart=false\nstartsecs=0\nstopsignal={signal}\nstopwaitsecs={grace}\nstopasgroup=true\nkillasgroup=true\npriority={RELEASE_PRIORITY}\n",
+            signal = signal_word(release.stop_signal),
+            grace = quote::whole_seconds(release.stop_timeout),
         ));
         programs.push(name);
     }
@@ -82,10 +85,15 @@ fn instance(
         text,
         "autostart=true\nautorestart={restart}\nexitcodes=0\nstopsignal={signal}\nstopwaitsecs={grace}\nstopasgroup=true\nkillasgroup=true\npriority={TYPE_PRIORITY}\n",
         restart = restart(process.restart),
-        signal = process.stop_signal.name().trim_start_matches("SIG"),
+        signal = signal_word(process.stop_signal),
         grace = quote::whole_seconds(process.stop_timeout),
     );
     Ok(text)
+}
+
+/// supervisord's name for a signal: `TERM`, `INT`.
+fn signal_word(signal: Signal) -> &'static str {
+    signal.name().trim_start_matches("SIG")
 }
 
 fn restart(policy: RestartPolicy) -> &'static str {

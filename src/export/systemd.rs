@@ -4,8 +4,9 @@
 //! and the config vars are one `EnvironmentFile=`, `APP.env`, in the export directory.
 
 use std::fmt::Write;
+use std::time::Duration;
 
-use super::plan::{self, Plan, Process, Ready};
+use super::plan::{self, Plan, Process, Ready, Release};
 use super::quote::{self, double_quoted};
 use super::{File, HEADER};
 use crate::error::Error;
@@ -23,10 +24,10 @@ pub fn render(plan: &Plan) -> Result<Vec<File>, Error> {
             text: env_file(plan)?,
         },
     ];
-    if let Some(command) = &plan.release {
+    if let Some(release) = &plan.release {
         files.push(File {
             name: release_unit(plan),
-            text: release(plan, command),
+            text: release_service(plan, release),
         });
     }
     for process in plan.running() {
@@ -117,11 +118,13 @@ fn service_common(plan: &Plan, command: &str) -> String {
     text
 }
 
-fn release(plan: &Plan, command: &str) -> String {
+fn release_service(plan: &Plan, release: &Release) -> String {
     format!(
-        "{HEADER}\n[Unit]\nDescription={app} release\nPartOf={app}.target\nAfter=network.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n{common}",
+        "{HEADER}\n[Unit]\nDescription={app} release\nPartOf={app}.target\nAfter=network.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n{common}KillMode=control-group\nKillSignal={signal}\nTimeoutStopSec={timeout}\n",
         app = plan.app,
-        common = service_common(plan, command)
+        common = service_common(plan, &release.command),
+        signal = release.stop_signal,
+        timeout = stop_timeout(release.stop_timeout),
     )
 }
 
@@ -161,7 +164,7 @@ fn template(plan: &Plan, process: &Process) -> String {
         common = service_common(plan, &process.command),
         restart = plan::restart_word(process.restart),
         signal = process.stop_signal,
-        timeout = stop_timeout(process),
+        timeout = stop_timeout(process.stop_timeout),
         name = process.name,
     );
     unit
@@ -180,11 +183,11 @@ fn ready_note(ready: &Ready) -> Option<String> {
 }
 
 /// `TimeoutStopSec=0` would mean "wait forever" to systemd; hlocal's 0 means "no grace".
-fn stop_timeout(process: &Process) -> String {
-    if process.stop_timeout.is_zero() {
+fn stop_timeout(grace: Duration) -> String {
+    if grace.is_zero() {
         return "1ms".to_string();
     }
-    quote::duration(process.stop_timeout)
+    quote::duration(grace)
 }
 
 #[cfg(test)]
