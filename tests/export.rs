@@ -500,28 +500,20 @@ fn the_release_keeps_its_own_stop_settings() {
         assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);
         outcome.stdout
     };
-    let systemd = exported("systemd");
-    assert!(
-        systemd.contains("KillSignal=SIGINT\nTimeoutStopSec=7s\n"),
-        "{systemd}"
-    );
-    let compose = exported("compose");
-    assert!(
-        compose.contains("    stop_signal: SIGINT\n    stop_grace_period: 7s\n"),
-        "{compose}"
-    );
-    let kubernetes = exported("kubernetes");
-    assert!(
-        kubernetes.contains("# stop_signal = SIGINT is not expressible: Kubernetes stops containers with SIGTERM.\napiVersion: batch/v1\nkind: Job\n"),
-        "{kubernetes}"
-    );
-    assert!(
-        kubernetes.contains("terminationGracePeriodSeconds: 7\n"),
-        "{kubernetes}"
-    );
-    let supervisord = exported("supervisord");
-    assert!(
-        supervisord.contains("stopsignal=INT\nstopwaitsecs=7\n"),
-        "{supervisord}"
-    );
+    for (format, wanted) in [
+        ("systemd", "KillSignal=SIGINT\nTimeoutStopSec=7s\n"),
+        (
+            "compose",
+            "    stop_signal: SIGINT\n    stop_grace_period: 7s\n",
+        ),
+        (
+            "kubernetes",
+            "# stop_signal = SIGINT is not expressible: Kubernetes stops containers with SIGTERM.\napiVersion: batch/v1\nkind: Job\n",
+        ),
+        ("kubernetes", "terminationGracePeriodSeconds: 7\n"),
+        ("supervisord", "stopsignal=INT\nstopwaitsecs=7\n"),
+    ] {
+        let text = exported(format);
+        assert!(text.contains(wanted), "{format}: {wanted:?} in\n{text}");
+    }
 }
