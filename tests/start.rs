@@ -686,3 +686,33 @@ fn a_spawn_out_of_file_descriptors_is_retried_rather_than_crashed_for_good() {
     app.wait_for_nth(r"worker\.1: State changed from starting to up", 1);
     app.stop();
 }
+
+#[test]
+fn a_process_that_cannot_be_spawned_says_why_between_starting_and_crashed() {
+    let port = free_port(LAYOUT);
+    let mut app = Hlocal::new()
+        .procfile("worker: sleep 1000\n")
+        .env("PATH", "/nonexistent")
+        .args([
+            "start",
+            "--no-timestamp",
+            "--no-router",
+            "-p",
+            &port.to_string(),
+        ])
+        .spawn();
+    assert_eq!(app.wait_exit().code(), Some(127), "{}", app.output());
+    let lines: Vec<String> = app
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("worker.1: "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "hlocal   | worker.1: Starting process with command `sleep 1000`",
+            "hlocal   | worker.1: Failed to start process: No such file or directory (os error 2)",
+            "hlocal   | worker.1: State changed from starting to crashed",
+        ]
+    );
+}

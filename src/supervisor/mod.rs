@@ -605,11 +605,12 @@ impl Supervisor {
                 .retry_spawn(idx, port, &format!("{error}: {shortage}"))
                 .await;
         }
+        // `Starting process …`, why it failed, then `… to crashed`: the reason between.
+        let [starting, crashed] = self.slots[idx].spawn_failed(port, Some(127), None);
+        self.print(idx, starting).await;
         let text = format!("Failed to start process: {error}");
         self.log.message_at(Level::Error, Some(&name), text).await;
-        for change in self.slots[idx].spawn_failed(port, Some(127), None) {
-            self.print(idx, change).await;
-        }
+        self.print(idx, crashed).await;
         if self.phase == Phase::Running {
             self.failures.push(127);
         }
