@@ -91,6 +91,16 @@ pub enum Control {
     Kill,
 }
 
+impl Control {
+    /// The signal the order sends first.
+    pub fn signal(self) -> Signal {
+        match self {
+            Control::Stop { signal, .. } => signal,
+            Control::Kill => Signal::Kill,
+        }
+    }
+}
+
 /// The supervisor's handle on a run.
 #[derive(Debug)]
 pub struct Run {

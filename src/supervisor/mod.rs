@@ -89,6 +89,16 @@ const SPAWN_RETRY: Duration = Duration::from_secs(1);
 /// How long a kill-at-once waits for the runs to confirm their groups are gone.
 const KILL_CONFIRM: Duration = Duration::from_secs(1);
 
+/// Whose state changed, for [`Supervisor::tell`]: an instance, or the release phase
+/// (which has no port).
+struct Teller<'a> {
+    name: &'a Arc<str>,
+    port: Option<u16>,
+    command: &'a str,
+    /// Named by a change to `stopping`.
+    stop_signal: Signal,
+}
+
 /// What a run takes from its process type (the release phase's included).
 struct TypeRun<'a> {
     command: &'a str,
@@ -693,26 +703,38 @@ impl Supervisor {
     async fn print_stopping(&mut self, idx: usize, change: Change, signal: Signal) {
         let s = &self.slots[idx];
         let spec = &self.config.types[s.type_index];
-        let wording = state::describe(change.from, change.to, &spec.command, signal);
-        let event = StateChange {
-            name: Arc::clone(&s.name),
-            from: change.from.map(State::name),
-            to: change.to.name(),
-            pid: change.pid,
+        let who = Teller {
+            name: &s.name,
             port: Some(s.port),
-            code: change.code,
-            text: wording.change,
+            command: &spec.command,
+            stop_signal: signal,
         };
-        self.log.send(Record::State(event)).await;
-        if let Some(then) = wording.then {
-            self.log.message(Some(&s.name), then).await;
-        }
+        self.tell(who, change).await;
         if change.to == State::Crashed {
             let status = change
                 .code
                 .map_or(String::new(), |c| format!(" with status {c}"));
             let why = format!("{} crashed{status}", self.slots[idx].name);
             self.answer_waiters_failed(why).await;
+        }
+    }
+
+    /// Logs `change` in Heroku's words (and as a JSON `state` event): an instance's, or
+    /// the release phase's.
+    async fn tell(&self, who: Teller<'_>, change: Change) {
+        let wording = state::describe(change.from, change.to, who.command, who.stop_signal);
+        let event = StateChange {
+            name: Arc::clone(who.name),
+            from: change.from.map(State::name),
+            to: change.to.name(),
+            pid: change.pid,
+            port: who.port,
+            code: change.code,
+            text: wording.change,
+        };
+        self.log.send(Record::State(event)).await;
+        if let Some(then) = wording.then {
+            self.log.message(Some(who.name), then).await;
         }
     }
 

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use super::instance::{Control, Run, RunEvent, RunId};
+use super::life::Change;
 use super::ready::Readiness;
-use super::state::{self, State};
-use super::{Event, Exit, KILLED_CODE, Phase, STDOUT_CLOSED_CODE, Supervisor, TypeRun};
-use crate::output::{Level, Record, Source, StateChange};
+use super::state::State;
+use super::{Event, Exit, KILLED_CODE, Phase, STDOUT_CLOSED_CODE, Supervisor, Teller, TypeRun};
+use crate::output::{Level, Source};
+use crate::sys::Signal;
 
 /// Reports about the release run use a slot number no formation instance has.
 const RELEASE_SLOT: usize = usize::MAX;
@@ -19,10 +21,9 @@ pub(super) struct ReleaseRun {
     run: Run,
     pid: u32,
     /// As an instance's: `starting`, `up` (it is running), then `exited` or `crashed`,
-    /// or `stopping` and `down` when a signal interrupts it.
-    state: State,
+    /// or `stopping` and `down` when a signal interrupts it; `None` before it is told.
+    state: Option<State>,
     command: String,
-    /// The order that stops it; once a signal interrupted it, the order that was sent.
     stop: Control,
     /// Its exit status, once it exited.
     exit: Option<i32>,
@@ -67,7 +68,7 @@ impl Supervisor {
         self.release = Some(ReleaseRun {
             run,
             pid: process.pid(),
-            state: State::Starting,
+            state: None,
             command: release.command.clone(),
             stop: Control::Stop {
                 signal: release.stop_signal,
@@ -77,40 +78,40 @@ impl Supervisor {
             interrupted: None,
         });
         // Told before the run's output is read, as an instance's start is.
-        self.tell_release_state(None, None).await;
-        self.change_release_state(State::Up, None).await;
+        let signal = release.stop_signal;
+        self.change_release_state(State::Starting, None, signal)
+            .await;
+        self.change_release_state(State::Up, None, signal).await;
         process.start(id, orders, &self.reports_tx);
     }
 
-    /// The release run's state moves to `to`, told like an instance's change.
-    async fn change_release_state(&mut self, to: State, code: Option<i32>) {
-        let Some(release) = &mut self.release else {
+    /// The release run's state moves to `to`, told as an instance's change is;
+    /// `stop_signal` is what a change to `stopping` names.
+    async fn change_release_state(&mut self, to: State, code: Option<i32>, stop_signal: Signal) {
+        let Some(from) = self
+            .release
+            .as_mut()
+            .map(|release| release.state.replace(to))
+        else {
             return;
         };
-        let from = std::mem::replace(&mut release.state, to);
-        self.tell_release_state(Some(from), code).await;
-    }
-
-    /// Prints the release run's latest change of state (`release.1` has no port).
-    async fn tell_release_state(&mut self, from: Option<State>, code: Option<i32>) {
         let Some(release) = &self.release else {
             return;
         };
-        let signal = match release.stop {
-            Control::Stop { signal, .. } => signal,
-            Control::Kill => crate::sys::Signal::Kill,
-        };
-        let wording = state::describe(from, release.state, &release.command, signal);
-        let change = StateChange {
-            name: RELEASE_NAME.into(),
-            from: from.map(State::name),
-            to: release.state.name(),
+        let change = Change {
+            from,
+            to,
             pid: Some(release.pid),
-            port: None,
             code,
-            text: wording.change,
         };
-        self.log.send(Record::State(change)).await;
+        let name: Arc<str> = RELEASE_NAME.into();
+        let who = Teller {
+            name: &name,
+            port: None,
+            command: &release.command,
+            stop_signal,
+        };
+        self.tell(who, change).await;
     }
 
     /// Once the release run is over: the formation starts if it succeeded; else hlocal
@@ -127,12 +128,13 @@ impl Supervisor {
                 let name: Arc<str> = RELEASE_NAME.into();
                 let text = format!("Process exited with status {code}");
                 self.log.message(Some(&name), text).await;
-                let to = match self.release.as_ref().map(|r| r.state) {
+                let to = match release.state {
                     Some(State::Stopping) => State::Down,
                     _ if code == 0 => State::Exited,
                     _ => State::Crashed,
                 };
-                return self.change_release_state(to, Some(code)).await;
+                let signal = release.stop.signal();
+                return self.change_release_state(to, Some(code), signal).await;
             }
             RunEvent::Finished => {}
             RunEvent::Ready { .. }
@@ -185,9 +187,9 @@ impl Supervisor {
         };
         release.run.send(order);
         release.interrupted = Some(code);
-        if release.state == State::Up {
-            release.stop = order;
-            self.change_release_state(State::Stopping, None).await;
+        if release.state == Some(State::Up) {
+            self.change_release_state(State::Stopping, None, order.signal())
+                .await;
         }
     }
 }
