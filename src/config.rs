@@ -119,6 +119,22 @@ pub fn root_from(root: Option<&Path>, procfile: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The process types of the app in `root`, found as `start` finds them (hlocal.toml's
+/// `procfile` and `start_cmd` included); `None` when it has no Procfile.
+pub fn types_in(root: &Path) -> Result<Option<Vec<ProcessType>>, Error> {
+    let settings = settings::load(root)?;
+    let args = AppArgs {
+        root: Some(root.to_path_buf()),
+        ..AppArgs::default()
+    };
+    let path = procfile_path(&args, root, settings.as_ref());
+    let start_cmd = settings.and_then(|s| s.start_cmd);
+    if !path.exists() && start_cmd.is_none() {
+        return Ok(None);
+    }
+    load_types(&path, start_cmd, Procfile::Optional).map(Some)
+}
+
 fn procfile_path(args: &AppArgs, root: &Path, settings: Option<&Settings>) -> PathBuf {
     if let Some(path) = &args.procfile {
         return path.clone();

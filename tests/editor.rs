@@ -441,3 +441,15 @@ fn init_vscode_without_a_procfile_names_the_directory_and_writes_nothing() {
     );
     assert!(!dir.join(".vscode").exists());
 }
+
+#[test]
+fn init_vscode_reads_the_procfile_hlocal_toml_names() {
+    let app = Hlocal::new()
+        .file("Procfile.dev", "web: ./serve\nworker: ./work\n")
+        .file("hlocal.toml", "procfile = \"Procfile.dev\"\n");
+    let dir = app.dir.clone();
+    let out = app.args(["init", "vscode"]).run();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let tasks = fs::read_to_string(dir.join(".vscode/tasks.json")).expect("tasks.json");
+    assert!(tasks.contains("\"hlocal: run worker\""), "{tasks}");
+}

@@ -24,7 +24,7 @@ use jsonc_parser::json;
 use super::print_out;
 use crate::cli::{Editor, InitArgs};
 use crate::error::{Error, InputError, display_path};
-use crate::input::procfile::{self, ProcessType};
+use crate::input::procfile::ProcessType;
 use crate::input::textfile::read_text;
 
 /// The markers as VS Code's background matcher reads them (JavaScript regexes; the same
@@ -80,13 +80,11 @@ struct Plan {
 pub fn init(args: &InitArgs) -> Result<i32, Error> {
     let Editor::Vscode = args.editor;
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
-    let procfile = root.join("Procfile");
-    if !procfile.exists() {
+    let Some(types) = crate::config::types_in(&root)? else {
         let place = std::path::absolute(&root).unwrap_or(root);
         let place = place.display().to_string();
         return Err(InputError::NoProcfileToSetUp { place }.into());
-    }
-    let types = procfile::load(&procfile)?;
+    };
     let dir = root.join(".vscode");
     // Both files are merged before either is written: a refusal leaves both untouched.
     let plans = [
